@@ -1,0 +1,278 @@
+"""The one settings object, built from `MOAHOOK_*` variables and `.env`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from kis.env import DEFAULT_REST_URLS, DEFAULT_WS_URLS, Endpoints, Environment
+from kis.secret import Secret
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Getter = Callable[[str], str | None]
+
+
+class SettingsError(ValueError):
+    """A configuration value is unusable; the message names the variable."""
+
+
+def parse_dotenv(text: str) -> dict[str, str]:
+    """`KEY=value` lines; `#` comments, `export ` prefixes and quotes allowed."""
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        name, sep, value = line.partition("=")
+        if not sep:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name.strip()] = value
+    return values
+
+
+def decode_master_key(text: str) -> bytes:
+    """A master key is 32 random bytes in URL-safe base64 (what `moahook gen-key` prints)."""
+    stripped = text.strip()
+    try:
+        raw = base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not URL-safe base64") from exc
+    if len(raw) != 32:
+        raise ValueError(f"decodes to {len(raw)} bytes, expected 32")
+    return raw
+
+
+def encode_master_key(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token: Secret | None = None
+    telegram_api_url: str | None = None
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: Secret | None = None
+    host: str = "0.0.0.0"  # noqa: S104 - a service listens on all interfaces by default
+    port: int = 8080
+    public_url: str = "http://localhost:8080"
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    master_keys: tuple[bytes, ...] = ()
+    kis: Endpoints = field(default_factory=Endpoints.kis_defaults)
+    trusted_ips: tuple[IPNetwork, ...] = ()
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    market_hours: str = "krx"
+    log_level: str = "INFO"
+    kis_timeout: float = 10.0
+
+    def __repr__(self) -> str:
+        return (
+            f"Settings(host={self.host!r}, port={self.port}, public_url={self.public_url!r}, "
+            f"database_url={_mask_url_password(self.database_url)!r}, "
+            f"bot_token={'set' if self.bot_token else 'unset'}, "
+            f"master_keys={len(self.master_keys)})"
+        )
+
+    @property
+    def market_hours_enforced(self) -> bool:
+        return self.market_hours == "krx"
+
+    @property
+    def master_key_file(self) -> Path:
+        return self.data_dir / "master.key"
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+    ) -> Settings:
+        """Real start-up: `.env` first, the process environment overriding it."""
+        merged: dict[str, str] = {}
+        if dotenv is not None and dotenv.is_file():
+            merged.update(parse_dotenv(dotenv.read_text(encoding="utf-8")))
+        merged.update(os.environ if environ is None else environ)
+        return cls.from_mapping(merged)
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> Settings:
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            if value is None:
+                return None
+            value = value.strip()
+            return value or None
+
+        data_dir = Path(get("MOAHOOK_DATA_DIR") or "data")
+        database_url = get("MOAHOOK_DATABASE_URL") or (
+            f"sqlite+aiosqlite:///{(data_dir / 'moahook.db').as_posix()}"
+        )
+        _check_database_url(database_url)
+
+        bot_token = get("MOAHOOK_BOT_TOKEN")
+        if bot_token is not None and (":" not in bot_token or not bot_token.split(":")[0]):
+            raise SettingsError(
+                "MOAHOOK_BOT_TOKEN: not a Telegram bot token (expected '<digits>:<secret>' "
+                "from @BotFather)"
+            )
+        webhook_secret = get("MOAHOOK_TELEGRAM_WEBHOOK_SECRET")
+
+        return cls(
+            bot_token=Secret(bot_token) if bot_token else None,
+            telegram_api_url=_url("MOAHOOK_TELEGRAM_API_URL", get, ("http", "https"), None),
+            telegram_webhook_url=_url(
+                "MOAHOOK_TELEGRAM_WEBHOOK_URL", get, ("https", "http"), None
+            ),
+            telegram_webhook_secret=Secret(webhook_secret) if webhook_secret else None,
+            host=get("MOAHOOK_HOST") or "0.0.0.0",  # noqa: S104
+            port=_port(get("MOAHOOK_PORT")),
+            public_url=_url("MOAHOOK_PUBLIC_URL", get, ("http", "https"), "http://localhost:8080")
+            or "http://localhost:8080",
+            data_dir=data_dir,
+            database_url=database_url,
+            master_keys=_master_keys(get("MOAHOOK_MASTER_KEY")),
+            kis=Endpoints(
+                rest={
+                    Environment.REAL: _url(
+                        "MOAHOOK_KIS_REAL_URL", get, ("http", "https"),
+                        DEFAULT_REST_URLS[Environment.REAL],
+                    ) or "",
+                    Environment.PAPER: _url(
+                        "MOAHOOK_KIS_PAPER_URL", get, ("http", "https"),
+                        DEFAULT_REST_URLS[Environment.PAPER],
+                    ) or "",
+                },
+                ws={
+                    Environment.REAL: _url(
+                        "MOAHOOK_KIS_REAL_WS_URL", get, ("ws", "wss"),
+                        DEFAULT_WS_URLS[Environment.REAL],
+                    ) or "",
+                    Environment.PAPER: _url(
+                        "MOAHOOK_KIS_PAPER_WS_URL", get, ("ws", "wss"),
+                        DEFAULT_WS_URLS[Environment.PAPER],
+                    ) or "",
+                },
+            ),
+            trusted_ips=_networks("MOAHOOK_TRUSTED_IPS", get("MOAHOOK_TRUSTED_IPS")),
+            trusted_proxies=_networks("MOAHOOK_TRUSTED_PROXIES", get("MOAHOOK_TRUSTED_PROXIES")),
+            market_hours=_choice("MOAHOOK_MARKET_HOURS", get, ("krx", "off"), "krx"),
+            log_level=_choice(
+                "MOAHOOK_LOG_LEVEL", get, ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+                "INFO", upper=True,
+            ),
+            kis_timeout=_positive_float("MOAHOOK_KIS_TIMEOUT", get("MOAHOOK_KIS_TIMEOUT"), 10.0),
+        )
+
+
+def _url(
+    name: str,
+    get: Getter,
+    schemes: tuple[str, ...],
+    default: str | None,
+) -> str | None:
+    value = get(name)
+    if value is None:
+        return default
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise SettingsError(
+            f"{name}: {value!r} is not a URL ({' or '.join(s + '://' for s in schemes)}host)"
+        )
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {value!r} has an invalid port") from exc
+    return value.rstrip("/")
+
+
+def _port(value: str | None) -> int:
+    if value is None:
+        return 8080
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SettingsError(f"MOAHOOK_PORT: {value!r} is not a port number (1-65535)")
+    return int(value)
+
+
+def _positive_float(name: str, value: str | None, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0:
+        raise SettingsError(f"{name}: {value!r} is not a positive number of seconds")
+    return number
+
+
+def _choice(
+    name: str, get: Getter, allowed: tuple[str, ...], default: str, *, upper: bool = False
+) -> str:
+    value = get(name)
+    if value is None:
+        return default
+    value = value.upper() if upper else value.lower()
+    if value not in allowed:
+        raise SettingsError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+    return str(value)
+
+
+def _networks(name: str, value: str | None) -> tuple[IPNetwork, ...]:
+    if value is None:
+        return ()
+    networks: list[IPNetwork] = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {item!r} is not an IP address or CIDR range") from exc
+    return tuple(networks)
+
+
+def _master_keys(value: str | None) -> tuple[bytes, ...]:
+    if value is None:
+        return ()
+    keys: list[bytes] = []
+    for position, item in enumerate(value.split(","), start=1):
+        if not item.strip():
+            continue
+        try:
+            keys.append(decode_master_key(item))
+        except ValueError as exc:
+            raise SettingsError(
+                f"MOAHOOK_MASTER_KEY: key #{position} {exc} (make one with `moahook gen-key`)"
+            ) from None
+    return tuple(keys)
+
+
+def _check_database_url(url: str) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise SettingsError(
+            f"MOAHOOK_DATABASE_URL: scheme {scheme or '(none)'!r} is not supported "
+            "(use sqlite+aiosqlite:/// or postgresql+asyncpg://)"
+        )
+
+
+def _mask_url_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":****@")
+    return url
+
+
+def log_level_number(settings: Settings) -> int:
+    return int(logging.getLevelName(settings.log_level))
