@@ -1,1 +1,1 @@
-"""bot package."""
+"""Telegram bot: routers, 2FA prompts, notifications."""

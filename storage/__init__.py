@@ -1,1 +1,1 @@
-"""storage package."""
+"""Persistence: SQLModel tables, encryption at rest, repositories, migrations."""

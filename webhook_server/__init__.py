@@ -1,1 +1,1 @@
-"""webhook_server package."""
+"""aiohttp web server: TradingView webhook, health, metrics; and the order pipeline."""
