@@ -1,0 +1,150 @@
+"""Pure formatting: numbers, times, stocks and notices as the user reads them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Final
+
+from bot.notices import Notice, NoticeKind
+from bot.texts import CATALOGS, Lang, t
+
+# Korea has had no daylight saving time since 1988: a fixed offset needs no tz database.
+KST: Final = timezone(timedelta(hours=9), "KST")
+
+STRATEGY_ALERT: Final = {
+    "ticker": "{{ticker}}",
+    "action": "{{strategy.order.action}}",
+    "quantity": "{{strategy.order.contracts}}",
+    "id": "{{strategy.order.id}}-{{timenow}}",
+    "time": "{{timenow}}",
+    "max_lag": "60",
+}
+INDICATOR_ALERT: Final = {
+    "ticker": "{{ticker}}",
+    "action": "buy",
+    "quantity": "1",
+    "time": "{{timenow}}",
+    "max_lag": "60",
+    "comment": "{{interval}} {{close}}",
+}
+
+
+def alert_template(fields: dict[str, str]) -> str:
+    """One line of JSON with every placeholder quoted, ready to paste."""
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+
+
+def won(amount: int) -> str:
+    """`1,234,500`: KRW with thousands separators."""
+    return f"{amount:,}"
+
+
+def kst_time(moment: datetime) -> str:
+    """`2026-05-11 09:01:02 KST` for an aware datetime (naive ones are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(KST).strftime("%Y-%m-%d %H:%M:%S KST")
+
+
+def kst_clock(moment: datetime) -> str:
+    """`05-11 09:01` — the short form used in lists."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(KST).strftime("%m-%d %H:%M")
+
+
+def kis_time_today(hhmmss: str, now: datetime) -> datetime:
+    """KIS's `HHMMSS` (KST) on the KST date of `now`, as an aware datetime."""
+    local = now.astimezone(KST)
+    try:
+        hour, minute, second = int(hhmmss[0:2]), int(hhmmss[2:4]), int(hhmmss[4:6])
+        return local.replace(hour=hour, minute=minute, second=second, microsecond=0)
+    except (ValueError, IndexError):
+        return local
+
+
+def stock(symbol: str, name: str = "") -> str:
+    """`삼성전자 (005930)`, or the code alone when the name is unknown."""
+    if name and symbol:
+        return f"{name} ({symbol})"
+    return name or symbol
+
+
+def env_label(lang: Lang, env: str) -> str:
+    return t(lang, "env.real") if env == "real" else t(lang, "env.paper")
+
+
+def side_label(lang: Lang, side: str) -> str:
+    if side == "buy":
+        return t(lang, "side.buy")
+    if side == "sell":
+        return t(lang, "side.sell")
+    return side
+
+
+def reason_text(lang: Lang, notice: Notice) -> str:
+    """The localized guard reason when the catalogs know it, else the literal reason."""
+    key = f"reason.{notice.reason_key}"
+    if notice.reason_key and key in CATALOGS[lang]:
+        try:
+            return t(lang, key, **notice.reason_params)
+        except (KeyError, IndexError):
+            pass  # a payload missing a parameter still gets a readable reason below
+    return notice.reason or notice.reason_key or "-"
+
+
+def format_notice(notice: Notice, lang: Lang) -> str:
+    """The chat message for one notice: short, stock name + code, KRW separators, KST."""
+    env = env_label(lang, notice.env)
+    name = stock(notice.symbol, notice.name)
+    side = side_label(lang, notice.side)
+    time = kst_time(notice.at)
+    kind = notice.kind
+    text: str
+    if kind is NoticeKind.ORDER_ACCEPTED:
+        if notice.order_type == "limit" and notice.price:
+            price = t(lang, "notice.price_limit", price=won(notice.price))
+        else:
+            price = t(lang, "notice.price_market")
+        text = t(
+            lang, "notice.accepted", env=env, stock=name, side=side,
+            quantity=won(notice.quantity), price=price, time=time,
+        )
+    elif kind is NoticeKind.ORDER_REFUSED:
+        parts = [p for p in (name, side) if p]
+        if notice.quantity:
+            parts.append(t(lang, "unit.shares", quantity=won(notice.quantity)))
+        subject = " ".join(parts) or "-"
+        text = t(
+            lang, "notice.refused", env=env, subject=subject,
+            reason=reason_text(lang, notice), time=time,
+        )
+    elif kind is NoticeKind.ORDER_FAILED:
+        text = t(
+            lang, "notice.failed", env=env, stock=name, side=side,
+            quantity=won(notice.quantity), reason=reason_text(lang, notice), time=time,
+        )
+    elif kind is NoticeKind.ORDER_FILLED:
+        text = t(
+            lang, "notice.filled", env=env, stock=name, side=side,
+            quantity=won(notice.quantity), price=won(notice.price or 0), time=time,
+        )
+    elif kind is NoticeKind.ORDER_PARTIAL:
+        text = t(
+            lang, "notice.partial", env=env, stock=name, side=side,
+            quantity=won(notice.quantity), price=won(notice.price or 0),
+            filled=won(notice.filled), ordered=won(notice.ordered), time=time,
+        )
+    elif kind is NoticeKind.ORDER_REJECTED:
+        text = t(
+            lang, "notice.rejected", env=env, stock=name, side=side,
+            quantity=won(notice.quantity), reason=reason_text(lang, notice), time=time,
+        )
+    elif kind is NoticeKind.FILL_NOTICE_DOWN:
+        text = t(lang, "notice.fill_down", reason=reason_text(lang, notice))
+    else:
+        text = t(lang, "notice.fill_up")
+    if notice.comment:
+        text += "\n" + t(lang, "notice.comment", comment=notice.comment[:200])
+    return text

@@ -1,0 +1,138 @@
+"""The typed notices the bot sends to a chat, and their JSON form in the outbox.
+
+The order pipeline and the fill-notice watchers build a `Notice` and put
+`notice.to_payload()` in storage's outbox; the notifier reads it back with
+`Notice.from_payload` and formats it in the user's language (`bot.formatting`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+class NoticeKind(enum.StrEnum):
+    ORDER_ACCEPTED = "order_accepted"  # KIS took the order (order-cash answer or notice)
+    ORDER_REFUSED = "order_refused"  # moahook's guards refused it before KIS
+    ORDER_FAILED = "order_failed"  # the order-cash request was refused by KIS / failed
+    ORDER_FILLED = "order_filled"  # a fill that completes the order
+    ORDER_PARTIAL = "order_partial"  # a fill that leaves a remainder
+    ORDER_REJECTED = "order_rejected"  # KIS's fill notice reports a refusal
+    FILL_NOTICE_DOWN = "fill_notice_down"  # the user's fill-notice connection is lost
+    FILL_NOTICE_UP = "fill_notice_up"  # and back
+
+
+class NoticeError(ValueError):
+    """An outbox payload that is not a notice (never carries the payload itself)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One message for one user; fields not relevant to `kind` keep their defaults.
+
+    `reason_key` names a `reason.<key>` text in the catalogs (formatted with
+    `reason_params`) so guard refusals read in the user's language; `reason` is the
+    literal text otherwise (KIS's `msg1`, shown as KIS wrote it).
+    """
+
+    kind: NoticeKind
+    env: str = ""  # "paper" | "real"
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    symbol: str = ""
+    name: str = ""
+    side: str = ""  # "buy" | "sell"
+    quantity: int = 0  # ordered quantity, or this fill's quantity
+    price: int | None = None  # limit price, or this fill's price
+    order_type: str = "market"  # "market" | "limit"
+    filled: int = 0  # cumulative filled quantity of the order
+    ordered: int = 0  # order quantity
+    reason: str = ""
+    reason_key: str = ""
+    reason_params: Mapping[str, str] = field(default_factory=dict)
+    comment: str = ""
+    order_no: str = ""
+
+    def to_payload(self) -> dict[str, object]:
+        return {
+            "kind": self.kind.value,
+            "env": self.env,
+            "at": self.at.astimezone(UTC).isoformat(),
+            "symbol": self.symbol,
+            "name": self.name,
+            "side": self.side,
+            "quantity": self.quantity,
+            "price": self.price,
+            "order_type": self.order_type,
+            "filled": self.filled,
+            "ordered": self.ordered,
+            "reason": self.reason,
+            "reason_key": self.reason_key,
+            "reason_params": dict(self.reason_params),
+            "comment": self.comment,
+            "order_no": self.order_no,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, object]) -> Notice:
+        try:
+            kind = NoticeKind(_str(payload, "kind"))
+        except ValueError:
+            raise NoticeError("unknown notice kind") from None
+        at_text = _str(payload, "at")
+        try:
+            at = datetime.fromisoformat(at_text) if at_text else datetime.now(UTC)
+        except ValueError:
+            raise NoticeError("notice time is not ISO 8601") from None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        raw_params = payload.get("reason_params") or {}
+        if not isinstance(raw_params, Mapping):
+            raise NoticeError("reason_params is not an object")
+        price = payload.get("price")
+        return cls(
+            kind=kind,
+            env=_str(payload, "env"),
+            at=at,
+            symbol=_str(payload, "symbol"),
+            name=_str(payload, "name"),
+            side=_str(payload, "side"),
+            quantity=_int(payload, "quantity"),
+            price=None if price is None else _int(payload, "price"),
+            order_type=_str(payload, "order_type") or "market",
+            filled=_int(payload, "filled"),
+            ordered=_int(payload, "ordered"),
+            reason=_str(payload, "reason"),
+            reason_key=_str(payload, "reason_key"),
+            reason_params={str(k): str(v) for k, v in raw_params.items()},
+            comment=_str(payload, "comment"),
+            order_no=_str(payload, "order_no"),
+        )
+
+
+def _str(payload: Mapping[str, object], name: str) -> str:
+    value = payload.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise NoticeError(f"notice field {name} is not text")
+
+
+def _int(payload: Mapping[str, object], name: str) -> int:
+    value = payload.get(name)
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        raise NoticeError(f"notice field {name} is not a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (str, float)):
+        try:
+            return int(float(value))
+        except ValueError:
+            raise NoticeError(f"notice field {name} is not a number") from None
+    raise NoticeError(f"notice field {name} is not a number")

@@ -1,0 +1,22 @@
+"""FSM states of the guided flows."""
+
+from __future__ import annotations
+
+from aiogram.fsm.state import State, StatesGroup
+
+
+class KeyFlow(StatesGroup):
+    """`/keys`: one message per answer, in SPEC order, then the 2FA code."""
+
+    app_key = State()
+    app_secret = State()
+    account = State()
+    hts_id = State()
+    env = State()
+    code = State()
+
+
+class Confirm(StatesGroup):
+    """A 2FA code awaited for a sensitive action; the action is in the FSM data."""
+
+    code = State()

@@ -1,0 +1,553 @@
+"""Every user-facing sentence, in Korean (default) and English.
+
+Messages are plain text (no parse mode): what is stored here is exactly what the
+user reads. Placeholders use `str.format` names; both catalogs carry the same keys
+with the same placeholders (a test checks it).
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+Lang = Literal["ko", "en"]
+LANGS: Final[tuple[Lang, ...]] = ("ko", "en")
+DEFAULT_LANG: Final[Lang] = "ko"
+
+# The environment buttons read the same in both languages (SPEC section 5).
+BUTTON_PAPER: Final = "모의투자 (Paper)"
+BUTTON_REAL: Final = "실전투자 (Real)"
+
+KO: Final[dict[str, str]] = {
+    # --- onboarding -------------------------------------------------------------
+    "start": (
+        "안녕하세요, moahook입니다.\n"
+        "TradingView 알림을 한국투자증권(KIS) 국내주식 주문으로 바꾸고, 접수·체결·거부를 "
+        "이 채팅으로 바로 알려드립니다.\n\n"
+        "시작하는 세 단계:\n"
+        "1. KIS Developers(apiportal.koreainvestment.com)에서 앱을 만들고 App Key와 "
+        "App Secret을 받으세요 (모의투자 앱부터 권장).\n"
+        "2. /keys 로 키를 등록하세요.\n"
+        "3. /webhook 의 주소와 메시지를 TradingView 알림에 붙여 넣으세요.\n\n"
+        "내 웹훅 주소:\n{url}\n\n"
+        "명령어 목록: /help"
+    ),
+    "help": (
+        "명령어\n"
+        "/start — 소개와 시작 단계\n"
+        "/help — 이 목록\n"
+        "/keys — KIS 키 등록 (2단계 인증)\n"
+        "/mode — 현재 환경 보기·전환, /paper 모의투자, /real 실전투자\n"
+        "/webhook — 웹훅 주소와 알림 메시지 (/webhook rotate: 새 주소)\n"
+        "/status — 환경, 키 점검, 체결통보 연결, 오늘 주문\n"
+        "/orders — 최근 주문 10건\n"
+        "/log — 최근 알림 20건과 처리 결과\n"
+        "/pause, /resume — 알림 처리 중지·재개\n"
+        "/delete — 키와 토큰 모두 삭제 (2단계 인증)\n"
+        "/lang ko|en — 언어\n"
+        "/cancel — 진행 중인 절차 취소"
+    ),
+    "commands.start": "소개와 시작 단계",
+    "commands.help": "명령어 목록",
+    "commands.keys": "KIS 키 등록",
+    "commands.mode": "모의투자/실전투자 전환",
+    "commands.paper": "모의투자로 전환",
+    "commands.real": "실전투자로 전환",
+    "commands.webhook": "웹훅 주소와 알림 메시지",
+    "commands.status": "상태 보기",
+    "commands.orders": "최근 주문",
+    "commands.log": "최근 알림",
+    "commands.pause": "알림 처리 중지",
+    "commands.resume": "알림 처리 재개",
+    "commands.delete": "키 삭제",
+    "commands.lang": "언어 (ko/en)",
+    "commands.cancel": "진행 중인 절차 취소",
+    "unknown": "알 수 없는 입력입니다. 명령어 목록은 /help 를 보세요.",
+    "error": "문제가 생겼습니다. 잠시 후 다시 시도해 주세요.",
+    # --- key flow -----------------------------------------------------------------
+    "keys.ask_app_key": (
+        "KIS 키 등록을 시작합니다 (언제든 /cancel).\n"
+        "1/5 App Key를 보내 주세요. 받은 메시지는 바로 지웁니다."
+    ),
+    "keys.ask_app_secret": "2/5 App Secret을 보내 주세요. 받은 메시지는 바로 지웁니다.",
+    "keys.ask_account": (
+        "3/5 계좌번호를 보내 주세요: 12345678 또는 12345678-01 "
+        "(대시 뒤 두 자리는 상품코드, 없으면 01)."
+    ),
+    "keys.ask_hts_id": (
+        "4/5 HTS ID를 보내 주세요. 한국투자증권 로그인 ID입니다 (계좌번호 아님). "
+        "체결통보 구독에 쓰입니다."
+    ),
+    "keys.ask_env": "5/5 이 키의 환경을 고르세요. 모의투자 앱의 키라면 모의투자입니다.",
+    "keys.bad_app_key": (
+        "App Key 형식이 아닙니다 (공백 없는 16자 이상). 다시 보내 주세요."
+    ),
+    "keys.bad_app_secret": (
+        "App Secret 형식이 아닙니다 (공백 없는 32자 이상). 다시 보내 주세요."
+    ),
+    "keys.bad_account": (
+        "계좌번호 형식이 아닙니다. 12345678 또는 12345678-01 처럼 보내 주세요."
+    ),
+    "keys.bad_hts_id": "HTS ID 형식이 아닙니다 (공백 없는 영문·숫자). 다시 보내 주세요.",
+    "keys.send_text": "텍스트로 보내 주세요.",
+    "keys.press_button": "위 버튼 중 하나를 눌러 주세요.",
+    "keys.secret_deleted": (
+        "{what}이(가) 담긴 메시지를 지웠습니다. 비밀값이 채팅에 남지 않도록 하기 위해서입니다."
+    ),
+    "keys.secret_not_deleted": (
+        "{what}이(가) 담긴 메시지를 지우지 못했습니다. 직접 지워 주세요."
+    ),
+    "keys.what_app_key": "App Key",
+    "keys.what_app_secret": "App Secret",
+    "keys.env_chosen": "환경: {env}",
+    "keys.summary": (
+        "등록할 키\nApp Key: {app_key}\nApp Secret: {app_secret}\n계좌: {account}\n"
+        "HTS ID: {hts_id}\n환경: {env}"
+    ),
+    "keys.saved_checking": "키를 암호화해 저장했습니다. KIS로 점검합니다…",
+    # --- 2FA ----------------------------------------------------------------------
+    "tfa.code": "moahook 인증 코드: {code}\n5분 동안 유효합니다. 누구에게도 알려 주지 마세요.",
+    "tfa.ask": "{action}: 방금 받은 6자리 코드를 보내 주세요 (취소는 /cancel).",
+    "tfa.wrong": "코드가 맞지 않습니다. 남은 시도: {left}회.",
+    "tfa.void": "틀린 코드가 5번 입력되어 코드가 무효가 되었습니다. {command} 로 다시 시작하세요.",
+    "tfa.expired": "코드가 만료되었습니다. {command} 로 다시 시작하세요.",
+    "tfa.not_a_code": "6자리 숫자 코드를 보내 주세요.",
+    "tfa.code_deleted": "코드가 담긴 메시지를 지웠습니다.",
+    "tfa.action_keys": "키 저장",
+    "tfa.action_real": "실전투자 전환",
+    "tfa.action_rotate": "웹훅 주소 재발급",
+    "tfa.action_delete": "키 삭제",
+    # --- checklist ----------------------------------------------------------------
+    "check.title": "KIS 점검 ({env})",
+    "check.pending": "⏳ {name}: 확인 중…",
+    "check.name_token": "환경/토큰",
+    "check.name_account": "계좌",
+    "check.name_fill": "체결통보 (HTS ID)",
+    "check.token_ok": "✅ 환경/토큰: {env} 토큰 발급 성공",
+    "check.token_other_env": (
+        "❌ 환경/토큰: 이 키는 {other} 키입니다 ({env}에서는 거부, {other}에서는 발급됨).\n"
+        "   고치기: /keys 로 다시 등록하며 {other}를 고르세요."
+    ),
+    "check.token_invalid": (
+        "❌ 환경/토큰: KIS가 App Key/App Secret을 거부했습니다 ({reason}).\n"
+        "   고치기: KIS Developers의 앱 정보에서 App Key와 App Secret을 그대로 복사해 "
+        "/keys 로 다시 등록하세요. 앱이 {env}용인지도 확인하세요."
+    ),
+    "check.token_rate_limited": (
+        "❌ 환경/토큰: KIS는 토큰 발급을 1분에 한 번만 허용합니다 ({reason}).\n"
+        "   고치기: 1분 뒤 /status 로 다시 점검하세요."
+    ),
+    "check.token_temporary": (
+        "❌ 환경/토큰: KIS에 일시적으로 연결하지 못했습니다 ({reason}).\n"
+        "   고치기: 잠시 뒤 /status 로 다시 점검하세요."
+    ),
+    "check.account_ok": "✅ 계좌: {account} 잔고 조회 성공",
+    "check.account_bad": (
+        "❌ 계좌: {account} 조회를 KIS가 거부했습니다 ({reason}).\n"
+        "   고치기: 이 앱에 연결된 계좌번호 8자리와 상품코드(보통 01)를 확인해 "
+        "/keys 로 다시 등록하세요."
+    ),
+    "check.account_temporary": (
+        "❌ 계좌: 잔고 조회가 일시적으로 실패했습니다 ({reason}).\n"
+        "   고치기: 잠시 뒤 /status 로 다시 점검하세요."
+    ),
+    "check.skipped": "❌ {name}: 토큰이 없어 확인하지 못했습니다. 위의 키 문제를 먼저 고치세요.",
+    "check.fill_ok": "✅ 체결통보: HTS ID {hts_id}로 구독 성공",
+    "check.fill_refused": (
+        "❌ 체결통보: KIS가 HTS ID {hts_id}를 거부했습니다 ({reason}).\n"
+        "   고치기: HTS ID는 한국투자증권 로그인 ID입니다 (계좌번호 아님). "
+        "/keys 로 다시 등록하세요. 체결통보가 준비될 때까지 주문은 막혀 있습니다."
+    ),
+    "check.fill_timeout": (
+        "❌ 체결통보: {seconds}초 안에 KIS가 HTS ID {hts_id} 구독을 확인하지 않았습니다 "
+        "({reason}).\n"
+        "   고치기: HTS ID(로그인 ID)를 확인해 /keys 로 다시 등록하세요. "
+        "체결통보가 준비될 때까지 주문은 막혀 있습니다."
+    ),
+    "check.fill_approval": (
+        "❌ 체결통보: 웹소켓 접속키 발급이 실패했습니다 ({reason}).\n"
+        "   고치기: 잠시 뒤 /status 로 다시 점검하세요."
+    ),
+    "check.all_ok": "모두 통과했습니다. 다음 단계: /webhook",
+    "check.some_failed": "❌ 항목을 고치기 전까지 이 환경의 주문은 막혀 있습니다.",
+    "check.active_hint": "지금 활성 환경은 {env}입니다. 바꾸려면 /mode",
+    # --- mode ---------------------------------------------------------------------
+    "mode.show": "현재 환경: {env}\n모의투자 키: {paper}\n실전투자 키: {real}",
+    "mode.keys_validated": "점검 통과",
+    "mode.keys_failed": "등록됨, 점검 실패 (/status)",
+    "mode.keys_none": "없음 (/keys)",
+    "mode.switched": "환경을 {env}로 바꿨습니다.",
+    "mode.already": "이미 {env}입니다.",
+    "mode.real_needs_keys": (
+        "실전투자로 바꾸려면 점검을 통과한 실전투자 키가 필요합니다. "
+        "/keys 로 등록하며 실전투자 (Real)를 고르세요."
+    ),
+    "mode.paper_no_keys": "모의투자로 바꿨습니다. 아직 모의투자 키가 없습니다: /keys",
+    # --- webhook ------------------------------------------------------------------
+    "webhook.url": (
+        "내 웹훅 주소 (TradingView 알림 → Notifications → Webhook URL):\n{url}\n"
+        "이 주소는 비밀번호처럼 다루세요. 유출되면 /webhook rotate"
+    ),
+    "webhook.strategy_title": (
+        "전략 알림 메시지 (Message 칸에 그대로 붙여 넣기, 따옴표 포함):"
+    ),
+    "webhook.indicator_title": (
+        "지표 알림 메시지 (매수/수량을 고정, 필요하면 고쳐 쓰기):"
+    ),
+    "webhook.notes": (
+        "다른 방식: \"quantity\" 대신 \"amount\": \"1000000\"(원), "
+        "\"position\": \"{{{{strategy.position_size}}}}\"(목표 보유 수량), 매도는 "
+        "\"quantity\": \"all\" 또는 \"50%\". 지정가는 \"order_type\": \"limit\", "
+        "\"price\": \"70000\"."
+    ),
+    "webhook.rotated": "새 웹훅 주소를 발급했습니다. 이전 주소는 더 이상 동작하지 않습니다.",
+    "webhook.usage": "사용법: /webhook 또는 /webhook rotate",
+    # --- status / orders / log ----------------------------------------------------
+    "status.title": "상태",
+    "status.env": "환경: {env}",
+    "status.keys": "키: {state}",
+    "status.checks": "점검: 환경/토큰 {token} · 계좌 {account} · 체결통보 {fill}",
+    "status.checked_at": "마지막 점검: {time}",
+    "status.fill": "체결통보 연결: {state}",
+    "status.fill_ready": "연결됨",
+    "status.fill_connecting": "연결 중",
+    "status.fill_failed": "실패 ({reason})",
+    "status.fill_stopped": "꺼짐",
+    "status.paused_yes": "알림 처리: 중지됨 (/resume)",
+    "status.paused_no": "알림 처리: 동작 중",
+    "status.today": "오늘 주문: {count}건",
+    "orders.empty": "아직 주문이 없습니다.",
+    "orders.title": "최근 주문 {count}건",
+    "orders.line": "{time} {side} {stock} {quantity}주 — {outcome}",
+    "orders.fills": "   체결 {filled}/{quantity}주, 평균 {price}원",
+    "log.empty": "아직 받은 알림이 없습니다.",
+    "log.title": "최근 알림 {count}건",
+    "log.line": "{time} {summary} — {outcome}",
+    # --- pause / delete / lang / cancel ------------------------------------------
+    "pause.done": "알림 처리를 멈췄습니다. 알림은 계속 기록됩니다. 다시 시작: /resume",
+    "pause.already": "이미 멈춰 있습니다. 다시 시작: /resume",
+    "resume.done": "알림 처리를 다시 시작했습니다.",
+    "resume.already": "이미 동작 중입니다.",
+    "delete.nothing": "삭제할 키가 없습니다.",
+    "delete.done": "모든 키와 토큰을 지웠습니다. 다시 쓰려면 /keys",
+    "lang.set": "언어를 한국어로 바꿨습니다.",
+    "lang.usage": "사용법: /lang ko 또는 /lang en",
+    "cancel.done": "취소했습니다.",
+    "cancel.nothing": "진행 중인 절차가 없습니다.",
+    # --- words --------------------------------------------------------------------
+    "env.paper": "모의투자",
+    "env.real": "실전투자",
+    "side.buy": "매수",
+    "side.sell": "매도",
+    "mark.ok": "✅",
+    "mark.bad": "❌",
+    "mark.none": "—",
+    "unit.shares": "{quantity}주",
+    "unit.won": "{amount}원",
+    # --- notifications ------------------------------------------------------------
+    "notice.accepted": "📨 주문 접수 ({env})\n{stock} {side} {quantity}주 {price}\n{time}",
+    "notice.refused": "🚫 주문 거절 ({env})\n{subject}\n사유: {reason}\n{time}",
+    "notice.failed": "⚠️ 주문 실패 ({env})\n{stock} {side} {quantity}주\nKIS: {reason}\n{time}",
+    "notice.filled": (
+        "✅ 체결 ({env})\n{stock} {side} {quantity}주 @ {price}원\n{time}"
+    ),
+    "notice.partial": (
+        "🔸 일부 체결 ({env})\n{stock} {side} {quantity}주 @ {price}원 "
+        "(누적 {filled}/{ordered}주)\n{time}"
+    ),
+    "notice.rejected": "⛔ KIS 거부 ({env})\n{stock} {side} {quantity}주\n{reason}\n{time}",
+    "notice.fill_down": (
+        "⚠️ 체결통보 연결이 끊겼습니다 ({reason}). 다시 연결될 때까지 주문은 막힙니다."
+    ),
+    "notice.fill_up": "체결통보가 다시 연결되었습니다.",
+    "notice.price_market": "시장가",
+    "notice.price_limit": "지정가 {price}원",
+    "notice.comment": "메모: {comment}",
+    # --- refusal reasons (Notice.reason_key) --------------------------------------
+    "reason.paused": "알림 처리가 멈춰 있습니다 (/resume)",
+    "reason.no_keys": "이 환경에 점검을 통과한 키가 없습니다 (/keys)",
+    "reason.fill_not_ready": "체결통보가 준비되지 않았습니다 (/status)",
+    "reason.not_held": "보유하지 않은 종목은 매도할 수 없습니다",
+    "reason.quantity_below_one": "수량이 1주 미만입니다",
+    "reason.amount_below_one_share": "금액 {amount}원으로는 1주({price}원)도 살 수 없습니다",
+    "reason.market_closed": "정규장 시간이 아닙니다 (09:00–15:30 KST)",
+    "reason.stale": "알림이 {lag}초 늦게 도착했습니다 (max_lag {max_lag}초)",
+    "reason.outcome_unknown": "KIS 응답이 없어 주문 여부를 확인하는 중입니다",
+}
+
+EN: Final[dict[str, str]] = {
+    # --- onboarding -------------------------------------------------------------
+    "start": (
+        "Hello, this is moahook.\n"
+        "It turns your TradingView alerts into Korea Investment & Securities (KIS) "
+        "domestic stock orders and tells you here, at once, about every acceptance, "
+        "fill and rejection.\n\n"
+        "Three steps to start:\n"
+        "1. Create an app on KIS Developers (apiportal.koreainvestment.com) and get its "
+        "App Key and App Secret (a paper-trading app first is a good idea).\n"
+        "2. Register the keys with /keys.\n"
+        "3. Paste the URL and message from /webhook into a TradingView alert.\n\n"
+        "Your webhook URL:\n{url}\n\n"
+        "All commands: /help"
+    ),
+    "help": (
+        "Commands\n"
+        "/start — introduction and first steps\n"
+        "/help — this list\n"
+        "/keys — register KIS keys (2FA)\n"
+        "/mode — show or switch environment, /paper paper trading, /real real trading\n"
+        "/webhook — webhook URL and alert messages (/webhook rotate: new URL)\n"
+        "/status — environment, key checks, fill-notice connection, today's orders\n"
+        "/orders — last 10 orders\n"
+        "/log — last 20 alerts and what became of them\n"
+        "/pause, /resume — stop or restart acting on alerts\n"
+        "/delete — forget all keys and tokens (2FA)\n"
+        "/lang ko|en — language\n"
+        "/cancel — leave the current step"
+    ),
+    "commands.start": "Introduction and first steps",
+    "commands.help": "Command list",
+    "commands.keys": "Register KIS keys",
+    "commands.mode": "Switch paper/real",
+    "commands.paper": "Switch to paper trading",
+    "commands.real": "Switch to real trading",
+    "commands.webhook": "Webhook URL and alert messages",
+    "commands.status": "Status",
+    "commands.orders": "Recent orders",
+    "commands.log": "Recent alerts",
+    "commands.pause": "Stop acting on alerts",
+    "commands.resume": "Act on alerts again",
+    "commands.delete": "Delete keys",
+    "commands.lang": "Language (ko/en)",
+    "commands.cancel": "Leave the current step",
+    "unknown": "I did not understand that. /help lists the commands.",
+    "error": "Something went wrong. Please try again in a moment.",
+    # --- key flow -----------------------------------------------------------------
+    "keys.ask_app_key": (
+        "Let's register your KIS keys (/cancel at any time).\n"
+        "1/5 Send your App Key. I delete the message as soon as I have read it."
+    ),
+    "keys.ask_app_secret": (
+        "2/5 Send your App Secret. I delete the message as soon as I have read it."
+    ),
+    "keys.ask_account": (
+        "3/5 Send your account number: 12345678 or 12345678-01 "
+        "(the two digits after the dash are the product code, 01 when absent)."
+    ),
+    "keys.ask_hts_id": (
+        "4/5 Send your HTS ID: your KIS login ID (not the account number). "
+        "It subscribes you to fill notices."
+    ),
+    "keys.ask_env": "5/5 Which environment are these keys for? A paper-trading app means Paper.",
+    "keys.bad_app_key": "That is not an App Key (16+ characters, no spaces). Send it again.",
+    "keys.bad_app_secret": (
+        "That is not an App Secret (32+ characters, no spaces). Send it again."
+    ),
+    "keys.bad_account": "That is not an account number. Send it as 12345678 or 12345678-01.",
+    "keys.bad_hts_id": "That is not an HTS ID (letters and digits, no spaces). Send it again.",
+    "keys.send_text": "Please send it as text.",
+    "keys.press_button": "Please press one of the buttons above.",
+    "keys.secret_deleted": (
+        "I deleted your message because it contained a secret ({what}), "
+        "so it does not stay in the chat."
+    ),
+    "keys.secret_not_deleted": (
+        "I could not delete the message with your {what}. Please delete it yourself."
+    ),
+    "keys.what_app_key": "App Key",
+    "keys.what_app_secret": "App Secret",
+    "keys.env_chosen": "Environment: {env}",
+    "keys.summary": (
+        "Keys to register\nApp Key: {app_key}\nApp Secret: {app_secret}\nAccount: {account}\n"
+        "HTS ID: {hts_id}\nEnvironment: {env}"
+    ),
+    "keys.saved_checking": "Keys saved, encrypted. Checking them with KIS…",
+    # --- 2FA ----------------------------------------------------------------------
+    "tfa.code": "moahook code: {code}\nValid for 5 minutes. Never share it with anyone.",
+    "tfa.ask": "{action}: send the 6-digit code I just sent (or /cancel).",
+    "tfa.wrong": "Wrong code. {left} tries left.",
+    "tfa.void": "Five wrong codes: this code is void. Start again with {command}.",
+    "tfa.expired": "The code has expired. Start again with {command}.",
+    "tfa.not_a_code": "Please send the 6-digit code.",
+    "tfa.code_deleted": "I deleted the message with the code.",
+    "tfa.action_keys": "Save keys",
+    "tfa.action_real": "Switch to real trading",
+    "tfa.action_rotate": "New webhook URL",
+    "tfa.action_delete": "Delete keys",
+    # --- checklist ----------------------------------------------------------------
+    "check.title": "KIS checks ({env})",
+    "check.pending": "⏳ {name}: checking…",
+    "check.name_token": "Environment/token",
+    "check.name_account": "Account",
+    "check.name_fill": "Fill notice (HTS ID)",
+    "check.token_ok": "✅ Environment/token: {env} token issued",
+    "check.token_other_env": (
+        "❌ Environment/token: these keys belong to the other environment, {other} "
+        "(refused in {env}, accepted in {other}).\n"
+        "   Fix: /keys again and choose {other}."
+    ),
+    "check.token_invalid": (
+        "❌ Environment/token: KIS refused the App Key/App Secret ({reason}).\n"
+        "   Fix: copy the App Key and App Secret exactly from your app on KIS Developers "
+        "and /keys again. Check the app is a {env} app."
+    ),
+    "check.token_rate_limited": (
+        "❌ Environment/token: KIS issues a token only once a minute ({reason}).\n"
+        "   Fix: check again with /status in a minute."
+    ),
+    "check.token_temporary": (
+        "❌ Environment/token: KIS could not be reached just now ({reason}).\n"
+        "   Fix: check again with /status in a moment."
+    ),
+    "check.account_ok": "✅ Account: {account} balance inquiry succeeded",
+    "check.account_bad": (
+        "❌ Account: KIS refused account {account} ({reason}).\n"
+        "   Fix: use the 8-digit account number linked to this app and its product code "
+        "(usually 01), then /keys again."
+    ),
+    "check.account_temporary": (
+        "❌ Account: the balance inquiry failed for now ({reason}).\n"
+        "   Fix: check again with /status in a moment."
+    ),
+    "check.skipped": "❌ {name}: not checked without a token. Fix the key problem above first.",
+    "check.fill_ok": "✅ Fill notice: subscribed with HTS ID {hts_id}",
+    "check.fill_refused": (
+        "❌ Fill notice: KIS refused HTS ID {hts_id} ({reason}).\n"
+        "   Fix: the HTS ID is your KIS login ID (not the account number); /keys again. "
+        "Orders stay blocked until fill notices work."
+    ),
+    "check.fill_timeout": (
+        "❌ Fill notice: KIS did not confirm the subscription for HTS ID {hts_id} within "
+        "{seconds} s ({reason}).\n"
+        "   Fix: check your HTS ID (your KIS login ID) and /keys again. "
+        "Orders stay blocked until fill notices work."
+    ),
+    "check.fill_approval": (
+        "❌ Fill notice: the WebSocket approval key could not be issued ({reason}).\n"
+        "   Fix: check again with /status in a moment."
+    ),
+    "check.all_ok": "All checks passed. Next step: /webhook",
+    "check.some_failed": "Orders in this environment stay blocked until every ❌ is fixed.",
+    "check.active_hint": "The active environment is {env}. To switch: /mode",
+    # --- mode ---------------------------------------------------------------------
+    "mode.show": "Active environment: {env}\nPaper keys: {paper}\nReal keys: {real}",
+    "mode.keys_validated": "checks passed",
+    "mode.keys_failed": "registered, checks failed (/status)",
+    "mode.keys_none": "none (/keys)",
+    "mode.switched": "Switched to {env}.",
+    "mode.already": "Already on {env}.",
+    "mode.real_needs_keys": (
+        "Real trading needs real keys that passed the checks. "
+        "Register them with /keys and choose 실전투자 (Real)."
+    ),
+    "mode.paper_no_keys": "Switched to paper trading. You have no paper keys yet: /keys",
+    # --- webhook ------------------------------------------------------------------
+    "webhook.url": (
+        "Your webhook URL (TradingView alert → Notifications → Webhook URL):\n{url}\n"
+        "Treat it like a password. If it leaks: /webhook rotate"
+    ),
+    "webhook.strategy_title": (
+        "Strategy alert message (paste it into the Message box as is, quotes included):"
+    ),
+    "webhook.indicator_title": (
+        "Indicator alert message (fixed action and quantity, edit as needed):"
+    ),
+    "webhook.notes": (
+        "Other sizing: \"amount\": \"1000000\" (KRW) instead of \"quantity\", "
+        "\"position\": \"{{{{strategy.position_size}}}}\" (target holding); sells also take "
+        "\"quantity\": \"all\" or \"50%\". Limit orders: \"order_type\": \"limit\", "
+        "\"price\": \"70000\"."
+    ),
+    "webhook.rotated": "New webhook URL issued. The old one no longer works.",
+    "webhook.usage": "Usage: /webhook or /webhook rotate",
+    # --- status / orders / log ----------------------------------------------------
+    "status.title": "Status",
+    "status.env": "Environment: {env}",
+    "status.keys": "Keys: {state}",
+    "status.checks": "Checks: environment/token {token} · account {account} · fill notice {fill}",
+    "status.checked_at": "Last checked: {time}",
+    "status.fill": "Fill-notice connection: {state}",
+    "status.fill_ready": "connected",
+    "status.fill_connecting": "connecting",
+    "status.fill_failed": "failed ({reason})",
+    "status.fill_stopped": "off",
+    "status.paused_yes": "Acting on alerts: paused (/resume)",
+    "status.paused_no": "Acting on alerts: on",
+    "status.today": "Orders today: {count}",
+    "orders.empty": "No orders yet.",
+    "orders.title": "Last {count} orders",
+    "orders.line": "{time} {side} {stock} {quantity} sh — {outcome}",
+    "orders.fills": "   filled {filled}/{quantity} sh, average {price} KRW",
+    "log.empty": "No alerts received yet.",
+    "log.title": "Last {count} alerts",
+    "log.line": "{time} {summary} — {outcome}",
+    # --- pause / delete / lang / cancel ------------------------------------------
+    "pause.done": "Paused: alerts are recorded but not acted on. To restart: /resume",
+    "pause.already": "Already paused. To restart: /resume",
+    "resume.done": "Acting on alerts again.",
+    "resume.already": "Already acting on alerts.",
+    "delete.nothing": "There are no keys to delete.",
+    "delete.done": "All your keys and tokens are deleted. To start again: /keys",
+    "lang.set": "Language set to English.",
+    "lang.usage": "Usage: /lang ko or /lang en",
+    "cancel.done": "Cancelled.",
+    "cancel.nothing": "Nothing to cancel.",
+    # --- words --------------------------------------------------------------------
+    "env.paper": "paper trading",
+    "env.real": "real trading",
+    "side.buy": "buy",
+    "side.sell": "sell",
+    "mark.ok": "✅",
+    "mark.bad": "❌",
+    "mark.none": "—",
+    "unit.shares": "{quantity} sh",
+    "unit.won": "{amount} KRW",
+    # --- notifications ------------------------------------------------------------
+    "notice.accepted": "📨 Order accepted ({env})\n{stock} {side} {quantity} sh {price}\n{time}",
+    "notice.refused": "🚫 Order refused ({env})\n{subject}\nReason: {reason}\n{time}",
+    "notice.failed": "⚠️ Order failed ({env})\n{stock} {side} {quantity} sh\nKIS: {reason}\n{time}",
+    "notice.filled": "✅ Filled ({env})\n{stock} {side} {quantity} sh @ {price} KRW\n{time}",
+    "notice.partial": (
+        "🔸 Partially filled ({env})\n{stock} {side} {quantity} sh @ {price} KRW "
+        "({filled}/{ordered} sh so far)\n{time}"
+    ),
+    "notice.rejected": (
+        "⛔ Rejected by KIS ({env})\n{stock} {side} {quantity} sh\n{reason}\n{time}"
+    ),
+    "notice.fill_down": (
+        "⚠️ Fill-notice connection lost ({reason}). Orders are blocked until it is back."
+    ),
+    "notice.fill_up": "Fill notices are connected again.",
+    "notice.price_market": "at market",
+    "notice.price_limit": "limit {price} KRW",
+    "notice.comment": "Note: {comment}",
+    # --- refusal reasons (Notice.reason_key) --------------------------------------
+    "reason.paused": "acting on alerts is paused (/resume)",
+    "reason.no_keys": "no keys that passed the checks for this environment (/keys)",
+    "reason.fill_not_ready": "fill notices are not ready (/status)",
+    "reason.not_held": "cannot sell a stock that is not held",
+    "reason.quantity_below_one": "quantity is below 1 share",
+    "reason.amount_below_one_share": "{amount} KRW does not buy one share at {price} KRW",
+    "reason.market_closed": "outside KRX regular trading hours (09:00–15:30 KST)",
+    "reason.stale": "the alert arrived {lag} s late (max_lag {max_lag} s)",
+    "reason.outcome_unknown": "KIS did not answer; checking whether the order was placed",
+}
+
+CATALOGS: Final[dict[Lang, dict[str, str]]] = {"ko": KO, "en": EN}
+
+
+def parse_lang(code: str | None) -> Lang | None:
+    """`ko`/`en` from a user's choice or Telegram's `language_code` (`en-US` → `en`)."""
+    if not code:
+        return None
+    base = code.strip().lower().replace("_", "-").split("-")[0]
+    if base == "ko":
+        return "ko"
+    if base == "en":
+        return "en"
+    return None
+
+
+def t(lang: Lang, key: str, **params: object) -> str:
+    """The text for `key` in `lang`; a missing key is a bug and raises `KeyError`."""
+    template = CATALOGS[lang][key]
+    return template.format(**params) if params else template.format()
