@@ -1,0 +1,1 @@
+"""Alembic migrations for moahook's schema (applied by `Database.migrate`)."""

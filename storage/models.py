@@ -1,0 +1,239 @@
+"""The tables. Secrets live only in `*_enc` columns (see `storage.crypto`).
+
+Constraints are named explicitly so Alembic's batch mode can alter them on SQLite.
+Everything outside `storage/` sees the records of `storage.records`, never these rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+from storage.types import BigIntId, UtcDateTime
+
+
+def _user_fk(table: str, *, nullable: bool = False, ondelete: str = "CASCADE") -> Column[int]:
+    return Column(
+        "user_id",
+        BigInteger,
+        ForeignKey("users.id", ondelete=ondelete, name=f"fk_{table}_user_id"),
+        nullable=nullable,
+    )
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("telegram_id", name="uq_users_telegram_id"),
+        UniqueConstraint("webhook_token_hash", name="uq_users_webhook_token_hash"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    telegram_id: int = Field(sa_type=BigInteger)
+    chat_id: int = Field(sa_type=BigInteger)
+    language: str = Field(default="ko", max_length=2)
+    active_environment: str = Field(default="paper", max_length=8)
+    paused: bool = Field(default=False)
+    # SHA-256 of the webhook token, for lookups; the token itself only encrypted.
+    webhook_token_hash: str = Field(max_length=64)
+    webhook_token_enc: bytes = Field(sa_type=LargeBinary)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class KeySet(SQLModel, table=True):
+    __tablename__ = "key_sets"
+    __table_args__ = (
+        UniqueConstraint("user_id", "environment", name="uq_key_sets_user_environment"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    user_id: int = Field(sa_column=_user_fk("key_sets"))
+    environment: str = Field(max_length=8)
+    app_key_enc: bytes = Field(sa_type=LargeBinary)
+    app_key_hash: str = Field(max_length=64, index=True)
+    app_secret_enc: bytes = Field(sa_type=LargeBinary)
+    cano: str = Field(max_length=16)
+    product_code: str = Field(max_length=4)
+    hts_id: str = Field(max_length=64)
+    validated: bool = Field(default=False)
+    check_results: dict[str, object] | None = Field(default=None, sa_type=JSON)
+    checked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class KisCredential(SQLModel, table=True):
+    __tablename__ = "kis_credentials"
+    __table_args__ = (
+        UniqueConstraint(
+            "kind", "app_key_hash", "environment", name="uq_kis_credentials_identity"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    kind: str = Field(max_length=16)
+    app_key_hash: str = Field(max_length=64)
+    environment: str = Field(max_length=8)
+    value_enc: bytes = Field(sa_type=LargeBinary)
+    issued_at: datetime = Field(sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class Alert(SQLModel, table=True):
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_user_idempotency", "user_id", "idempotency_key", "received_at"),
+        Index("ix_alerts_user_body", "user_id", "body_hash", "received_at"),
+        Index("ix_alerts_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    user_id: int = Field(sa_column=_user_fk("alerts"))
+    received_at: datetime = Field(sa_type=UtcDateTime)
+    raw_body: str = Field(sa_type=Text)
+    parsed: dict[str, object] | None = Field(default=None, sa_type=JSON)
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    body_hash: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, sa_type=Text)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (
+        # One order per alert: the database's guarantee that an alert is never sent twice.
+        UniqueConstraint("alert_id", name="uq_orders_alert_id"),
+        Index("ix_orders_user_order_no", "user_id", "order_no"),
+        Index("ix_orders_status", "status"),
+        Index("ix_orders_user_created", "user_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    alert_id: int = Field(
+        sa_column=Column(
+            "alert_id",
+            BigInteger,
+            ForeignKey("alerts.id", ondelete="CASCADE", name="fk_orders_alert_id"),
+            nullable=False,
+        )
+    )
+    user_id: int = Field(sa_column=_user_fk("orders"))
+    environment: str = Field(max_length=8)
+    symbol: str = Field(max_length=12)
+    name: str | None = Field(default=None, max_length=100)
+    side: str = Field(max_length=4)
+    order_type: str = Field(max_length=8)
+    quantity: int = Field(sa_type=BigInteger)
+    price: int | None = Field(default=None, sa_type=BigInteger)
+    order_no: str | None = Field(default=None, max_length=32)
+    branch: str | None = Field(default=None, max_length=16)
+    status: str = Field(max_length=20)
+    reason: str | None = Field(default=None, sa_type=Text)
+    msg_cd: str | None = Field(default=None, max_length=16)
+    filled_qty: int = Field(default=0, sa_type=BigInteger)
+    filled_amount: int = Field(default=0, sa_type=BigInteger)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class Fill(SQLModel, table=True):
+    __tablename__ = "fills"
+    __table_args__ = (
+        # A notice KIS repeats (reconnects, resends) is stored once.
+        UniqueConstraint("user_id", "notice_key", name="uq_fills_user_notice"),
+        Index("ix_fills_order", "order_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    user_id: int = Field(sa_column=_user_fk("fills"))
+    order_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            "order_id",
+            BigInteger,
+            ForeignKey("orders.id", ondelete="SET NULL", name="fk_fills_order_id"),
+            nullable=True,
+        ),
+    )
+    order_no: str = Field(max_length=32)
+    quantity: int = Field(sa_type=BigInteger)
+    price: int = Field(sa_type=BigInteger)
+    filled_at: datetime = Field(sa_type=UtcDateTime)
+    notice_key: str = Field(max_length=128)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class OutboxItem(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    user_id: int | None = Field(default=None, sa_column=_user_fk("outbox", nullable=True))
+    chat_id: int = Field(sa_type=BigInteger)
+    kind: str = Field(max_length=32)
+    payload: dict[str, object] = Field(sa_type=JSON)
+    dedupe_key: str = Field(max_length=255)
+    status: str = Field(max_length=8)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(sa_type=UtcDateTime)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class TwoFactorCode(SQLModel, table=True):
+    __tablename__ = "two_factor_codes"
+    __table_args__ = (Index("ix_two_factor_codes_user_purpose", "user_id", "purpose"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    user_id: int = Field(sa_column=_user_fk("two_factor_codes"))
+    purpose: str = Field(max_length=32)
+    code_hash: str = Field(max_length=64)
+    salt: bytes = Field(sa_type=LargeBinary)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    attempts: int = Field(default=0)
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_user_at", "user_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    user_id: int | None = Field(
+        default=None, sa_column=_user_fk("audit_log", nullable=True, ondelete="SET NULL")
+    )
+    action: str = Field(max_length=64)
+    detail: dict[str, object] | None = Field(default=None, sa_type=JSON)
+    at: datetime = Field(sa_type=UtcDateTime)
+
+
+TABLES = (
+    User,
+    KeySet,
+    KisCredential,
+    Alert,
+    Order,
+    Fill,
+    OutboxItem,
+    TwoFactorCode,
+    AuditEntry,
+)
