@@ -7,7 +7,6 @@ is left to sizing.
 
 from __future__ import annotations
 
-import enum
 import json
 import re
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Final, Literal
 
+from kis.models import OrderType, Side
 from kis.ticks import Rounding, round_to_tick
 
 JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
@@ -26,16 +26,6 @@ MAX_AMOUNT_KRW: Final = Decimal(10) ** 13
 MAX_PRICE_KRW: Final = Decimal(10) ** 9
 MAX_LAG_SECONDS: Final = 7 * 24 * 3600
 SIZING_FIELDS: Final = ("quantity", "amount", "position")
-
-
-class Side(enum.StrEnum):
-    BUY = "buy"
-    SELL = "sell"
-
-
-class OrderType(enum.StrEnum):
-    MARKET = "market"
-    LIMIT = "limit"
 
 
 class AlertError(ValueError):
@@ -133,7 +123,7 @@ class Alert:
             "symbol": self.symbol,
             "action": None if self.action is None else self.action.value,
             "sizing": sizing,
-            "order_type": self.order_type.value,
+            "order_type": self.order_type.name.lower(),
             "price": None if self.price is None else str(self.price),
             "id": self.id,
             "time": None if self.fired_at is None else self.fired_at.isoformat(),
@@ -168,7 +158,7 @@ class Alert:
             symbol=str(data["symbol"]),
             action=None if action is None else Side(str(action)),
             sizing=sizing,
-            order_type=OrderType(str(data.get("order_type", "market"))),
+            order_type=OrderType[str(data.get("order_type", "market")).upper()],
             price=None if price is None else Decimal(str(price)),
             id=None if ident is None else str(ident),
             fired_at=None if time is None else datetime.fromisoformat(str(time)),
@@ -206,6 +196,7 @@ _ACTIONS: Final = {
     "short": Side.SELL,
     "매도": Side.SELL,
 }
+_ORDER_TYPES: Final = {"market": OrderType.MARKET, "limit": OrderType.LIMIT}
 _KRX_EXCHANGES: Final = ("KRX", "KOSPI", "KOSDAQ", "KONEX")
 
 
@@ -489,10 +480,10 @@ def _order_type(value: object) -> OrderType:
     if value is None:
         return OrderType.MARKET
     raw = _text(value, "order_type")
-    try:
-        return OrderType(raw.lower())
-    except ValueError:
-        raise AlertError(f"{_shorten(raw)!r} is not market or limit", "order_type") from None
+    order_type = _ORDER_TYPES.get(raw.lower())
+    if order_type is None:
+        raise AlertError(f"{_shorten(raw)!r} is not market or limit", "order_type")
+    return order_type
 
 
 def _price(value: object, order_type: OrderType, action: Side | None, mode: str) -> Decimal | None:

@@ -1,0 +1,143 @@
+"""Turn an alert into an order size once KIS has said the price and the holding. Pure.
+
+The pipeline asks `needs(alert)` what to fetch (fresh from KIS for every alert), then
+calls `size_order`. A refusal carries a stable code and a message for the chat.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+
+from kis.models import OrderType, Side
+from kis.ticks import Rounding, round_to_tick
+from webhook_server.alert import Alert, Amount, Position, Quantity, SellAll, SellPercent
+
+
+class RefusalCode(enum.StrEnum):
+    BELOW_ONE_SHARE = "below_one_share"
+    NOT_HELD = "not_held"
+    INSUFFICIENT_HOLDING = "insufficient_holding"
+    PERCENT_ROUNDS_TO_ZERO = "percent_rounds_to_zero"
+    NOTHING_TO_DO = "nothing_to_do"
+
+
+@dataclass(frozen=True, slots=True)
+class SizedOrder:
+    side: Side
+    quantity: int
+    order_type: OrderType
+    price: int  # on a tick for limit orders; 0 for market orders
+
+
+@dataclass(frozen=True, slots=True)
+class SizingRefusal:
+    reason_code: RefusalCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SizingNeeds:
+    """What to ask KIS before sizing: the current price, the holding."""
+
+    price: bool
+    holding: bool
+
+
+def needs(alert: Alert) -> SizingNeeds:
+    # Amount mode divides by the limit price when there is one, else the current price.
+    price = isinstance(alert.sizing, Amount) and alert.order_type is OrderType.MARKET
+    # Every sell checks the holding ("sell of a stock not held"); position diffs against it.
+    holding = isinstance(alert.sizing, Position) or alert.action is Side.SELL
+    return SizingNeeds(price=price, holding=holding)
+
+
+def size_order(
+    alert: Alert,
+    *,
+    current_price: int | None = None,
+    holding: int | None = None,
+    tick: int = 0,
+) -> SizedOrder | SizingRefusal:
+    """Size `alert`. `holding` is the sellable quantity (`ord_psbl_qty`); `tick` is KIS's
+    `aspr_unit` when known (0 = the KRX table). Raises ValueError when an input that
+    `needs(alert)` asked for is missing — a pipeline bug, not a user error."""
+    wanted = needs(alert)
+    if wanted.price and (current_price is None or current_price <= 0):
+        raise ValueError("amount mode needs the current price")
+    if wanted.holding and (holding is None or holding < 0):
+        raise ValueError("this alert needs the holding")
+    held = holding or 0
+
+    sizing = alert.sizing
+    if isinstance(sizing, Position):
+        difference = sizing.target - held
+        if difference == 0:
+            return SizingRefusal(
+                RefusalCode.NOTHING_TO_DO,
+                f"already holding {held:,} shares of {alert.symbol}, the target position",
+            )
+        side = Side.BUY if difference > 0 else Side.SELL
+        return _order(alert, side, abs(difference), tick)
+
+    if alert.action is None:  # parse_alert guarantees an action outside position mode
+        raise ValueError("alert has no action")
+    side = alert.action
+    if side is Side.SELL and held == 0:
+        return SizingRefusal(
+            RefusalCode.NOT_HELD, f"cannot sell {alert.symbol}: no shares held"
+        )
+
+    if isinstance(sizing, Quantity):
+        quantity = sizing.shares
+    elif isinstance(sizing, SellAll):
+        quantity = held
+    elif isinstance(sizing, SellPercent):
+        quantity = int((held * sizing.percent / 100).to_integral_value(ROUND_FLOOR))
+        if quantity < 1:
+            return SizingRefusal(
+                RefusalCode.PERCENT_ROUNDS_TO_ZERO,
+                f"{sizing.percent}% of {held:,} shares of {alert.symbol} rounds down to 0 shares",
+            )
+    else:
+        unit_price = _amount_price(alert, side, current_price, tick)
+        quantity = int((sizing.krw / unit_price).to_integral_value(ROUND_FLOOR))
+        if quantity < 1:
+            return SizingRefusal(
+                RefusalCode.BELOW_ONE_SHARE,
+                f"amount {_krw(sizing.krw)} KRW is less than one share of {alert.symbol} "
+                f"at {_krw(unit_price)} KRW",
+            )
+
+    if side is Side.SELL and quantity > held:
+        return SizingRefusal(
+            RefusalCode.INSUFFICIENT_HOLDING,
+            f"cannot sell {quantity:,} shares of {alert.symbol}: {held:,} can be sold",
+        )
+    return _order(alert, side, quantity, tick)
+
+
+def _amount_price(alert: Alert, side: Side, current_price: int | None, tick: int) -> Decimal:
+    if alert.order_type is OrderType.LIMIT and alert.price is not None:
+        return Decimal(_limit_price(alert.price, side, tick))
+    if current_price is None:  # guarded by needs() above
+        raise ValueError("amount mode needs the current price")
+    return Decimal(current_price)
+
+
+def _order(alert: Alert, side: Side, quantity: int, tick: int) -> SizedOrder:
+    if alert.order_type is OrderType.MARKET or alert.price is None:
+        return SizedOrder(side, quantity, OrderType.MARKET, 0)
+    return SizedOrder(side, quantity, OrderType.LIMIT, _limit_price(alert.price, side, tick))
+
+
+def _limit_price(price: Decimal, side: Side, tick: int) -> int:
+    rounding = Rounding.DOWN if side is Side.BUY else Rounding.UP
+    return round_to_tick(price, rounding, tick=tick)
+
+
+def _krw(value: Decimal) -> str:
+    if value == value.to_integral_value():
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
