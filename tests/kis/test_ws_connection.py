@@ -150,6 +150,9 @@ class Harness:
     def readies(self) -> int:
         return sum(s.status is Status.READY for s in self.states)
 
+    def ready_count(self, count: int) -> Callable[[], bool]:
+        return lambda: self.readies() >= count
+
     async def approval_key(self) -> Secret:
         self.keys_issued += 1
         return Secret(f"{APPROVAL}-{self.keys_issued}")
@@ -393,7 +396,7 @@ async def test_backoff_resets_after_a_stable_ready_period(fake: FakeKis) -> None
 
     connection.start()
     for index in range(4):
-        await harness.until(lambda n=index + 1: harness.readies() >= n)
+        await harness.until(harness.ready_count(index + 1))
         await fake.next_message()
         if index == 3:
             now += 3600.0  # a long healthy session before this drop
