@@ -24,6 +24,8 @@ from types import TracebackType
 from typing import Final, Self
 
 import aiohttp
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 
 from bot.standin.chat import (
@@ -90,6 +92,7 @@ class BotApiStandIn:
         self._per_chat_limit = per_chat_limit
         self._changed = asyncio.Condition()
         self._stopping = False
+        self._polls_waiting = 0
         self._seq = 0
         self._next_update_id = 1
         self._pending: list[JsonObject] = []
@@ -128,6 +131,10 @@ class BotApiStandIn:
         if self._base_url is None:
             raise RuntimeError("the Bot API stand-in is not started")
         return self._base_url
+
+    def session(self) -> AiohttpSession:
+        """An aiogram session pointed at this server: `Bot(standin.token, session=...)`."""
+        return AiohttpSession(api=TelegramAPIServer.from_base(self.base_url))
 
     @property
     def bot_id(self) -> int:
@@ -226,6 +233,11 @@ class BotApiStandIn:
     def pending_update_count(self) -> int:
         return len(self._pending)
 
+    @property
+    def long_polls_waiting(self) -> int:
+        """getUpdates requests now waiting for an update (the bot is polling)."""
+        return self._polls_waiting
+
     def mark(self) -> int:
         """A point in the chats' history; see SimUser.wait_for_bot_message(after=...)."""
         return self._seq
@@ -252,10 +264,16 @@ class BotApiStandIn:
         async with self._changed:
             self._changed.notify_all()
 
-    async def _wait_until(self, ready: Callable[[], bool], seconds: float) -> None:
-        """Raises TimeoutError when `ready()` is still false after `seconds`."""
+    async def wait_until(
+        self,
+        ready: Callable[[], bool],
+        timeout: float = 5.0,  # noqa: ASYNC109 - a bound for tests, part of this helper's API
+    ) -> None:
+        """Waits (on the stand-in's change notifications, no polling) until `ready()` holds,
+        e.g. `lambda: len(standin.calls_to("sendMessage")) == 2`; TimeoutError after
+        `timeout` seconds. Re-checked after every request, update and delivery."""
         async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(ready), seconds)
+            await asyncio.wait_for(self._changed.wait_for(ready), timeout)
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -326,8 +344,13 @@ class BotApiStandIn:
                 return bool(self._pending) or self._stopping or self._webhook is not None
 
             if timeout and not ready():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait_for(ready), timeout)
+                self._polls_waiting += 1
+                self._changed.notify_all()
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait_for(ready), timeout)
+                finally:
+                    self._polls_waiting -= 1
             if self._webhook is not None or self._stopping:
                 return []
             return self._pending[:limit]
@@ -516,7 +539,7 @@ class BotApiStandIn:
             failures += 1
             # Telegram retries a failing webhook; back off, but leave at once on stop().
             with contextlib.suppress(TimeoutError):
-                await self._wait_until(lambda: self._stopping, delay)
+                await self.wait_until(lambda: self._stopping, delay)
 
     async def _post_update(self, hook: _Webhook, update: JsonObject) -> int:
         assert self._client is not None
@@ -672,7 +695,7 @@ class SimUser:
         self, found: Callable[[], ChatMessage | None], seconds: float, what: str
     ) -> ChatMessage:
         try:
-            await self._standin._wait_until(lambda: found() is not None, seconds)  # noqa: SLF001
+            await self._standin.wait_until(lambda: found() is not None, seconds)
         except TimeoutError:
             raise TimeoutError(
                 f"waited {seconds}s for {what}; the chat so far:\n{self.transcript()}"
