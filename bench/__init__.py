@@ -1,0 +1,1 @@
+"""Benchmarks run by `make bench` against the KIS simulator (SPEC section 11)."""
