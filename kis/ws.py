@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from kis.errors import KisApiError, KisError
 from kis.fillnotice import (
     APPKEY_IN_USE,
     INVALID_APPROVAL_KEY,
@@ -335,6 +336,10 @@ class FillNoticeConnection:
     async def _attempt(self) -> _Outcome:
         try:
             raw_key = await self._approval_key()
+        except KisApiError as exc:
+            return _Outcome(_End.FAILURE, f"approval key refused: {exc.msg1} ({exc.msg_cd})")
+        except KisError as exc:  # its messages carry KIS codes and texts, never secrets
+            return _Outcome(_End.FAILURE, f"approval key unavailable: {str(exc)[:200]}")
         except Exception as exc:
             return _Outcome(_End.FAILURE, f"approval key unavailable ({type(exc).__name__})")
         key = raw_key.reveal() if isinstance(raw_key, Secret) else raw_key

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from websockets.asyncio.server import Server, ServerConnection, serve
 
+from kis.errors import KisAuthError
 from kis.fillnotice import FillNotice, NoticeKind
 from kis.secret import Secret
 from kis.ws import (
@@ -425,6 +426,32 @@ async def test_approval_key_never_reaches_the_logs(
     assert APPROVAL not in caplog.text
     assert APPROVAL not in repr(connection)
     assert "invalid tr_key (OPSP8993)" in caplog.text
+
+
+async def test_approval_key_errors_surface_without_their_details(fake: FakeKis) -> None:
+    harness = Harness(block_after_sleeps=2)
+    calls = 0
+
+    async def failing() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError(f"boom {APPROVAL}")
+        raise KisAuthError(
+            rt_cd="1", msg_cd="EGW00105", msg1="유효하지 않은 AppSecret", tr_id=None,
+            http_status=403,
+        )  # fmt: skip
+
+    connection = harness.connection(fake.url, approval_key=failing, failures_before_failed=2)
+    connection.start()
+    state = await connection.wait_ready(BOUND)
+    assert state.status is Status.FAILED
+    assert state.reason == (
+        "fill notice not ready: approval key refused: 유효하지 않은 AppSecret (EGW00105)"
+    )
+    assert harness.states[0].reason == "approval key unavailable (RuntimeError)"
+    assert fake.connections == []  # no socket opened without an approval key
+    await connection.stop()
 
 
 def test_backoff_is_jittered_and_capped() -> None:
