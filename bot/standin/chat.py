@@ -68,8 +68,7 @@ def parse_reply_markup(raw: str | None) -> Keyboard:
                 raise bad_request("can't parse inline keyboard button: Text buttons are unallowed")
             data = button.get("callback_data")
             if data is not None and (
-                not isinstance(data, str)
-                or not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA_BYTES
+                not isinstance(data, str) or not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA_BYTES
             ):
                 raise bad_request("BUTTON_DATA_INVALID")
             buttons.append({str(key): value for key, value in button.items()})

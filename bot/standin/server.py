@@ -39,8 +39,8 @@ from bot.standin.chat import (
     format_text,
     parse_reply_markup,
 )
-from bot.standin.model import ApiCall, ChatMessage, WebhookDelivery
-from bot.standin.transcript import render_transcript
+from bot.standin.model import ApiCall, WebhookDelivery
+from bot.standin.user import SimUser
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,6 @@ _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _WEBHOOK_RETRY_DELAYS: Final = (0.05, 0.2, 0.5, 1.0)
 _WEBHOOK_TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
 _MAX_UPDATES: Final = 100
-
-Matcher = Callable[[ChatMessage], bool] | str
 
 
 @dataclass
@@ -152,9 +150,7 @@ class BotApiStandIn:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server  # noqa: SLF001 - the only way to learn the bound port of port 0
-        assert isinstance(server, asyncio.Server)
-        port = server.sockets[0].getsockname()[1]
+        port = int(runner.addresses[0][1])
         self._runner = runner
         self._base_url = f"http://127.0.0.1:{port}"
         self._stopping = False
@@ -274,6 +270,56 @@ class BotApiStandIn:
         `timeout` seconds. Re-checked after every request, update and delivery."""
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(ready), timeout)
+
+    # -- what simulated users do (SimUser delegates here) ---------------------------------
+
+    async def _user_sends(self, user_id: int, text: str) -> int:
+        chat = self._chat(user_id)
+        message = chat.add(
+            StoredMessage(
+                id=chat.allocate_id(),
+                sender="user",
+                text=text,
+                date=int(time.time()),
+                seq=self._next_seq(),
+                entities=command_entities(text),
+            )
+        )
+        self._queue_update("message", chat.message_json(message, self._bot_user))
+        await self._notify()
+        return message.id
+
+    async def _user_presses(self, user_id: int, label_or_data: str) -> str:
+        chat = self._chat(user_id)
+        for message in reversed(chat.entries):
+            if message.sender != "bot" or message.deleted or message.kind != "text":
+                continue
+            button = message.find_button(label_or_data)
+            if button is None:
+                continue
+            query_id = secrets.token_hex(8)
+            self._callbacks[query_id] = message.id
+            query: JsonObject = {
+                "id": query_id,
+                "from": chat.user_json(),
+                "message": chat.message_json(message, self._bot_user),
+                "chat_instance": str(chat.user_id),
+                "data": button.get("callback_data"),
+            }
+            chat.add(
+                StoredMessage(
+                    id=message.id,
+                    sender="user",
+                    text=str(button.get("text", "")),
+                    date=int(time.time()),
+                    seq=self._next_seq(),
+                    kind="press",
+                )
+            )
+            self._queue_update("callback_query", query)
+            await self._notify()
+            return query_id
+        raise LookupError(f"no bot message has a button {label_or_data!r}")
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -555,164 +601,8 @@ class BotApiStandIn:
             return 0
 
 
-class SimUser:
-    """A Telegram user chatting privately with the bot (chat id = user id)."""
-
-    def __init__(self, standin: BotApiStandIn, user_id: int) -> None:
-        self._standin = standin
-        self._id = user_id
-
-    def __repr__(self) -> str:
-        return f"SimUser(id={self._id})"
-
-    @property
-    def id(self) -> int:
-        return self._id
-
-    @property
-    def chat_id(self) -> int:
-        return self._id
-
-    @property
-    def _chat(self) -> Chat:
-        return self._standin._chat(self._id)  # noqa: SLF001 - the user is part of the stand-in
-
-    async def send_text(self, text: str) -> int:
-        """Sends a text message to the bot; returns its message id."""
-        standin, chat = self._standin, self._chat
-        message = chat.add(
-            StoredMessage(
-                id=chat.allocate_id(),
-                sender="user",
-                text=text,
-                date=int(time.time()),
-                seq=standin._next_seq(),  # noqa: SLF001
-                entities=command_entities(text),
-            )
-        )
-        standin._queue_update("message", chat.message_json(message, standin._bot_user))  # noqa: SLF001
-        await standin._notify()  # noqa: SLF001
-        return message.id
-
-    async def press(self, label_or_data: str) -> str:
-        """Presses the inline button (by label or callback data) on the latest bot message
-        that has it; returns the callback query id."""
-        standin, chat = self._standin, self._chat
-        for message in reversed(chat.entries):
-            if message.sender != "bot" or message.deleted or message.kind != "text":
-                continue
-            button = message.find_button(label_or_data)
-            if button is None:
-                continue
-            query_id = secrets.token_hex(8)
-            standin._callbacks[query_id] = message.id  # noqa: SLF001
-            query: JsonObject = {
-                "id": query_id,
-                "from": chat.user_json(),
-                "message": chat.message_json(message, standin._bot_user),  # noqa: SLF001
-                "chat_instance": str(chat.user_id),
-                "data": button.get("callback_data"),
-            }
-            chat.add(
-                StoredMessage(
-                    id=message.id,
-                    sender="user",
-                    text=str(button.get("text", "")),
-                    date=int(time.time()),
-                    seq=standin._next_seq(),  # noqa: SLF001
-                    kind="press",
-                )
-            )
-            standin._queue_update("callback_query", query)  # noqa: SLF001
-            await standin._notify()  # noqa: SLF001
-            return query_id
-        raise LookupError(f"no bot message has a button {label_or_data!r}")
-
-    def block(self, blocked: bool = True) -> None:
-        """A blocked bot gets 403 "bot was blocked by the user" on sendMessage."""
-        self._chat.blocked = blocked
-
-    @property
-    def messages(self) -> list[ChatMessage]:
-        """The chat's messages (both sides, deleted ones flagged), oldest first."""
-        return [entry.view() for entry in self._chat.entries if entry.kind == "text"]
-
-    @property
-    def timeline(self) -> list[ChatMessage]:
-        """`messages` plus the user's button presses, in order: what the transcript shows."""
-        return [entry.view() for entry in self._chat.entries]
-
-    def bot_messages(self) -> list[ChatMessage]:
-        return [m for m in self.messages if m.sender == "bot" and not m.deleted]
-
-    def transcript(self) -> str:
-        return render_transcript(self.timeline)
-
-    def mark(self) -> int:
-        return self._standin.mark()
-
-    async def wait_for_bot_message(
-        self,
-        match: Matcher,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a bound for tests, part of this helper's API
-        *,
-        after: int | None = None,
-    ) -> ChatMessage:
-        """The first bot message matching `match` (a substring of its text, or a predicate),
-        among those sent or edited after `after` (a `mark()`); waits until one arrives."""
-        predicate = _matcher(match)
-
-        def found() -> ChatMessage | None:
-            for entry in self._chat.entries:
-                if (
-                    entry.sender == "bot"
-                    and entry.kind == "text"
-                    and not entry.deleted
-                    and (after is None or entry.seq > after)
-                    and predicate(entry.view())
-                ):
-                    return entry.view()
-            return None
-
-        return await self._wait(found, timeout, f"a bot message matching {match!r}")
-
-    async def wait_for_deleted(
-        self,
-        message_id: int,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a bound for tests, part of this helper's API
-    ) -> ChatMessage:
-        """Waits until the bot deletes the message; returns it (flagged deleted)."""
-
-        def found() -> ChatMessage | None:
-            for entry in self._chat.entries:
-                if entry.kind == "text" and entry.id == message_id and entry.deleted:
-                    return entry.view()
-            return None
-
-        return await self._wait(found, timeout, f"message {message_id} to be deleted")
-
-    async def _wait(
-        self, found: Callable[[], ChatMessage | None], seconds: float, what: str
-    ) -> ChatMessage:
-        try:
-            await self._standin.wait_until(lambda: found() is not None, seconds)
-        except TimeoutError:
-            raise TimeoutError(
-                f"waited {seconds}s for {what}; the chat so far:\n{self.transcript()}"
-            ) from None
-        result = found()
-        assert result is not None
-        return result
-
-
 def _new_token() -> str:
     return f"{secrets.randbelow(9 * 10**9) + 10**9}:{secrets.token_urlsafe(27)}"
-
-
-def _matcher(match: Matcher) -> Callable[[ChatMessage], bool]:
-    if isinstance(match, str):
-        return lambda message: match in message.text
-    return match
 
 
 def _failure_error(failure: _Failure) -> ApiError:
@@ -778,4 +668,3 @@ def _scope_type(params: dict[str, str]) -> str:
     raw = params.get("scope")
     scope = json.loads(raw) if raw else {}
     return str(scope.get("type", "default")) if isinstance(scope, dict) else "default"
-

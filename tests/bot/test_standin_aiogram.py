@@ -329,3 +329,23 @@ async def test_wrong_token_and_unknown_method(standin: BotApiStandIn) -> None:
         }
     assert standin.token not in repr(standin)
     assert all(standin.token not in str(call) for call in standin.calls)
+
+
+async def test_urlencoded_and_json_requests_are_understood(standin: BotApiStandIn) -> None:
+    user = standin.user(USER_ID, "Minji")
+    url = f"{standin.base_url}/bot{standin.token}/sendMessage"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data={"chat_id": str(USER_ID), "text": "form"}) as response:
+            body = await response.json()
+            assert body["ok"] is True
+            assert body["result"]["from"]["is_bot"] is True
+            assert body["result"]["chat"] == {
+                "id": USER_ID,
+                "type": "private",
+                "first_name": "Minji",
+            }
+        async with http.post(url, json={"chat_id": USER_ID, "text": "json"}) as response:
+            assert (await response.json())["result"]["text"] == "json"
+
+    assert [m.text for m in user.bot_messages()] == ["form", "json"]
+    assert [c.params["chat_id"] for c in standin.calls_to("sendMessage")] == [str(USER_ID)] * 2

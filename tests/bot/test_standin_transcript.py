@@ -48,7 +48,7 @@ def test_reply_keyboard_rows_are_shown() -> None:
 
 
 def test_html_is_parsed_into_text_and_utf16_entities() -> None:
-    text, entities = parse_html("😀 <b>삼성전자</b> &lt;005930&gt; <a href=\"https://x.y\">link</a>")
+    text, entities = parse_html('😀 <b>삼성전자</b> &lt;005930&gt; <a href="https://x.y">link</a>')
 
     assert text == "😀 삼성전자 <005930> link"
     # The emoji is two UTF-16 code units, so bold starts at 3.
