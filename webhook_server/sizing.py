@@ -76,7 +76,7 @@ def size_order(
         if difference == 0:
             return SizingRefusal(
                 RefusalCode.NOTHING_TO_DO,
-                f"already holding {held:,} shares of {alert.symbol}, the target position",
+                f"already holding {_shares(held)} of {alert.symbol}, the target position",
             )
         side = Side.BUY if difference > 0 else Side.SELL
         return _order(alert, side, abs(difference), tick)
@@ -98,7 +98,7 @@ def size_order(
         if quantity < 1:
             return SizingRefusal(
                 RefusalCode.PERCENT_ROUNDS_TO_ZERO,
-                f"{sizing.percent}% of {held:,} shares of {alert.symbol} rounds down to 0 shares",
+                f"{sizing.percent}% of {_shares(held)} of {alert.symbol} rounds down to 0 shares",
             )
     else:
         unit_price = _amount_price(alert, side, current_price, tick)
@@ -113,7 +113,7 @@ def size_order(
     if side is Side.SELL and quantity > held:
         return SizingRefusal(
             RefusalCode.INSUFFICIENT_HOLDING,
-            f"cannot sell {quantity:,} shares of {alert.symbol}: {held:,} can be sold",
+            f"cannot sell {_shares(quantity)} of {alert.symbol}: {held:,} can be sold",
         )
     return _order(alert, side, quantity, tick)
 
@@ -135,6 +135,10 @@ def _order(alert: Alert, side: Side, quantity: int, tick: int) -> SizedOrder:
 def _limit_price(price: Decimal, side: Side, tick: int) -> int:
     rounding = Rounding.DOWN if side is Side.BUY else Rounding.UP
     return round_to_tick(price, rounding, tick=tick)
+
+
+def _shares(count: int) -> str:
+    return f"{count:,} share" if count == 1 else f"{count:,} shares"
 
 
 def _krw(value: Decimal) -> str:
