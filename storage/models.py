@@ -156,6 +156,7 @@ class Fill(SQLModel, table=True):
         # A notice KIS repeats (reconnects, resends) is stored once.
         UniqueConstraint("user_id", "notice_key", name="uq_fills_user_notice"),
         Index("ix_fills_order", "order_id"),
+        Index("ix_fills_user_order_no", "user_id", "order_no"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
@@ -169,6 +170,7 @@ class Fill(SQLModel, table=True):
             nullable=True,
         ),
     )
+    environment: str = Field(max_length=8)
     order_no: str = Field(max_length=32)
     quantity: int = Field(sa_type=BigInteger)
     price: int = Field(sa_type=BigInteger)

@@ -203,6 +203,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("order_id", sa.BigInteger(), nullable=True),
+        sa.Column("environment", sa.String(length=8), nullable=False),
         sa.Column("order_no", sa.String(length=32), nullable=False),
         sa.Column("quantity", sa.BigInteger(), nullable=False),
         sa.Column("price", sa.BigInteger(), nullable=False),
@@ -220,10 +221,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("fills", schema=None) as batch_op:
         batch_op.create_index("ix_fills_order", ["order_id"], unique=False)
+        batch_op.create_index(
+            "ix_fills_user_order_no", ["user_id", "order_no"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("fills", schema=None) as batch_op:
+        batch_op.drop_index("ix_fills_user_order_no")
         batch_op.drop_index("ix_fills_order")
 
     op.drop_table("fills")

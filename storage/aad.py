@@ -1,0 +1,23 @@
+"""Associated data binding each ciphertext to its table, column and row.
+
+A ciphertext copied to another row or column no longer matches and fails to decrypt.
+Identities used here never change for the life of a row.
+"""
+
+from __future__ import annotations
+
+
+def webhook_token(telegram_id: int) -> str:
+    return f"users.webhook_token_enc:{telegram_id}"
+
+
+def app_key(user_id: int, environment: str) -> str:
+    return f"key_sets.app_key_enc:{user_id}:{environment}"
+
+
+def app_secret(user_id: int, environment: str) -> str:
+    return f"key_sets.app_secret_enc:{user_id}:{environment}"
+
+
+def kis_credential(kind: str, app_key_hash: str, environment: str) -> str:
+    return f"kis_credentials.value_enc:{kind}:{app_key_hash}:{environment}"

@@ -1,0 +1,33 @@
+"""Errors storage raises on purpose (messages never carry secrets)."""
+
+from __future__ import annotations
+
+from storage.crypto import DecryptionError, MasterKeyError
+
+
+class StorageError(Exception):
+    """Base for storage's own errors."""
+
+
+class UnknownUser(StorageError, LookupError):
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"no user with id {user_id}")
+        self.user_id = user_id
+
+
+class OrderAlreadyExists(StorageError):
+    """The alert already has its order: the database refuses a second one."""
+
+    def __init__(self, alert_id: int, order_id: int | None = None) -> None:
+        super().__init__(f"alert {alert_id} already has an order")
+        self.alert_id = alert_id
+        self.order_id = order_id
+
+
+__all__ = [
+    "DecryptionError",
+    "MasterKeyError",
+    "OrderAlreadyExists",
+    "StorageError",
+    "UnknownUser",
+]

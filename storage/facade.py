@@ -1,0 +1,89 @@
+"""`Storage`: the database, the secret box and every repository, as one object."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from storage.crypto import SecretBox
+from storage.db import Database
+from storage.repositories import (
+    Alerts,
+    Audit,
+    Fills,
+    KeySets,
+    Orders,
+    Outbox,
+    SqlTokenStore,
+    TwoFactor,
+    Users,
+)
+from storage.repositories._sql import Clock
+from storage.rotation import reencrypt_all
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Storage:
+    db: Database
+    box: SecretBox
+    users: Users
+    key_sets: KeySets
+    tokens: SqlTokenStore
+    alerts: Alerts
+    orders: Orders
+    fills: Fills
+    outbox: Outbox
+    two_factor: TwoFactor
+    audit: Audit
+
+    def __repr__(self) -> str:
+        return f"Storage({self.db!r})"
+
+    @classmethod
+    def build(cls, db: Database, box: SecretBox, clock: Clock = utcnow) -> Storage:
+        """Wires the repositories on an existing database (no migration)."""
+        return cls(
+            db=db,
+            box=box,
+            users=Users(db, box, clock),
+            key_sets=KeySets(db, box, clock),
+            tokens=SqlTokenStore(db, box),
+            alerts=Alerts(db, clock),
+            orders=Orders(db, clock),
+            fills=Fills(db, clock),
+            outbox=Outbox(db, clock),
+            two_factor=TwoFactor(db, box.pepper, clock),
+            audit=Audit(db, clock),
+        )
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        master_keys: Sequence[bytes],
+        *,
+        schema: str | None = None,
+        clock: Clock = utcnow,
+    ) -> Storage:
+        """Connects, applies migrations and, when several keys are configured,
+        re-encrypts old rows under the first one."""
+        box = SecretBox(master_keys)
+        db = Database.create(url, schema=schema)
+        try:
+            await db.migrate()
+            if len(master_keys) > 1:
+                await reencrypt_all(db, box)
+        except BaseException:
+            await db.dispose()
+            raise
+        return cls.build(db, box, clock)
+
+    async def ping(self) -> bool:
+        return await self.db.ping()
+
+    async def close(self) -> None:
+        await self.db.dispose()

@@ -1,0 +1,188 @@
+"""What repositories hand out: frozen, detached, secrets wrapped in `Secret`."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from kis.env import Environment
+from kis.secret import Secret
+
+
+class AlertStatus(enum.StrEnum):
+    ACCEPTED = "accepted"  # stored, not yet acted on
+    PROCESSING = "processing"  # claimed by the order pipeline
+    DONE = "done"  # an order was placed (its outcome lives on the order)
+    REFUSED = "refused"  # a guard refused it; `reason` says which
+    FAILED = "failed"  # something went wrong acting on it; `reason` says what
+
+
+OPEN_ALERT_STATUSES = (AlertStatus.ACCEPTED, AlertStatus.PROCESSING)
+
+
+class OrderStatus(enum.StrEnum):
+    PENDING = "pending"  # recorded, not yet sent to KIS
+    SENT = "sent"  # the order-cash request left; no answer yet
+    UNKNOWN = "unknown"  # sent, the answer was lost: reconcile before anything else
+    ACCEPTED = "accepted"  # KIS gave an order number
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    REJECTED = "rejected"  # KIS refused it
+    FAILED = "failed"  # never reached KIS
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # given up on
+
+
+class VerifyOutcome(enum.StrEnum):
+    OK = "ok"
+    WRONG = "wrong"  # `tries_left` more attempts allowed
+    EXPIRED = "expired"
+    VOID = "void"  # too many wrong tries; ask for a new code
+    NONE = "none"  # no open code for this purpose (never issued, or already used)
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: int
+    telegram_id: int
+    chat_id: int
+    language: str
+    active_environment: Environment
+    paused: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KeySetRecord:
+    user_id: int
+    environment: Environment
+    app_key: Secret
+    app_secret: Secret
+    cano: str
+    product_code: str
+    hts_id: str
+    validated: bool
+    check_results: dict[str, object] | None
+    checked_at: datetime | None
+    updated_at: datetime
+
+    @property
+    def account(self) -> str:
+        """`12345678-01` form."""
+        return f"{self.cano}-{self.product_code}"
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveKeySet:
+    """A user and the validated key set of their active environment."""
+
+    user: UserRecord
+    keys: KeySetRecord
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptResult:
+    alert_id: int
+    duplicate: bool  # True: `alert_id` is the first alert's id, nothing new stored
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    id: int
+    user_id: int
+    received_at: datetime
+    raw_body: str
+    parsed: dict[str, object] | None
+    idempotency_key: str | None
+    status: AlertStatus
+    reason: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    id: int
+    alert_id: int
+    user_id: int
+    environment: Environment
+    symbol: str
+    name: str | None
+    side: str
+    order_type: str
+    quantity: int
+    price: int | None
+    order_no: str | None
+    branch: str | None
+    status: OrderStatus
+    reason: str | None
+    msg_cd: str | None
+    filled_qty: int
+    filled_amount: int
+    created_at: datetime
+    sent_at: datetime | None
+    updated_at: datetime
+
+    @property
+    def avg_fill_price(self) -> Decimal | None:
+        if self.filled_qty <= 0:
+            return None
+        return Decimal(self.filled_amount) / Decimal(self.filled_qty)
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    id: int
+    user_id: int
+    order_id: int | None
+    order_no: str
+    quantity: int
+    price: int
+    filled_at: datetime
+    notice_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class FillResult:
+    new: bool  # False: this notice was stored before, nothing changed
+    order: OrderRecord | None  # the order it belongs to, after the update (if known)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    id: int
+    user_id: int | None
+    chat_id: int
+    kind: str
+    payload: dict[str, object]
+    dedupe_key: str
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    outcome: VerifyOutcome
+    tries_left: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is VerifyOutcome.OK
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    user_id: int | None
+    action: str
+    detail: dict[str, object] = field(default_factory=dict)
+    at: datetime | None = None

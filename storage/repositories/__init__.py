@@ -1,0 +1,23 @@
+"""One repository per aggregate; each method is one short transaction."""
+
+from storage.repositories.alerts import Alerts
+from storage.repositories.audit import Audit
+from storage.repositories.fills import Fills
+from storage.repositories.keysets import KeySets
+from storage.repositories.orders import Orders
+from storage.repositories.outbox import Outbox
+from storage.repositories.tokens import SqlTokenStore
+from storage.repositories.twofactor import TwoFactor
+from storage.repositories.users import Users
+
+__all__ = [
+    "Alerts",
+    "Audit",
+    "Fills",
+    "KeySets",
+    "Orders",
+    "Outbox",
+    "SqlTokenStore",
+    "TwoFactor",
+    "Users",
+]

@@ -1,0 +1,64 @@
+"""Small SQL helpers shared by the repositories."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import Insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel
+
+Clock = Callable[[], datetime]
+
+# Namespaces for `Database.lock` (PostgreSQL advisory locks).
+LOCK_ALERTS = 1
+
+
+def insert_ignoring(
+    dialect: str,
+    model: type[SQLModel],
+    values: Mapping[str, object],
+    conflict: Sequence[str],
+) -> Insert:
+    """INSERT that does nothing when the unique `conflict` columns already exist."""
+    if dialect == "postgresql":
+        return (
+            postgresql.insert(model).values(**values).on_conflict_do_nothing(
+                index_elements=list(conflict)
+            )
+        )
+    return sqlite.insert(model).values(**values).on_conflict_do_nothing(
+        index_elements=list(conflict)
+    )
+
+
+def upsert(
+    dialect: str,
+    model: type[SQLModel],
+    values: Mapping[str, object],
+    conflict: Sequence[str],
+    update: Sequence[str],
+) -> Insert:
+    """INSERT, or UPDATE the `update` columns to the new values when `conflict` matches."""
+    if dialect == "postgresql":
+        pg = postgresql.insert(model).values(**values)
+        return pg.on_conflict_do_update(
+            index_elements=list(conflict), set_={name: pg.excluded[name] for name in update}
+        )
+    lite = sqlite.insert(model).values(**values)
+    return lite.on_conflict_do_update(
+        index_elements=list(conflict), set_={name: lite.excluded[name] for name in update}
+    )
+
+
+def require_id(value: int | None) -> int:
+    if value is None:  # pragma: no cover - rows read from the database always have ids
+        raise ValueError("row has no id")
+    return value
+
+
+def rowcount(result: object) -> int:
+    """Rows an UPDATE/DELETE touched (`CursorResult.rowcount`, typed loosely by SQLAlchemy)."""
+    count = getattr(result, "rowcount", 0)
+    return count if isinstance(count, int) else 0

@@ -1,0 +1,111 @@
+"""Re-encrypts every stored secret under the current (first) master key.
+
+Run at start-up when several keys are configured; afterwards the old keys can be
+removed from `MOAHOOK_MASTER_KEY`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from sqlalchemy import ColumnElement, select, update
+from sqlmodel import SQLModel, col
+
+from storage import aad
+from storage.crypto import SecretBox
+from storage.db import Database
+from storage.models import KeySet, KisCredential, User
+
+log = logging.getLogger(__name__)
+
+_BATCH: Final = 200
+
+
+async def reencrypt_all(db: Database, box: SecretBox) -> int:
+    """Returns how many values were re-encrypted (0 when all are current)."""
+    total = 0
+    total += await _rotate(
+        db, box, User, "webhook_token_enc", lambda r: aad.webhook_token(_int(r, "telegram_id"))
+    )
+    total += await _rotate(
+        db,
+        box,
+        KeySet,
+        "app_key_enc",
+        lambda r: aad.app_key(_int(r, "user_id"), _str(r, "environment")),
+    )
+    total += await _rotate(
+        db,
+        box,
+        KeySet,
+        "app_secret_enc",
+        lambda r: aad.app_secret(_int(r, "user_id"), _str(r, "environment")),
+    )
+    total += await _rotate(
+        db,
+        box,
+        KisCredential,
+        "value_enc",
+        lambda r: aad.kis_credential(
+            _str(r, "kind"), _str(r, "app_key_hash"), _str(r, "environment")
+        ),
+    )
+    if total:
+        log.info("re-encrypted %d stored secrets under the current master key", total)
+    return total
+
+
+async def _rotate(
+    db: Database,
+    box: SecretBox,
+    model: type[SQLModel],
+    column: str,
+    aad_for: Callable[[SQLModel], str],
+) -> int:
+    id_col: ColumnElement[int] = getattr(model, "id")  # noqa: B009 - same for every table
+    blob_col: ColumnElement[bytes] = getattr(model, column)
+    done = 0
+    last_id = 0
+    while True:
+        async with db.session() as session:
+            rows: Sequence[SQLModel] = (
+                await session.execute(
+                    select(model).where(id_col > last_id).order_by(id_col).limit(_BATCH)
+                )
+            ).scalars().all()
+        if not rows:
+            return done
+        last_id = _int(rows[-1], "id")
+        changes: list[tuple[int, bytes, bytes]] = []
+        for row in rows:
+            blob = bytes(getattr(row, column))
+            if box.needs_rotation(blob):
+                plain = box.decrypt(blob, aad_for(row))
+                changes.append((_int(row, "id"), blob, box.encrypt(plain, aad_for(row))))
+        if not changes:
+            continue
+        async with db.transaction() as session:
+            for row_id, old, new in changes:
+                # Compare-and-set: a value rewritten meanwhile is already current.
+                await session.execute(
+                    update(model)
+                    .where(col(id_col) == row_id, col(blob_col) == old)
+                    .values({column: new})
+                )
+        done += len(changes)
+
+
+def _int(row: SQLModel, name: str) -> int:
+    value = getattr(row, name)
+    if not isinstance(value, int):  # pragma: no cover - schema guarantees it
+        raise TypeError(f"{name} is not an integer")
+    return value
+
+
+def _str(row: SQLModel, name: str) -> str:
+    value = getattr(row, name)
+    if not isinstance(value, str):  # pragma: no cover - schema guarantees it
+        raise TypeError(f"{name} is not text")
+    return value
