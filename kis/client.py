@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 import httpx
 
@@ -56,6 +56,7 @@ from kis.tokens import TokenManager, utc_now
 from kis.tokenstore import TokenStore
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 ResponseObserver = Callable[[str, float, str | None], None]
 """Called after every /uapi answer: (tr_id, seconds, msg_cd or None on transport errors)."""
@@ -242,12 +243,12 @@ class KisClient:
         tr_id = TR_IDS[creds.env].price
         params = {"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": symbol}
         answer = await self._call(creds, "GET", PRICE_PATH, tr_id, params=params)
-        return _parse.quote(symbol, answer.body, tr_id)
+        return _parsed(tr_id, lambda: _parse.quote(symbol, answer.body, tr_id))
 
     async def balance(self, creds: AppCredentials, account: Account) -> Balance:
         tr_id = TR_IDS[creds.env].balance
         pages = await self._pages(creds, BALANCE_PATH, tr_id, _parse.balance_params(account))
-        return _parse.balance(pages)
+        return _parsed(tr_id, lambda: _parse.balance(pages))
 
     async def buyable(
         self, creds: AppCredentials, account: Account, symbol: str, price: int = 0
@@ -256,7 +257,7 @@ class KisClient:
         tr_id = TR_IDS[creds.env].buyable
         params = _parse.buyable_params(account, symbol, price)
         answer = await self._call(creds, "GET", BUYABLE_PATH, tr_id, params=params)
-        return _parse.buyable(answer.body)
+        return _parsed(tr_id, lambda: _parse.buyable(answer.body))
 
     async def daily_executions(
         self,
@@ -273,7 +274,7 @@ class KisClient:
             account, start=start, end=end, order_no=order_no, symbol=symbol
         )
         pages = await self._pages(creds, EXECUTIONS_PATH, tr_id, params)
-        return _parse.executions(pages)
+        return _parsed(tr_id, lambda: _parse.executions(pages))
 
     async def _pages(
         self, creds: AppCredentials, path: str, tr_id: str, params: dict[str, str]
@@ -396,6 +397,15 @@ class KisClient:
             self._on_response(tr_id, seconds, msg_cd)
         except Exception:  # an observer must never break a call
             log.exception("kis response observer failed")
+
+
+def _parsed(tr_id: str, parse: Callable[[], _T]) -> _T:
+    """An answer KIS called a success but we cannot read is a server error, not a crash."""
+    try:
+        return parse()
+    except ValueError as exc:
+        raise KisServerError(rt_cd="0", msg_cd="", msg1=f"unreadable answer: {exc}",
+                             tr_id=tr_id, http_status=200) from None
 
 
 def _context(body: JsonObject, key: str) -> str:

@@ -580,3 +580,11 @@ async def test_default_http_client_has_timeouts_and_pooling() -> None:
         assert http.timeout.connect == 5.0
     finally:
         await http.aclose()
+
+
+async def test_unreadable_success_is_a_server_error(
+    router: respx.MockRouter, client: KisClient
+) -> None:
+    router.get(REAL_URL + PRICE_PATH).mock(return_value=ok({"stck_prpr": "n/a"}))
+    with pytest.raises(KisServerError, match="unreadable"):
+        await client.price(creds(), "005930")
