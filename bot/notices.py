@@ -136,3 +136,13 @@ def _int(payload: Mapping[str, object], name: str) -> int:
         except ValueError:
             raise NoticeError(f"notice field {name} is not a number") from None
     raise NoticeError(f"notice field {name} is not a number")
+
+
+def notice_dedupe_key(kind: NoticeKind, user_id: int, env: str, order_no: str) -> str:
+    """The outbox dedupe key of a per-order notice.
+
+    The pipeline (from the order-cash answer) and the fill-notice watcher (from KIS's
+    acceptance notice) both report "order accepted"; with this shared key whichever
+    comes first is queued and the other is dropped, so the user reads it once.
+    """
+    return f"{kind.value}:{user_id}:{env}:{order_no}"

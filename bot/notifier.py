@@ -1,0 +1,254 @@
+"""Drains storage's outbox into Telegram chats.
+
+- Every notice is a row in the outbox first, so nothing is lost across restarts: a
+  row stays `pending` until Telegram accepted the message, and is marked sent once.
+- Per chat, one worker sends in order, paced (about one a second with a small
+  burst) under a global pace; Telegram's `retry_after` holds that chat back exactly
+  as long as asked, and the wait is stored so a restart honours it too.
+- Network and server errors retry with exponential backoff (stored as the row's next
+  attempt); a chat that blocked the bot or no longer exists is given up on (the row
+  stays, marked failed, with the error).
+- `wake()` (called right after enqueueing) makes a new notice leave at once; a poll
+  every `poll_interval` seconds picks up retries and what earlier runs left behind.
+
+Delivery is at-least-once: a crash between Telegram's answer and `mark_sent` sends
+that one message again after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
+
+from bot.formatting import format_notice
+from bot.notices import Notice, NoticeError
+from bot.pacing import Pacer
+from bot.texts import DEFAULT_LANG, Lang, parse_lang
+from storage.facade import Storage
+from storage.records import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+SendObserver = Callable[[str], None]  # outcome: "sent" | "retry_after" | "error" | "gave_up"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Notifier:
+    def __init__(
+        self,
+        bot: Bot,
+        storage: Storage,
+        *,
+        chat_rate: float = 1.0,
+        chat_burst: int = 3,
+        global_rate: float = 25.0,
+        poll_interval: float = 2.0,
+        batch: int = 100,
+        base_backoff: float = 2.0,
+        max_backoff: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_send: SendObserver | None = None,
+    ) -> None:
+        self._bot = bot
+        self._storage = storage
+        self._chat_pacer = Pacer(chat_rate, chat_burst)
+        self._global_pacer = Pacer(global_rate, max(1, int(global_rate)))
+        self._poll_interval = poll_interval
+        self._batch = batch
+        self._base_backoff = base_backoff
+        self._max_backoff = max_backoff
+        self._clock = clock
+        self._now = now
+        self._sleep = sleep
+        self._on_send = on_send
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._queues: dict[int, deque[OutboxMessage]] = {}
+        self._inflight: set[int] = set()
+        self._held_until: dict[int, float] = {}  # chat id → monotonic time
+        self._languages: dict[int, Lang] = {}
+        self._closing = False
+
+    def __repr__(self) -> str:
+        return f"Notifier(chats={len(self._workers)}, inflight={len(self._inflight)})"
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._closing = False
+            self._task = asyncio.create_task(self._run(), name="notifier")
+
+    async def close(self) -> None:
+        """Stop polling and let workers finish the message they are sending."""
+        self._closing = True
+        self._wake.set()
+        tasks = [t for t in (self._task, *self._workers.values()) if t is not None]
+        self._task = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._workers.clear()
+        self._queues.clear()
+        self._inflight.clear()
+
+    def wake(self) -> None:
+        """A notice was just enqueued: look at the outbox now."""
+        self._wake.set()
+
+    # --- languages -------------------------------------------------------------------
+
+    def set_language(self, user_id: int, lang: Lang) -> None:
+        self._languages[user_id] = lang
+
+    async def _language(self, user_id: int | None) -> Lang:
+        if user_id is None:
+            return DEFAULT_LANG
+        lang = self._languages.get(user_id)
+        if lang is None:
+            user = await self._storage.users.get(user_id)
+            lang = (parse_lang(user.language) if user else None) or DEFAULT_LANG
+            self._languages[user_id] = lang
+        return lang
+
+    # --- the loop --------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._closing:
+            self._wake.clear()
+            try:
+                await self.dispatch_due()
+            except Exception:
+                log.exception("notifier: reading the outbox failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._next_wait())
+
+    def _next_wait(self) -> float:
+        now = self._clock()
+        wait = self._poll_interval
+        for until in self._held_until.values():
+            wait = min(wait, max(0.0, until - now) + 0.001)
+        return wait
+
+    async def dispatch_due(self) -> int:
+        """Hand every due, not yet in-flight message to its chat's worker."""
+        messages = await self._storage.outbox.due(self._batch, self._now())
+        now = self._clock()
+        for chat in [c for c, until in self._held_until.items() if until <= now]:
+            del self._held_until[chat]
+        self._chat_pacer.forget_idle(now)
+        handed = 0
+        for message in messages:
+            if message.id in self._inflight or message.chat_id in self._held_until:
+                continue
+            self._inflight.add(message.id)
+            self._queues.setdefault(message.chat_id, deque()).append(message)
+            handed += 1
+            worker = self._workers.get(message.chat_id)
+            if worker is None or worker.done():
+                self._workers[message.chat_id] = asyncio.create_task(
+                    self._chat_worker(message.chat_id), name=f"notifier chat {message.chat_id}"
+                )
+        return handed
+
+    async def _chat_worker(self, chat_id: int) -> None:
+        queue = self._queues.get(chat_id)
+        try:
+            while queue:
+                message = queue[0]
+                keep_going = await self._deliver(message)
+                if not keep_going:
+                    # Held back: everything queued for this chat waits for the next poll,
+                    # so the chat's messages keep their order.
+                    for held in queue:
+                        self._inflight.discard(held.id)
+                    queue.clear()
+                    break
+                queue.popleft()
+                self._inflight.discard(message.id)
+        finally:
+            if self._queues.get(chat_id) is queue and not queue:
+                self._queues.pop(chat_id, None)
+            if self._workers.get(chat_id) is asyncio.current_task():
+                self._workers.pop(chat_id, None)
+
+    async def _pace(self, chat_id: int) -> None:
+        now = self._clock()
+        wait = max(self._chat_pacer.book(chat_id, now), self._global_pacer.book(None, now))
+        if wait > 0:
+            await self._sleep(wait)
+
+    async def _deliver(self, message: OutboxMessage) -> bool:
+        """Send one message; True when done with it (sent or given up)."""
+        try:
+            notice = Notice.from_payload(message.payload)
+        except NoticeError as exc:
+            await self._storage.outbox.mark_failed(message.id, f"bad payload: {exc}", None)
+            self._observe("gave_up")
+            return True
+        text = format_notice(notice, await self._language(message.user_id))
+        while True:
+            await self._pace(message.chat_id)
+            try:
+                await self._bot.send_message(message.chat_id, text)
+            except TelegramRetryAfter as exc:
+                wait = float(exc.retry_after)
+                self._observe("retry_after")
+                log.info("notifier: Telegram asks to wait %.0f s (chat held)", wait)
+                await self._storage.outbox.mark_failed(
+                    message.id, f"retry_after {wait:.0f}s", self._now() + timedelta(seconds=wait)
+                )
+                self._held_until[message.chat_id] = self._clock() + wait
+                await self._sleep(wait)
+                self._held_until.pop(message.chat_id, None)
+                continue  # the same message again, still first in its chat
+            except (
+                TelegramForbiddenError,
+                TelegramNotFound,
+                TelegramBadRequest,
+                TelegramUnauthorizedError,
+            ) as exc:
+                self._observe("gave_up")
+                log.warning("notifier: giving up on message %d: %s", message.id,
+                            type(exc).__name__)
+                await self._storage.outbox.mark_failed(
+                    message.id, f"{type(exc).__name__}: {exc.message}"[:500], None
+                )
+                return True
+            except Exception as exc:  # network, 5xx, anything transient
+                self._observe("error")
+                delay = min(self._max_backoff, self._base_backoff * 2 ** min(message.attempts, 16))
+                log.warning("notifier: send failed (%s), retry in %.0f s",
+                            type(exc).__name__, delay)
+                await self._storage.outbox.mark_failed(
+                    message.id, type(exc).__name__, self._now() + timedelta(seconds=delay)
+                )
+                self._held_until[message.chat_id] = self._clock() + delay
+                return False
+            await self._storage.outbox.mark_sent(message.id, self._now())
+            self._observe("sent")
+            return True
+
+    def _observe(self, outcome: str) -> None:
+        if self._on_send is not None:
+            self._on_send(outcome)

@@ -1,0 +1,347 @@
+"""The fill-notice supervisor: one KIS fill-notice connection per user.
+
+A user gets a connection when their active environment has a validated key set:
+at boot (from storage), after a key check, after a mode switch. It is stopped when
+the keys go (`/delete`) or stop being validated. `state_for(user_id)` is what the
+order guard reads: only READY lets an order through.
+
+Each notice is stored (fills, order status) and queued in the outbox as a chat
+notice before the notifier is woken, so a notice survives a crash at any point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.formatting import kis_time_today
+from bot.notices import Notice, NoticeKind, notice_dedupe_key
+from kis.client import KisClient
+from kis.env import TR_IDS, Endpoints, Environment
+from kis.fillnotice import FillNotice
+from kis.fillnotice import NoticeKind as KisNoticeKind
+from kis.models import AppCredentials
+from kis.secret import Secret
+from kis.ws import ConnectionState, FillNoticeConnection, FillNoticeHub, HubOptions, Status
+from storage.facade import Storage
+from storage.records import KeySetRecord, UserRecord
+
+log = logging.getLogger(__name__)
+
+Wake = Callable[[], None]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def credentials(keys: KeySetRecord) -> AppCredentials:
+    return AppCredentials(
+        app_key=keys.app_key.reveal(), app_secret=keys.app_secret, env=keys.environment
+    )
+
+
+def fill_notice_key(notice: FillNotice) -> str:
+    """What makes one fill unique when KIS repeats a notice (reconnects, resends)."""
+    raw = "|".join(
+        (notice.order_no, notice.time, str(notice.quantity), str(notice.price),
+         notice.accept_status, notice.account)
+    )
+    return hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    creds: AppCredentials
+    hts_id: str
+    chat_id: int
+
+
+class WatcherSupervisor:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        kis: KisClient,
+        endpoints: Endpoints,
+        wake: Wake | None = None,
+        hub_options: HubOptions | None = None,
+        now: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._storage = storage
+        self._kis = kis
+        self._endpoints = endpoints
+        self._wake = wake
+        self._options = hub_options or HubOptions()
+        self._hub: FillNoticeHub[int] = FillNoticeHub(self._options)
+        self._targets: dict[int, _Target] = {}
+        self._down_reported: set[int] = set()
+        self._was_ready: set[int] = set()
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"WatcherSupervisor(connections={len(self._hub)})"
+
+    def set_wake(self, wake: Wake) -> None:
+        self._wake = wake
+
+    # --- what the order guard reads --------------------------------------------------
+
+    def state_for(self, user_id: int) -> ConnectionState | None:
+        """The user's fill-notice state; None when no connection runs for them."""
+        return self._hub.state(user_id)
+
+    def is_ready(self, user_id: int) -> bool:
+        state = self._hub.state(user_id)
+        return state is not None and state.ready
+
+    def __len__(self) -> int:
+        return len(self._hub)
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Connect every user whose active environment has validated keys; returns how many."""
+        self._closed = False
+        started = 0
+        for active in await self._storage.key_sets.validated_for_active():
+            await self._ensure(active.user, active.keys)
+            started += 1
+        log.info("fill-notice watchers started for %d users", started)
+        return started
+
+    async def close(self) -> None:
+        self._closed = True
+        await self._hub.close()
+        self._targets.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _lock(self, user_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(user_id, asyncio.Lock())
+
+    async def sync(self, user_id: int) -> ConnectionState | None:
+        """Make the user's connection match storage (keys changed, mode switched, …)."""
+        async with self._lock(user_id):
+            user = await self._storage.users.get(user_id)
+            keys = None
+            if user is not None:
+                keys = await self._storage.key_sets.get(user_id, user.active_environment)
+            if user is None or keys is None or not keys.validated or self._closed:
+                await self._stop(user_id)
+                return None
+            await self._ensure(user, keys)
+            return self._hub.state(user_id)
+
+    async def stop_user(self, user_id: int) -> None:
+        async with self._lock(user_id):
+            await self._stop(user_id)
+
+    async def _stop(self, user_id: int) -> None:
+        self._targets.pop(user_id, None)
+        self._was_ready.discard(user_id)
+        self._down_reported.discard(user_id)
+        await self._hub.stop(user_id)
+
+    async def _ensure(self, user: UserRecord, keys: KeySetRecord) -> FillNoticeConnection:
+        target = _Target(credentials(keys), keys.hts_id, user.chat_id)
+        if self._targets.get(user.id) != target:
+            # New app key / secret / HTS ID: a fresh connection (the hub alone would
+            # keep an old one whose URL, TR and HTS ID still match).
+            await self._hub.stop(user.id)
+            self._targets[user.id] = target
+        return await self._start(user.id, target)
+
+    async def _start(self, user_id: int, target: _Target) -> FillNoticeConnection:
+        creds = target.creds
+        env = creds.env
+
+        async def approval_key() -> Secret:
+            return await self._kis.approval_key(creds)
+
+        async def invalidate() -> None:
+            await self._kis.invalidate_approval_key(creds)
+
+        async def on_notice(notice: FillNotice) -> None:
+            await self.handle_notice(user_id, target.chat_id, env, notice)
+
+        def on_state(state: ConnectionState) -> None:
+            self._on_state(user_id, target.chat_id, env, state)
+
+        return await self._hub.ensure(
+            user_id,
+            url=self._endpoints.ws_url(env),
+            tr_id=TR_IDS[env].fill_notice,
+            hts_id=target.hts_id,
+            approval_key=approval_key,
+            invalidate_approval=invalidate,
+            on_notice=on_notice,
+            on_state=on_state,
+            name=f"user {user_id} {env.value}",
+        )
+
+    # --- the key check's fill-notice probe -------------------------------------------
+
+    async def probe(
+        self, user_id: int, chat_id: int, creds: AppCredentials, hts_id: str, timeout: float  # noqa: ASYNC109
+    ) -> ConnectionState:
+        """Subscribe with these keys and wait (bounded) for READY or FAILED.
+
+        KIS allows one WebSocket session per app key, so for the user's active
+        environment the probe *is* the live connection (restarted with the new keys);
+        for the other environment a short-lived connection is opened and closed.
+        `sync` afterwards keeps or stops the live one according to the check results.
+        """
+        user = await self._storage.users.get(user_id)
+        if user is not None and user.active_environment is creds.env:
+            async with self._lock(user_id):
+                await self._hub.stop(user_id)
+                target = _Target(creds, hts_id, chat_id)
+                self._targets[user_id] = target
+                connection = await self._start(user_id, target)
+            return await connection.wait_ready(timeout)
+        return await self._probe_alone(user_id, chat_id, creds, hts_id, timeout)
+
+    async def _probe_alone(
+        self, user_id: int, chat_id: int, creds: AppCredentials, hts_id: str, timeout: float  # noqa: ASYNC109
+    ) -> ConnectionState:
+        async def approval_key() -> Secret:
+            return await self._kis.approval_key(creds)
+
+        async def on_notice(notice: FillNotice) -> None:
+            await self.handle_notice(user_id, chat_id, creds.env, notice)
+
+        options = self._options
+        connection = FillNoticeConnection(
+            url=self._endpoints.ws_url(creds.env),
+            tr_id=TR_IDS[creds.env].fill_notice,
+            hts_id=hts_id,
+            approval_key=approval_key,
+            on_notice=on_notice,
+            backoff=options.backoff,
+            refused_backoff=options.refused_backoff,
+            sleep=options.sleep,
+            connect=options.connect,
+            name=f"user {user_id} {creds.env.value} probe",
+            ping_interval=options.ping_interval,
+            ping_timeout=options.ping_timeout,
+        )
+        connection.start()
+        try:
+            return await connection.wait_ready(timeout)
+        finally:
+            await connection.stop()
+
+    # --- notices ---------------------------------------------------------------------
+
+    async def handle_notice(
+        self, user_id: int, chat_id: int, env: Environment, notice: FillNotice
+    ) -> None:
+        """Store one fill notice and queue the chat message (then wake the notifier)."""
+        kind = notice.kind
+        now = datetime.now(UTC)
+        at = kis_time_today(notice.time, now)
+        queued = False
+        if kind is KisNoticeKind.FILLED:
+            key = fill_notice_key(notice)
+            result = await self._storage.fills.record(
+                user_id, env, notice.order_no, quantity=notice.quantity, price=notice.price,
+                filled_at=at, notice_key=key,
+            )
+            if not result.new:
+                return
+            order = result.order
+            if order is not None:
+                filled, ordered, name = order.filled_qty, order.quantity, order.name or ""
+            else:
+                filled, ordered, name = notice.quantity, notice.order_qty, ""
+            complete = ordered <= 0 or filled >= ordered
+            message = Notice(
+                kind=NoticeKind.ORDER_FILLED if complete else NoticeKind.ORDER_PARTIAL,
+                env=env.value, at=at, symbol=notice.symbol, name=notice.name or name,
+                side=notice.side, quantity=notice.quantity, price=notice.price,
+                filled=filled, ordered=ordered, order_no=notice.order_no,
+            )
+            queued = await self._enqueue(user_id, chat_id, message, f"fill:{user_id}:{key}")
+        elif kind is KisNoticeKind.REJECTED:
+            order = await self._storage.orders.by_order_no(user_id, notice.order_no, env)
+            if order is not None:
+                await self._storage.orders.mark_rejected(order.id, "rejected by KIS (fill notice)")
+            message = Notice(
+                kind=NoticeKind.ORDER_REJECTED, env=env.value, at=at, symbol=notice.symbol,
+                name=notice.name or (order.name or "" if order else ""), side=notice.side,
+                quantity=notice.order_qty or notice.quantity, order_no=notice.order_no,
+                reason="KIS",
+            )
+            queued = await self._enqueue(
+                user_id, chat_id, message,
+                notice_dedupe_key(NoticeKind.ORDER_REJECTED, user_id, env.value, notice.order_no),
+            )
+        elif kind is KisNoticeKind.ACCEPTED:
+            order = await self._storage.orders.by_order_no(user_id, notice.order_no, env)
+            message = Notice(
+                kind=NoticeKind.ORDER_ACCEPTED, env=env.value, at=at, symbol=notice.symbol,
+                name=notice.name or (order.name or "" if order else ""), side=notice.side,
+                quantity=notice.order_qty or notice.quantity,
+                order_type="limit" if notice.order_kind == "00" else "market",
+                price=notice.order_price or None, order_no=notice.order_no,
+            )
+            # Same key as the pipeline's "accepted": whichever comes first is sent, once.
+            queued = await self._enqueue(
+                user_id, chat_id, message,
+                notice_dedupe_key(NoticeKind.ORDER_ACCEPTED, user_id, env.value, notice.order_no),
+            )
+        else:
+            log.info("fill notice of kind %s for user %d (no chat message)", kind, user_id)
+        if queued and self._wake is not None:
+            self._wake()
+
+    async def _enqueue(self, user_id: int, chat_id: int, notice: Notice, dedupe: str) -> bool:
+        return await self._storage.outbox.enqueue(
+            user_id, chat_id, notice.kind.value, notice.to_payload(), dedupe
+        )
+
+    def _on_state(
+        self, user_id: int, chat_id: int, env: Environment, state: ConnectionState
+    ) -> None:
+        if state.status is Status.READY:
+            self._was_ready.add(user_id)
+            if user_id in self._down_reported:
+                self._down_reported.discard(user_id)
+                self._spawn(self._notify_state(user_id, chat_id, env, state, up=True))
+        elif (
+            state.status is Status.FAILED
+            and user_id in self._was_ready
+            and user_id not in self._down_reported
+        ):
+            self._down_reported.add(user_id)
+            self._spawn(self._notify_state(user_id, chat_id, env, state, up=False))
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _notify_state(
+        self, user_id: int, chat_id: int, env: Environment, state: ConnectionState, *, up: bool
+    ) -> None:
+        notice = Notice(
+            kind=NoticeKind.FILL_NOTICE_UP if up else NoticeKind.FILL_NOTICE_DOWN,
+            env=env.value, at=state.since, reason=state.reason or "",
+        )
+        stamp = state.since.isoformat()
+        try:
+            dedupe = f"{notice.kind.value}:{user_id}:{stamp}"
+            queued = await self._enqueue(user_id, chat_id, notice, dedupe)
+            if queued and self._wake is not None:
+                self._wake()
+        except Exception:
+            log.exception("could not queue the fill-notice state message for user %d", user_id)
