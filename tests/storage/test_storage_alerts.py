@@ -1,0 +1,137 @@
+"""Alerts: durable acceptance, the duplicate rule, concurrency, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from storage.facade import Storage
+from storage.models import Alert
+from storage.records import AlertStatus
+
+from .conftest import FakeClock, Target
+
+
+def _body(n: int, with_id: bool = True) -> tuple[str, dict[str, object]]:
+    parsed: dict[str, object] = {"ticker": "005930", "action": "buy", "quantity": n}
+    if with_id:
+        parsed["id"] = f"strat-{n}"
+    return json.dumps(parsed), parsed
+
+
+async def _alert_rows(store: Storage) -> int:
+    async with store.db.session() as session:
+        return int((await session.execute(select(func.count()).select_from(Alert))).scalar_one())
+
+
+async def test_same_id_within_24h_is_a_duplicate(store: Storage, clock: FakeClock) -> None:
+    user = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    raw, parsed = _body(1)
+    first = await store.alerts.accept(user.id, raw, parsed, "strat-1")
+    assert not first.duplicate
+    clock.advance(23 * 3600)
+    # Same id, even with a different body: the id decides.
+    again = await store.alerts.accept(user.id, raw + " ", parsed, "strat-1")
+    assert again.duplicate and again.alert_id == first.alert_id
+    clock.advance(3600 + 1)
+    later = await store.alerts.accept(user.id, raw, parsed, "strat-1")
+    assert not later.duplicate and later.alert_id != first.alert_id
+
+
+async def test_same_body_without_id_within_60s(store: Storage, clock: FakeClock) -> None:
+    user = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    raw, parsed = _body(1, with_id=False)
+    first = await store.alerts.accept(user.id, raw, parsed, None)
+    clock.advance(59)
+    assert (await store.alerts.accept(user.id, raw, parsed, None)).alert_id == first.alert_id
+    other_raw, other = _body(2, with_id=False)
+    assert not (await store.alerts.accept(user.id, other_raw, other, None)).duplicate
+    clock.advance(2)
+    assert not (await store.alerts.accept(user.id, raw, parsed, None)).duplicate
+
+
+async def test_duplicates_are_per_user(store: Storage) -> None:
+    a = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    b = await store.users.get_or_create(telegram_id=2, chat_id=2)
+    raw, parsed = _body(1)
+    assert not (await store.alerts.accept(a.id, raw, parsed, "strat-1")).duplicate
+    assert not (await store.alerts.accept(b.id, raw, parsed, "strat-1")).duplicate
+
+
+async def test_long_idempotency_keys_still_deduplicate(store: Storage) -> None:
+    user = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    key = "k" * 5000
+    first = await store.alerts.accept(user.id, "{}", {}, key)
+    assert (await store.alerts.accept(user.id, "{} ", {}, key)).alert_id == first.alert_id
+    assert not (await store.alerts.accept(user.id, "{}", {}, key + "x")).duplicate
+
+
+async def test_500_concurrent_inserts_none_lost(store: Storage, target: Target) -> None:
+    users = [await store.users.get_or_create(telegram_id=10_000 + i, chat_id=10_000 + i)
+             for i in range(50)]
+    jobs = []
+    for n in range(500):
+        raw, parsed = _body(n)
+        jobs.append(store.alerts.accept(users[n % 50].id, raw, parsed, f"strat-{n}"))
+    results = await asyncio.wait_for(asyncio.gather(*jobs), timeout=30)
+    assert not any(r.duplicate for r in results)
+    assert len({r.alert_id for r in results}) == 500
+    assert await _alert_rows(store) == 500
+    for user in users[:3]:
+        assert len(await store.alerts.recent(user.id, 20)) == 10
+
+
+async def test_concurrent_repeats_of_one_alert_store_exactly_one(store: Storage) -> None:
+    user = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    raw, parsed = _body(7)
+    with_id = [store.alerts.accept(user.id, raw, parsed, "strat-7") for _ in range(50)]
+    raw2, parsed2 = _body(8, with_id=False)
+    without_id = [store.alerts.accept(user.id, raw2, parsed2, None) for _ in range(50)]
+    results = await asyncio.wait_for(asyncio.gather(*with_id, *without_id), timeout=30)
+    for group in (results[:50], results[50:]):
+        assert sum(not r.duplicate for r in group) == 1
+        assert len({r.alert_id for r in group}) == 1
+    assert await _alert_rows(store) == 2
+
+
+async def test_lifecycle_claim_finish_recover(store: Storage) -> None:
+    user = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    ids = []
+    for n in range(4):
+        raw, parsed = _body(n)
+        ids.append((await store.alerts.accept(user.id, raw, parsed, f"strat-{n}")).alert_id)
+    record = await store.alerts.get(ids[0])
+    assert record is not None and record.status is AlertStatus.ACCEPTED
+    assert record.parsed == {"ticker": "005930", "action": "buy", "quantity": 0, "id": "strat-0"}
+
+    claimed = await store.alerts.claim(ids[0])
+    assert claimed is not None and claimed.status is AlertStatus.PROCESSING
+    assert await store.alerts.claim(ids[0]) is None  # only once
+    nxt = await store.alerts.claim_next()
+    assert nxt is not None and nxt.id == ids[1]
+
+    await store.alerts.mark_done(ids[0])
+    await store.alerts.mark_refused(ids[2], "paused")
+    # After a crash: the claimed-but-unfinished one and the untouched one remain.
+    assert [a.id for a in await store.alerts.unprocessed()] == [ids[1], ids[3]]
+    recent = await store.alerts.recent(user.id, 20)
+    assert [a.id for a in recent] == list(reversed(ids))
+    refused = await store.alerts.get(ids[2])
+    assert refused is not None and refused.status is AlertStatus.REFUSED
+    assert refused.reason == "paused"
+    await store.alerts.mark_failed(ids[3], "KIS unreachable")
+    assert (await store.alerts.claim_next()) is None
+
+
+async def test_recent_is_limited(store: Storage, clock: FakeClock) -> None:
+    user = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    for n in range(25):
+        raw, parsed = _body(n)
+        await store.alerts.accept(user.id, raw, parsed, f"strat-{n}")
+        clock.advance(1)
+    recent = await store.alerts.recent(user.id, 20)
+    assert len(recent) == 20 and recent[0].received_at - recent[-1].received_at == timedelta(
+        seconds=19)
