@@ -1,0 +1,492 @@
+"""The REST side of the simulator: aiohttp handlers for every endpoint of KIS.md 3-8."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from kis.env import TR_IDS, Environment
+from kis.sim import inquiries
+from kis.sim.accounts import SimAccount
+from kis.sim.clock import kst_stamp
+from kis.sim.codes import (
+    INQUIRY_OK_PAPER,
+    INQUIRY_OK_REAL,
+    ORDER_OK_PAPER_BUY,
+    ORDER_OK_PAPER_RVSECNCL,
+    ORDER_OK_PAPER_SELL,
+    ORDER_OK_REAL,
+    AuthRefusal,
+    KisRefusal,
+    bad_input,
+    gateway,
+    message_for,
+)
+from kis.sim.faults import Fault
+from kis.sim.orders import Side
+from kis.sim.validation import (
+    ORDER_TR_IDS,
+    check_limit_price,
+    check_tr_id,
+    parse_order_cash,
+    parse_rvsecncl,
+    string_body,
+)
+
+if TYPE_CHECKING:
+    from kis.sim.server import KisSimulator
+
+JsonBody = dict[str, object]
+# A handler answers (body, tr_cont header).
+Handler = Callable[
+    [web.Request, Environment, SimAccount, str, Fault | None], Awaitable[tuple[JsonBody, str]]
+]
+
+RVSECNCL_TR_IDS = {env: {TR_IDS[env].revise_cancel} for env in Environment}
+PRICE_TR_IDS = {env: {TR_IDS[env].price} for env in Environment}
+BALANCE_TR_IDS = {env: {TR_IDS[env].balance} for env in Environment}
+PSBL_TR_IDS = {env: {TR_IDS[env].buyable} for env in Environment}
+CCLD_TR_IDS = {env: {TR_IDS[env].daily_executions} for env in Environment}
+OAUTH_ENDPOINTS = frozenset({"token", "revoke", "approval"})
+
+
+@dataclass(slots=True)
+class RecordedRequest:
+    """One request as the simulator saw it. No secrets: no app secret, no token."""
+
+    method: str
+    path: str
+    env: Environment
+    endpoint: str
+    tr_id: str
+    time: float
+    app_key: str = field(default="", repr=False)
+    tr_cont: str = ""
+    status: int = 0
+    msg_cd: str = ""
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _json(
+    body: object, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.json_response(body, status=status, headers=headers, dumps=_dumps)
+
+
+class RestApi:
+    """Builds the aiohttp application; state lives in the simulator."""
+
+    def __init__(self, sim: KisSimulator) -> None:
+        self._sim = sim
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        for env in Environment:
+            p = f"/{env.value}"
+            routes = [
+                web.post(p + "/oauth2/tokenP", self._bind(self._token, env)),
+                web.post(p + "/oauth2/revokeP", self._bind(self._revoke, env)),
+                web.post(p + "/oauth2/Approval", self._bind(self._approval, env)),
+                web.post(p + "/uapi/hashkey", self._bind(self._hashkey, env)),
+                web.post(
+                    p + "/uapi/domestic-stock/v1/trading/order-cash",
+                    self._uapi(env, "order", ORDER_TR_IDS, self._order_cash, post=True),
+                ),
+                web.post(
+                    p + "/uapi/domestic-stock/v1/trading/order-rvsecncl",
+                    self._uapi(env, "rvsecncl", RVSECNCL_TR_IDS, self._rvsecncl, post=True),
+                ),
+                web.get(
+                    p + "/uapi/domestic-stock/v1/quotations/inquire-price",
+                    self._uapi(env, "price", PRICE_TR_IDS, self._price),
+                ),
+                web.get(
+                    p + "/uapi/domestic-stock/v1/trading/inquire-balance",
+                    self._uapi(env, "balance", BALANCE_TR_IDS, self._balance),
+                ),
+                web.get(
+                    p + "/uapi/domestic-stock/v1/trading/inquire-psbl-order",
+                    self._uapi(env, "psbl", PSBL_TR_IDS, self._psbl),
+                ),
+                web.get(
+                    p + "/uapi/domestic-stock/v1/trading/inquire-daily-ccld",
+                    self._uapi(env, "ccld", CCLD_TR_IDS, self._ccld),
+                ),
+            ]
+            app.add_routes(routes)
+        return app
+
+    @staticmethod
+    def _bind(
+        handler: Callable[[web.Request, Environment], Awaitable[web.StreamResponse]],
+        env: Environment,
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def bound(request: web.Request) -> web.StreamResponse:
+            return await handler(request, env)
+
+        return bound
+
+    # -- shared plumbing ---------------------------------------------------------------
+    def _record(self, request: web.Request, env: Environment, endpoint: str) -> RecordedRequest:
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            env=env,
+            endpoint=endpoint,
+            tr_id=request.headers.get("tr_id", ""),
+            time=self._sim.now(),
+            app_key=request.headers.get("appkey", ""),
+            tr_cont=request.headers.get("tr_cont", ""),
+        )
+        self._sim.requests.append(record)
+        return record
+
+    async def _drop(self, request: web.Request) -> web.StreamResponse:
+        """Close the TCP connection without an answer."""
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=499)
+
+    async def _hang(self, request: web.Request) -> web.StreamResponse:
+        """Never answer; when the simulator stops, drop the connection."""
+        await self._sim.stopping.wait()
+        return await self._drop(request)
+
+    async def _plain_fault(
+        self, request: web.Request, fault: Fault, record: RecordedRequest, oauth: bool
+    ) -> web.StreamResponse | None:
+        """Answer a fault that replaces the whole request, or None to carry on."""
+        kind = fault.kind
+        if kind in ("timeout_after_accept", "reject_after_accept"):
+            return None
+        record.msg_cd = kind
+        if kind == "hang":
+            return await self._hang(request)
+        if kind == "drop":
+            return await self._drop(request)
+        if kind == "http_5xx":
+            status = fault.param_int("status", 502)
+            record.status = status
+            return web.Response(
+                status=status,
+                text=f"<html><body><h1>{status} Server Error</h1></body></html>",
+                content_type="text/html",
+            )
+        msg1 = fault.param_str("msg1", message_for(kind))
+        if oauth:
+            status = fault.param_int("status", 403)
+            record.status = status
+            return _json({"error_code": kind, "error_description": msg1}, status)
+        status = fault.param_int("status", 500)
+        record.status = status
+        body = {"rt_cd": fault.param_str("rt_cd", "1"), "msg_cd": kind, "msg1": msg1}
+        return _json(body, status, {"tr_id": record.tr_id, "tr_cont": "D"})
+
+    async def _oauth_body(self, request: web.Request) -> dict[str, str]:
+        try:
+            raw = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            raw = None
+        if not isinstance(raw, dict):
+            raise AuthRefusal("EGW00103")
+        return {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, str)}
+
+    # -- /oauth2 -------------------------------------------------------------------------
+    async def _oauth(
+        self,
+        request: web.Request,
+        env: Environment,
+        endpoint: str,
+        work: Callable[[dict[str, str]], JsonBody],
+    ) -> web.StreamResponse:
+        record = self._record(request, env, endpoint)
+        fault = self._sim.faults.take(endpoint)
+        if fault is not None:
+            answer = await self._plain_fault(request, fault, record, oauth=True)
+            if answer is not None:
+                return answer
+        try:
+            body = await self._oauth_body(request)
+            record.app_key = body.get("appkey", "")
+            result = work(body)
+        except AuthRefusal as refusal:
+            record.status, record.msg_cd = refusal.status, refusal.error_code
+            return _json(refusal.body(), refusal.status)
+        record.status = 200
+        return _json(result)
+
+    async def _token(self, request: web.Request, env: Environment) -> web.StreamResponse:
+        def work(body: dict[str, str]) -> JsonBody:
+            if body.get("grant_type") != "client_credentials":
+                raise AuthRefusal("EGW00103")
+            token = self._sim.credentials.issue_token(
+                env, body.get("appkey", ""), body.get("appsecret", "")
+            )
+            return {
+                "access_token": token.value,
+                "access_token_token_expired": kst_stamp(token.expires_at),
+                "token_type": "Bearer",
+                "expires_in": max(0, int(token.expires_at - self._sim.now())),
+            }
+
+        return await self._oauth(request, env, "token", work)
+
+    async def _revoke(self, request: web.Request, env: Environment) -> web.StreamResponse:
+        def work(body: dict[str, str]) -> JsonBody:
+            self._sim.credentials.revoke(
+                env, body.get("appkey", ""), body.get("appsecret", ""), body.get("token", "")
+            )
+            return {"code": 200, "message": "접근토큰 폐기에 성공하였습니다"}
+
+        return await self._oauth(request, env, "revoke", work)
+
+    async def _approval(self, request: web.Request, env: Environment) -> web.StreamResponse:
+        def work(body: dict[str, str]) -> JsonBody:
+            if body.get("grant_type") != "client_credentials":
+                raise AuthRefusal("EGW00103")
+            key = self._sim.credentials.issue_approval(
+                env, body.get("appkey", ""), body.get("secretkey", "")
+            )
+            return {"approval_key": key}
+
+        return await self._oauth(request, env, "approval", work)
+
+    async def _hashkey(self, request: web.Request, env: Environment) -> web.StreamResponse:
+        record = self._record(request, env, "hashkey")
+        fault = self._sim.faults.take("hashkey")
+        if fault is not None:
+            answer = await self._plain_fault(request, fault, record, oauth=False)
+            if answer is not None:
+                return answer
+        try:
+            self._identify(request, env)
+            raw = await self._json_body(request)
+        except KisRefusal as refusal:
+            return self._refusal(record, refusal)
+        text = _dumps(raw)
+        record.status = 200
+        return _json({"JsonBody": raw, "HASH": hashlib.sha256(text.encode()).hexdigest()})
+
+    # -- /uapi ---------------------------------------------------------------------------
+    def _identify(self, request: web.Request, env: Environment) -> SimAccount:
+        app_key = request.headers.get("appkey", "")
+        account = self._sim.lookup(app_key) if app_key else None
+        if account is None or account.env is not env:
+            raise gateway("EGW00103")
+        if account.app_secret != request.headers.get("appsecret", ""):
+            raise gateway("EGW00105")
+        return account
+
+    async def _json_body(self, request: web.Request) -> object:
+        try:
+            return await request.json()
+        except (ValueError, UnicodeDecodeError):
+            raise bad_input("JSON") from None
+
+    def _refusal(self, record: RecordedRequest, refusal: KisRefusal) -> web.Response:
+        record.status, record.msg_cd = refusal.status, refusal.msg_cd
+        return _json(refusal.body(), refusal.status, {"tr_id": record.tr_id, "tr_cont": "D"})
+
+    def _uapi(
+        self,
+        env: Environment,
+        endpoint: str,
+        tr_ids: Mapping[Environment, Collection[str]],
+        handler: Handler,
+        *,
+        post: bool = False,
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            record = self._record(request, env, endpoint)
+            fault = self._sim.faults.take(endpoint)
+            if fault is not None:
+                answer = await self._plain_fault(request, fault, record, oauth=False)
+                if answer is not None:
+                    return answer
+            try:
+                account = self._identify(request, env)
+                if not self._sim.allow_request(account):
+                    raise gateway("EGW00201")
+                self._sim.credentials.check_bearer(
+                    request.headers.get("authorization", ""), account.app_key
+                )
+                check_tr_id(env, record.tr_id, tr_ids)
+                if request.headers.get("custtype", "") != "P":
+                    raise bad_input("CUSTTYPE")
+                if post and not request.headers.get("content-type", "").lower().startswith(
+                    "application/json"
+                ):
+                    raise bad_input("CONTENT_TYPE")
+                body, tr_cont = await handler(request, env, account, record.tr_id, fault)
+            except KisRefusal as refusal:
+                answer = self._refusal(record, refusal)
+                if fault is not None and fault.kind == "timeout_after_accept":
+                    return await self._lost_answer(request, fault)
+                return answer
+            record.status = 200
+            record.msg_cd = str(body.get("msg_cd", ""))
+            if fault is not None and fault.kind == "timeout_after_accept":
+                return await self._lost_answer(request, fault)
+            headers = {"tr_id": record.tr_id, "tr_cont": tr_cont, "gt_uid": self._sim.gt_uid()}
+            return _json(body, 200, headers)
+
+        return handle
+
+    async def _lost_answer(self, request: web.Request, fault: Fault) -> web.StreamResponse:
+        if fault.param_str("then", "hang") == "drop":
+            return await self._drop(request)
+        return await self._hang(request)
+
+    def _inquiry_ok(self, env: Environment) -> dict[str, str]:
+        code, msg = INQUIRY_OK_REAL if env is Environment.REAL else INQUIRY_OK_PAPER
+        return {"rt_cd": "0", "msg_cd": code, "msg1": msg}
+
+    async def _order_cash(
+        self,
+        request: web.Request,
+        env: Environment,
+        account: SimAccount,
+        tr_id: str,
+        fault: Fault | None,
+    ) -> tuple[JsonBody, str]:
+        body = string_body(await self._json_body(request))
+        place = parse_order_cash(env, tr_id, body, account, self._sim.market)
+        self._sim.check_market_open()
+        order = self._sim.broker.place(account, place)
+        reject = fault is not None and fault.kind == "reject_after_accept"
+        self._sim.after_order(order, reject=reject)
+        if env is Environment.REAL:
+            code, msg = ORDER_OK_REAL
+        else:
+            code, msg = ORDER_OK_PAPER_BUY if place.side is Side.BUY else ORDER_OK_PAPER_SELL
+        output = {"KRX_FWDG_ORD_ORGNO": order.orgno, "ODNO": order.odno, "ORD_TMD": order.time}
+        return {"rt_cd": "0", "msg_cd": code, "msg1": msg, "output": output}, "D"
+
+    async def _rvsecncl(
+        self,
+        request: web.Request,
+        env: Environment,
+        account: SimAccount,
+        tr_id: str,
+        fault: Fault | None,
+    ) -> tuple[JsonBody, str]:
+        body = string_body(await self._json_body(request))
+        plan = parse_rvsecncl(env, body, account)
+        original = self._sim.broker.order(plan.original_odno)
+        if original is not None and not plan.cancel and plan.ord_dvsn not in ("01", "03", "04"):
+            check_limit_price(self._sim.market, original.symbol, plan.price)
+        self._sim.check_market_open()
+        order = self._sim.broker.revise_or_cancel(
+            account,
+            plan.original_odno,
+            cancel=plan.cancel,
+            qty_all=plan.qty_all,
+            qty=plan.qty,
+            price=plan.price,
+            ord_dvsn=plan.ord_dvsn,
+            tr_id=tr_id,
+            body=body,
+        )
+        if not plan.cancel:
+            self._sim.after_order(order, reject=False)
+        code, msg = ORDER_OK_REAL if env is Environment.REAL else ORDER_OK_PAPER_RVSECNCL
+        output = {"KRX_FWDG_ORD_ORGNO": order.orgno, "ODNO": order.odno, "ORD_TMD": order.time}
+        return {"rt_cd": "0", "msg_cd": code, "msg1": msg, "output": output}, "D"
+
+    async def _price(
+        self,
+        request: web.Request,
+        env: Environment,
+        account: SimAccount,
+        tr_id: str,
+        fault: Fault | None,
+    ) -> tuple[JsonBody, str]:
+        query = request.query
+        if query.get("FID_COND_MRKT_DIV_CODE") not in ("J", "NX", "UN"):
+            raise bad_input("FID_COND_MRKT_DIV_CODE")
+        if "FID_INPUT_ISCD" not in query:
+            raise bad_input("FID_INPUT_ISCD")
+        quote = self._sim.market.get(query["FID_INPUT_ISCD"])
+        if quote is None:
+            raise KisRefusal("KIOK0560", rt_cd="7")
+        return {**self._inquiry_ok(env), "output": inquiries.price_output(quote)}, "D"
+
+    async def _balance(
+        self,
+        request: web.Request,
+        env: Environment,
+        account: SimAccount,
+        tr_id: str,
+        fault: Fault | None,
+    ) -> tuple[JsonBody, str]:
+        query = request.query
+        inquiries.require(query, inquiries.BALANCE_PARAMS)
+        inquiries.check_account(query, account)
+        if query["INQR_DVSN"] not in ("01", "02"):
+            raise bad_input("INQR_DVSN")
+        rows = inquiries.balance_rows(account, self._sim.market)
+        page = inquiries.paginate(
+            rows,
+            self._sim.balance_page_rows[env],
+            request.headers.get("tr_cont", ""),
+            query,
+            account,
+        )
+        body: JsonBody = {
+            **self._inquiry_ok(env),
+            "ctx_area_fk100": page.fk100,
+            "ctx_area_nk100": page.nk100,
+            "output1": page.rows,
+            "output2": [inquiries.balance_summary(account, self._sim.market)],
+        }
+        return body, page.tr_cont
+
+    async def _psbl(
+        self,
+        request: web.Request,
+        env: Environment,
+        account: SimAccount,
+        tr_id: str,
+        fault: Fault | None,
+    ) -> tuple[JsonBody, str]:
+        query = request.query
+        inquiries.require(query, inquiries.PSBL_PARAMS)
+        inquiries.check_account(query, account)
+        output = inquiries.buyable(account, self._sim.market, query)
+        return {**self._inquiry_ok(env), "output": output}, "D"
+
+    async def _ccld(
+        self,
+        request: web.Request,
+        env: Environment,
+        account: SimAccount,
+        tr_id: str,
+        fault: Fault | None,
+    ) -> tuple[JsonBody, str]:
+        query = request.query
+        inquiries.require(query, inquiries.CCLD_PARAMS)
+        inquiries.check_account(query, account)
+        orders = inquiries.select_orders(self._sim.broker.orders, account, query)
+        page = inquiries.paginate(
+            [inquiries.ccld_row(order) for order in orders],
+            self._sim.executions_page_rows[env],
+            request.headers.get("tr_cont", ""),
+            query,
+            account,
+        )
+        body: JsonBody = {
+            **self._inquiry_ok(env),
+            "ctx_area_fk100": page.fk100,
+            "ctx_area_nk100": page.nk100,
+            "output1": page.rows,
+            "output2": inquiries.ccld_summary(orders),
+        }
+        return body, page.tr_cont
