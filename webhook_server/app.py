@@ -7,6 +7,7 @@ with `make_runner` so the access log masks webhook tokens.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -29,6 +30,7 @@ from webhook_server.metrics import CONTENT_TYPE, Metrics
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES: Final = 16 * 1024  # 16,384 allowed, 16,385 refused (SPEC section 4)
+BODY_TIMEOUT_SECONDS: Final = 10.0  # a body trickling in slower than this is dropped
 TOKEN_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{16,128}")
 SERVER_NAME: Final = "moahook"
 
@@ -46,6 +48,7 @@ class HookPolicy:
     trusted_ips: tuple[IPNetwork, ...] = ()
     trusted_proxies: tuple[IPNetwork, ...] = ()
     max_body: int = MAX_BODY_BYTES
+    body_timeout: float = BODY_TIMEOUT_SECONDS
 
 
 INTAKE_KEY: Final = web.AppKey("moahook.intake", AlertIntake)
@@ -65,6 +68,7 @@ def create_app(
     clock: Clock = utc_now,
     cleanup_ctx: Iterable[CleanupContext] = (),
     max_body: int = MAX_BODY_BYTES,
+    body_timeout: float = BODY_TIMEOUT_SECONDS,
 ) -> web.Application:
     app = web.Application(
         middlewares=[_error_middleware],
@@ -75,7 +79,9 @@ def create_app(
     app[METRICS_KEY] = metrics
     app[HEALTH_KEY] = health
     app[CLOCK_KEY] = clock
-    app[POLICY_KEY] = HookPolicy(tuple(trusted_ips), tuple(trusted_proxies), max_body)
+    app[POLICY_KEY] = HookPolicy(
+        tuple(trusted_ips), tuple(trusted_proxies), max_body, body_timeout
+    )
     app.cleanup_ctx.extend(cleanup_ctx)
     app.on_response_prepare.append(_hide_server_header)
     app.router.add_get("/healthz", _healthz)
@@ -166,10 +172,14 @@ async def _hook(request: web.Request) -> web.Response:
     metrics = request.app[METRICS_KEY]
     started = time.perf_counter()
     metrics.alerts_received.inc()
-    response = await _handle_hook(request, metrics)
-    metrics.webhook_responses.labels(str(response.status)).inc()
-    metrics.webhook_latency.observe(time.perf_counter() - started)
-    return response
+    status = 500  # unless the handler answers; the error middleware writes the 500
+    try:
+        response = await _handle_hook(request, metrics)
+        status = response.status
+        return response
+    finally:
+        metrics.webhook_responses.labels(str(status)).inc()
+        metrics.webhook_latency.observe(time.perf_counter() - started)
 
 
 async def _handle_hook(request: web.Request, metrics: Metrics) -> web.Response:
@@ -186,7 +196,11 @@ async def _handle_hook(request: web.Request, metrics: Metrics) -> web.Response:
     received_at = request.app[CLOCK_KEY]()
 
     try:
-        body = await _read_body(request, policy.max_body)
+        async with asyncio.timeout(policy.body_timeout):
+            body = await _read_body(request, policy.max_body)
+    except TimeoutError:
+        metrics.alerts_invalid.labels("malformed").inc()
+        return json_body(408, {"error": "the request body did not arrive in time"})
     except _BodyUnreadable:
         metrics.alerts_invalid.labels("malformed").inc()
         return json_body(400, {"error": "the request body could not be read"})

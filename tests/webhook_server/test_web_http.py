@@ -294,6 +294,16 @@ async def test_content_length_claiming_too_little_reads_only_what_it_claims() ->
         assert (await service.client.get("/healthz")).status == 200
 
 
+async def test_body_trickling_in_too_slowly_gets_408() -> None:
+    async with serve(body_timeout=0.2) as service:
+        answer = await raw_exchange(
+            service.port,
+            f"POST /hook/{TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{".encode(),
+        )
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert answer.endswith(b'{"error":"the request body did not arrive in time"}')
+
+
 async def test_broken_chunked_framing_is_a_400_not_a_500() -> None:
     async with serve() as service:
         answer = await raw_exchange(
@@ -455,6 +465,8 @@ async def test_unexpected_error_is_a_logged_500_without_detail() -> None:
         assert record.levelno == logging.ERROR and record.exc_info is not None
         assert TOKEN not in record.getMessage()
         assert "/hook/****" in record.getMessage()
+        metrics = (await (await service.client.get("/metrics")).text())
+        assert 'moahook_webhook_responses_total{status="500"} 1.0' in metrics
 
 
 async def test_access_log_masks_the_token() -> None:
