@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -281,7 +282,8 @@ class RestApi:
         account = self._sim.lookup(app_key) if app_key else None
         if account is None or account.env is not env:
             raise gateway("EGW00103")
-        if account.app_secret != request.headers.get("appsecret", ""):
+        sent = request.headers.get("appsecret", "").encode()
+        if not hmac.compare_digest(account.app_secret.encode(), sent):
             raise gateway("EGW00105")
         return account
 

@@ -539,3 +539,70 @@ async def test_no_secrets_in_records(sim: KisSimulator, http: httpx.AsyncClient)
     assert account.app_secret not in text
     assert token not in text
     assert account.app_key not in text
+
+
+async def test_revise_resting_order_to_a_crossing_price(
+    sim: KisSimulator, http: httpx.AsyncClient
+) -> None:
+    account = demo_account()
+    token = await issue_token(http, sim, account)
+    placed = await http.post(
+        sim.rest_url(PAPER) + ORDER,
+        headers=headers(account, token, "VTTC0012U"),
+        json=order_body(account, "005930", 2, 70_000, "00"),
+    )
+    output = placed.json()["output"]
+    revise = await http.post(
+        sim.rest_url(PAPER) + RVSECNCL,
+        headers=headers(account, token, "VTTC0013U"),
+        json={
+            "CANO": account.cano,
+            "ACNT_PRDT_CD": "01",
+            "KRX_FWDG_ORD_ORGNO": output["KRX_FWDG_ORD_ORGNO"],
+            "ORGN_ODNO": output["ODNO"],
+            "ORD_DVSN": "00",
+            "RVSE_CNCL_DVSN_CD": "01",
+            "ORD_QTY": "0",
+            "ORD_UNPR": "71000",
+            "QTY_ALL_ORD_YN": "Y",
+            "EXCG_ID_DVSN_CD": "KRX",
+        },
+    )
+    assert revise.json()["rt_cd"] == "0", revise.json()
+    new_odno = revise.json()["output"]["ODNO"]
+    assert new_odno != output["ODNO"]
+    revised = await sim.wait_order_done(new_odno)
+    assert revised.status is OrderStatus.FILLED
+    assert revised.original_odno == output["ODNO"]
+    assert sim.order(output["ODNO"]).status is OrderStatus.CANCELLED
+    live = sim.account(account.app_key)
+    assert (live.holdings["005930"], live.reserved_cash) == (12, 0)
+
+
+async def test_fill_delay(clock: ManualClock, http: httpx.AsyncClient) -> None:
+    account = demo_account()
+    async with KisSimulator([account], clock=clock, fill_delay_s=0.2) as sim:
+        token = await issue_token(http, sim, account)
+        placed = await http.post(
+            sim.rest_url(PAPER) + ORDER,
+            headers=headers(account, token, "VTTC0012U"),
+            json=order_body(account, "005930", 1),
+        )
+        order = sim.order(placed.json()["output"]["ODNO"])
+        assert order.status is OrderStatus.OPEN
+        assert sim.account(account.app_key).reserved_cash == 92_300  # upper limit
+        await sim.wait_order_done(order.odno)
+        assert order.status is OrderStatus.FILLED
+
+
+async def test_market_closed(sim: KisSimulator, http: httpx.AsyncClient) -> None:
+    account = demo_account()
+    token = await issue_token(http, sim, account)
+    sim.market_open = False
+    answer = await http.post(
+        sim.rest_url(PAPER) + ORDER,
+        headers=headers(account, token, "VTTC0012U"),
+        json=order_body(account, "005930", 1),
+    )
+    assert answer.json()["rt_cd"] == "1"
+    assert sim.orders == []
