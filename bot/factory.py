@@ -1,0 +1,113 @@
+"""Building the bot and its dispatcher (no I/O here; `bot.runner` starts things)."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.types import BotCommand, BotCommandScopeDefault
+
+from bot.filters import OwnPrivateChat
+from bot.keycheck import KeyChecker
+from bot.middlewares import InflightMiddleware, UserMiddleware
+from bot.notifier import Notifier
+from bot.routers import (
+    common,
+    confirm,
+    delete,
+    keys,
+    language,
+    mode,
+    onboarding,
+    pause,
+    status,
+    webhook,
+)
+from bot.texts import LANGS, Lang, t
+from bot.watchers import WatcherSupervisor
+from moahook.settings import Settings
+from storage.facade import Storage
+
+COMMANDS = (
+    "start", "help", "keys", "mode", "paper", "real", "webhook", "status", "orders", "log",
+    "pause", "resume", "delete", "lang", "cancel",
+)
+
+
+def all_routers() -> list[Router]:
+    """Fresh routers (a router attaches to one dispatcher only): commands first (they
+    work in the middle of any flow), then the flows' free-text steps, then the catch-all."""
+    return [
+        common.build_router(),
+        onboarding.build_router(),
+        keys.build_router(),
+        mode.build_router(),
+        webhook.build_router(),
+        status.build_router(),
+        pause.build_router(),
+        delete.build_router(),
+        language.build_router(),
+        keys.build_flow(),
+        confirm.build_router(),
+        common.build_fallback(),
+    ]
+
+
+def create_bot(settings: Settings) -> Bot:
+    """The Bot, pointed at `MOAHOOK_TELEGRAM_API_URL` when set (self-hosted or stand-in)."""
+    if settings.bot_token is None:
+        raise ValueError("MOAHOOK_BOT_TOKEN is not set")
+    return create_bot_for(settings.bot_token.reveal(), settings.telegram_api_url)
+
+
+def create_bot_for(token: str, api_url: str | None = None) -> Bot:
+    if api_url:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_url))
+    else:
+        session = AiohttpSession()
+    return Bot(token, session=session)
+
+
+def create_dispatcher(
+    *,
+    storage: Storage,
+    keychecker: KeyChecker,
+    watchers: WatcherSupervisor,
+    notifier: Notifier,
+    public_url: str,
+    inflight: InflightMiddleware | None = None,
+) -> Dispatcher:
+    """Routers, middlewares, and the services handlers receive by keyword name."""
+    # FSM in memory only: the key flow's secrets are never written anywhere in clear.
+    dispatcher = Dispatcher(storage=MemoryStorage())
+    # Handlers name their services: storage, keychecker, watchers, notifier, public_url.
+    dispatcher.workflow_data.update(
+        storage=storage,
+        keychecker=keychecker,
+        watchers=watchers,
+        notifier=notifier,
+        public_url=public_url.rstrip("/"),
+    )
+    tracker = inflight or InflightMiddleware()
+    dispatcher.workflow_data["inflight"] = tracker
+    user_middleware = UserMiddleware(storage.users)
+    for observer in (dispatcher.message, dispatcher.callback_query):
+        observer.outer_middleware(tracker)
+        observer.outer_middleware(user_middleware)
+        observer.filter(OwnPrivateChat())
+    dispatcher.include_routers(*all_routers())
+    return dispatcher
+
+
+def command_list(lang: Lang) -> list[BotCommand]:
+    return [BotCommand(command=name, description=t(lang, f"commands.{name}")) for name in COMMANDS]
+
+
+async def set_commands(bot: Bot) -> None:
+    """The command menu: Korean by default, English for English-language clients."""
+    await bot.set_my_commands(command_list("ko"), scope=BotCommandScopeDefault())
+    for lang in LANGS:
+        await bot.set_my_commands(
+            command_list(lang), scope=BotCommandScopeDefault(), language_code=lang
+        )

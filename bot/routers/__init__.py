@@ -1,0 +1,1 @@
+"""One router per feature; `bot.factory.all_routers()` orders them."""

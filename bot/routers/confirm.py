@@ -1,0 +1,52 @@
+"""The 2FA answer for a sensitive action started elsewhere (`/real`, rotate, delete)."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message
+
+from bot.notifier import Notifier
+from bot.routers.delete import confirmed_delete
+from bot.routers.mode import confirmed_real
+from bot.routers.webhook import confirmed_rotate
+from bot.states import Confirm
+from bot.texts import Lang
+from bot.twofactor import PURPOSE_DELETE, PURPOSE_REAL, PURPOSE_ROTATE, CodeCheck, check_code
+from bot.watchers import WatcherSupervisor
+from storage.facade import Storage
+from storage.records import UserRecord
+
+
+async def got_code(
+    message: Message,
+    state: FSMContext,
+    user: UserRecord,
+    lang: Lang,
+    storage: Storage,
+    watchers: WatcherSupervisor,
+    notifier: Notifier,
+    public_url: str,
+) -> None:
+    purpose = str((await state.get_data()).get("purpose", ""))
+    if purpose not in (PURPOSE_REAL, PURPOSE_ROTATE, PURPOSE_DELETE):
+        await state.clear()
+        return
+    outcome = await check_code(message, storage, user, purpose, lang)
+    if outcome is CodeCheck.RETRY:
+        return
+    await state.clear()
+    if outcome is CodeCheck.OVER:
+        return
+    if purpose == PURPOSE_REAL:
+        await confirmed_real(message, user, lang, storage, watchers)
+    elif purpose == PURPOSE_ROTATE:
+        await confirmed_rotate(message, user, lang, storage, public_url)
+    else:
+        await confirmed_delete(message, user, lang, storage, watchers)
+
+
+def build_router() -> Router:
+    router = Router(name="confirm")
+    router.message.register(got_code, Confirm.code)
+    return router

@@ -1,0 +1,70 @@
+"""2FA in the chat: the code as its own message, then the prompt; checking the answer.
+
+Codes themselves (6 digits, CSPRNG, 5 minutes, 5 tries, single use, hashed,
+constant-time) are storage's `TwoFactor`; this module only talks to the user.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+from aiogram.types import Message
+
+from bot.texts import Lang, t
+from storage.facade import Storage
+from storage.records import UserRecord, VerifyOutcome
+
+PURPOSE_KEYS: Final = "keys"
+PURPOSE_REAL: Final = "real"
+PURPOSE_ROTATE: Final = "webhook_rotate"
+PURPOSE_DELETE: Final = "delete"
+
+_ACTION: Final = {
+    PURPOSE_KEYS: "tfa.action_keys",
+    PURPOSE_REAL: "tfa.action_real",
+    PURPOSE_ROTATE: "tfa.action_rotate",
+    PURPOSE_DELETE: "tfa.action_delete",
+}
+_RESTART: Final = {
+    PURPOSE_KEYS: "/keys",
+    PURPOSE_REAL: "/real",
+    PURPOSE_ROTATE: "/webhook rotate",
+    PURPOSE_DELETE: "/delete",
+}
+
+
+class CodeCheck(enum.Enum):
+    OK = enum.auto()
+    RETRY = enum.auto()  # wrong or malformed: the user may try again
+    OVER = enum.auto()  # void, expired or gone: the flow ends
+
+
+async def send_code(
+    message: Message, storage: Storage, user: UserRecord, purpose: str, lang: Lang
+) -> None:
+    code = await storage.two_factor.issue(user.id, purpose)
+    await message.answer(t(lang, "tfa.code", code=code))
+    await message.answer(t(lang, "tfa.ask", action=t(lang, _ACTION[purpose])))
+
+
+async def check_code(
+    message: Message, storage: Storage, user: UserRecord, purpose: str, lang: Lang
+) -> CodeCheck:
+    """Verify the user's answer and tell them what happened unless it is right."""
+    answer = (message.text or "").strip()
+    if not (len(answer) == 6 and answer.isdigit()):
+        await message.answer(t(lang, "tfa.not_a_code"))
+        return CodeCheck.RETRY
+    result = await storage.two_factor.verify(user.id, purpose, answer)
+    if result.ok:
+        return CodeCheck.OK
+    restart = _RESTART[purpose]
+    if result.outcome is VerifyOutcome.WRONG:
+        await message.answer(t(lang, "tfa.wrong", left=result.tries_left))
+        return CodeCheck.RETRY
+    if result.outcome is VerifyOutcome.EXPIRED:
+        await message.answer(t(lang, "tfa.expired", command=restart))
+    else:
+        await message.answer(t(lang, "tfa.void", command=restart))
+    return CodeCheck.OVER

@@ -1,0 +1,165 @@
+"""Pure builders of the longer bot messages (webhook, status, orders, log)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final
+
+from aiogram.types import LinkPreviewOptions
+from aiogram.utils.formatting import Pre, Text
+
+from bot.checks import CheckReport, CheckStatus
+from bot.formatting import (
+    INDICATOR_ALERT,
+    KST,
+    STRATEGY_ALERT,
+    alert_template,
+    env_label,
+    kst_clock,
+    kst_time,
+    side_label,
+    stock,
+    won,
+)
+from bot.texts import CATALOGS, Lang, t
+from kis.ws import ConnectionState, Status
+from storage.records import AlertRecord, KeySetRecord, OrderRecord, UserRecord
+
+NO_PREVIEW: Final = LinkPreviewOptions(is_disabled=True)
+
+
+def webhook_url(public_url: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/hook/{token}"
+
+
+def webhook_message(lang: Lang, url: str) -> Text:
+    """The URL and the two ready-to-paste alert messages, each in its own code block."""
+    return Text(
+        t(lang, "webhook.url", url=url), "\n\n",
+        t(lang, "webhook.strategy_title"), "\n",
+        Pre(alert_template(STRATEGY_ALERT), language="json"), "\n",
+        t(lang, "webhook.indicator_title"), "\n",
+        Pre(alert_template(INDICATOR_ALERT), language="json"), "\n",
+        t(lang, "webhook.notes"),
+    )
+
+
+def keys_state(lang: Lang, keys: KeySetRecord | None) -> str:
+    if keys is None:
+        return t(lang, "mode.keys_none")
+    return t(lang, "mode.keys_validated" if keys.validated else "mode.keys_failed")
+
+
+def mode_message(lang: Lang, user: UserRecord, key_sets: Sequence[KeySetRecord]) -> str:
+    by_env = {k.environment.value: k for k in key_sets}
+    return t(
+        lang, "mode.show",
+        env=env_label(lang, user.active_environment.value),
+        paper=keys_state(lang, by_env.get("paper")),
+        real=keys_state(lang, by_env.get("real")),
+    )
+
+
+def _mark(lang: Lang, status: CheckStatus) -> str:
+    if status is CheckStatus.OK:
+        return t(lang, "mark.ok")
+    if status is CheckStatus.PENDING:
+        return t(lang, "mark.none")
+    return t(lang, "mark.bad")
+
+
+def fill_state_text(lang: Lang, state: ConnectionState | None) -> str:
+    if state is None or state.status is Status.STOPPED:
+        return t(lang, "status.fill_stopped")
+    if state.status is Status.READY:
+        return t(lang, "status.fill_ready")
+    if state.status is Status.FAILED:
+        return t(lang, "status.fill_failed", reason=state.reason or "-")
+    return t(lang, "status.fill_connecting")
+
+
+def status_message(
+    lang: Lang,
+    user: UserRecord,
+    keys: KeySetRecord | None,
+    fill_state: ConnectionState | None,
+    orders_today: int,
+) -> str:
+    lines = [
+        t(lang, "status.title"),
+        t(lang, "status.env", env=env_label(lang, user.active_environment.value)),
+        t(lang, "status.keys", state=keys_state(lang, keys)),
+    ]
+    if keys is not None and keys.check_results is not None:
+        report = CheckReport.from_json(keys.environment, keys.check_results)
+        lines.append(
+            t(lang, "status.checks", token=_mark(lang, report.token.status),
+              account=_mark(lang, report.account.status), fill=_mark(lang, report.fill.status))
+        )
+        if keys.checked_at is not None:
+            lines.append(t(lang, "status.checked_at", time=kst_time(keys.checked_at)))
+    lines.append(t(lang, "status.fill", state=fill_state_text(lang, fill_state)))
+    lines.append(t(lang, "status.paused_yes" if user.paused else "status.paused_no"))
+    lines.append(t(lang, "status.today", count=orders_today))
+    return "\n".join(lines)
+
+
+def _status_label(lang: Lang, prefix: str, status: str) -> str:
+    key = f"{prefix}.{status}"
+    return t(lang, key) if key in CATALOGS[lang] else status
+
+
+def orders_message(lang: Lang, orders: Sequence[OrderRecord]) -> str:
+    if not orders:
+        return t(lang, "orders.empty")
+    lines = [t(lang, "orders.title", count=len(orders))]
+    for order in orders:
+        outcome = _status_label(lang, "order_status", order.status.value)
+        if order.reason and order.status.value in ("rejected", "failed", "unknown"):
+            outcome = f"{outcome}: {order.reason[:120]}"
+        lines.append(
+            t(lang, "orders.line", time=kst_clock(order.created_at),
+              side=side_label(lang, order.side), stock=stock(order.symbol, order.name or ""),
+              quantity=won(order.quantity), outcome=outcome)
+        )
+        average = order.avg_fill_price
+        if average is not None:
+            lines.append(
+                t(lang, "orders.fills", filled=won(order.filled_qty),
+                  quantity=won(order.quantity), price=won(round(average)))
+            )
+    return "\n".join(lines)
+
+
+def alert_summary(alert: AlertRecord) -> str:
+    """`buy 005930 quantity=3` from the parsed alert, or a clipped raw body."""
+    parsed = alert.parsed or {}
+    parts = [str(parsed[k]) for k in ("action", "ticker", "symbol") if parsed.get(k)]
+    for sizing in ("quantity", "amount", "position"):
+        if parsed.get(sizing) is not None:
+            parts.append(f"{sizing}={parsed[sizing]}")
+    if parts:
+        return " ".join(parts)
+    raw = " ".join(alert.raw_body.split())
+    return raw[:60] + ("…" if len(raw) > 60 else "")
+
+
+def log_message(lang: Lang, alerts: Sequence[AlertRecord]) -> str:
+    if not alerts:
+        return t(lang, "log.empty")
+    lines = [t(lang, "log.title", count=len(alerts))]
+    for alert in alerts:
+        outcome = _status_label(lang, "alert_status", alert.status.value)
+        if alert.reason:
+            outcome = f"{outcome}: {alert.reason[:160]}"
+        lines.append(
+            t(lang, "log.line", time=kst_clock(alert.received_at),
+              summary=alert_summary(alert), outcome=outcome)
+        )
+    return "\n".join(lines)
+
+
+def kst_midnight(now: datetime) -> datetime:
+    local = now.astimezone(KST)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)

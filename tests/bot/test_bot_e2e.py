@@ -1,0 +1,300 @@
+"""End to end: aiogram's real polling against the Bot API stand-in over loopback, the
+KIS simulator, and a real SQLite storage — the key flow, 2FA, modes, webhook, delete,
+and one user never seeing another's data."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from aiogram import Bot, Dispatcher
+from aiohttp import web
+
+from bot.factory import create_bot_for, create_dispatcher
+from bot.keycheck import KeyChecker
+from bot.notifier import Notifier
+from bot.runner import attach_bot
+from bot.standin import BotApiStandIn, SimUser
+from bot.standin.model import ChatMessage
+from bot.watchers import WatcherSupervisor
+from kis.client import KisClient
+from kis.env import Endpoints, Environment
+from kis.sim import KisSimulator, demo_account, demo_real_account
+from kis.ws import Backoff, HubOptions
+from storage.facade import Storage
+
+PUBLIC_URL = "https://moahook.example"
+CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+
+
+@dataclass
+class Stack:
+    standin: BotApiStandIn
+    sim: KisSimulator
+    storage: Storage
+    bot: Bot
+    dispatcher: Dispatcher
+    notifier: Notifier
+    watchers: WatcherSupervisor
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", [os.urandom(32)])
+    http = httpx.AsyncClient(timeout=5.0)
+    try:
+        async with KisSimulator() as sim, BotApiStandIn() as standin:
+            endpoints = Endpoints(
+                rest={env: sim.rest_url(env) for env in Environment},
+                ws={env: sim.ws_url(env) for env in Environment},
+            )
+            kis = KisClient(endpoints=endpoints, http=http, token_store=storage.tokens)
+            bot = create_bot_for(standin.token, standin.base_url)
+            notifier = Notifier(bot, storage, poll_interval=0.2)
+            watchers = WatcherSupervisor(
+                storage=storage, kis=kis, endpoints=endpoints, wake=notifier.wake,
+                hub_options=HubOptions(backoff=Backoff(base=0.05, cap=0.2)),
+            )
+            dispatcher = create_dispatcher(
+                storage=storage, keychecker=KeyChecker(kis, fill_timeout=5.0),
+                watchers=watchers, notifier=notifier, public_url=PUBLIC_URL,
+            )
+            app = web.Application()
+            started = attach_bot(app, bot=bot, dispatcher=dispatcher, notifier=notifier,
+                                 watchers=watchers)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            try:
+                assert started.is_set()
+                yield Stack(standin, sim, storage, bot, dispatcher, notifier, watchers)
+            finally:
+                await runner.cleanup()
+    finally:
+        await http.aclose()
+        await storage.close()
+
+
+async def say(user: SimUser, text: str, expect: str) -> ChatMessage:
+    mark = user.mark()
+    await user.send_text(text)
+    return await user.wait_for_bot_message(expect, after=mark)
+
+
+async def enter_keys(
+    user: SimUser, *, app_key: str, app_secret: str, account: str, hts_id: str, env_button: str
+) -> str:
+    """The key flow up to the 2FA code; returns the code the bot sent."""
+    await say(user, "/keys", "1/5")
+    mark = user.mark()
+    key_id = await user.send_text(app_key)
+    await user.wait_for_deleted(key_id)
+    await user.wait_for_bot_message("2/5", after=mark)
+    mark = user.mark()
+    secret_id = await user.send_text(app_secret)
+    await user.wait_for_deleted(secret_id)
+    await user.wait_for_bot_message("3/5", after=mark)
+    await say(user, account, "4/5")
+    await say(user, hts_id, "5/5")
+    mark = user.mark()
+    await user.press(env_button)
+    code_message = await user.wait_for_bot_message("moahook", after=mark)
+    found = CODE.search(code_message.text)
+    assert found is not None
+    return found.group(1)
+
+
+async def register(stack: Stack, user: SimUser, *, real: bool = False, hts_id: str | None = None,
+                   as_env: str | None = None) -> ChatMessage:
+    account = demo_real_account() if real else demo_account()
+    button = as_env or ("실전투자 (Real)" if real else "모의투자 (Paper)")
+    code = await enter_keys(
+        user, app_key=account.app_key, app_secret=account.app_secret,
+        account=account.account_number, hts_id=hts_id or account.hts_id, env_button=button,
+    )
+    mark = user.mark()
+    await user.send_text(code)
+    return await user.wait_for_bot_message(
+        lambda m: "⏳" not in m.text and ("✅" in m.text or "❌" in m.text), after=mark,
+        timeout=15,
+    )
+
+
+async def test_paper_keys_flow_end_to_end(stack: Stack) -> None:
+    user = stack.standin.user(7001, "Minji", language_code="ko")
+    greeting = await say(user, "/start", "moahook")
+    token = await stack.storage.users.webhook_token(
+        (await stack.storage.users.by_telegram_id(7001)).id  # type: ignore[union-attr]
+    )
+    assert f"{PUBLIC_URL}/hook/{token}" in greeting.text  # shown before any keys exist
+    assert "/keys" in greeting.text and "/webhook" in greeting.text
+
+    checklist = await register(stack, user)
+
+    assert checklist.text.count("✅") == 3, checklist.text
+    assert "모두 통과했습니다" in checklist.text
+    # The two secret-bearing messages are gone and the user was told, in order.
+    transcript = user.transcript()
+    assert transcript.count("(deleted by the bot)") == 2
+    assert "App Key이(가) 담긴 메시지를 지웠습니다" in transcript
+    assert "App Secret이(가) 담긴 메시지를 지웠습니다" in transcript
+    account = demo_account()
+    for message in user.bot_messages():
+        assert account.app_secret not in message.text
+        assert account.app_key not in message.text
+    # The environment keyboard: paper first, exactly these labels.
+    keyboard_call = next(
+        c for c in stack.standin.calls_to("sendMessage") if "5/5" in c.params.get("text", "")
+    )
+    rows = keyboard_call.json_param("reply_markup")["inline_keyboard"]  # type: ignore[index]
+    assert [b["text"] for b in rows[0]] == ["모의투자 (Paper)", "실전투자 (Real)"]
+    # The code came as its own message, before the prompt asking for it.
+    texts = [m.text for m in user.bot_messages()]
+    code_index = next(i for i, text in enumerate(texts) if "인증 코드" in text)
+    assert CODE.search(texts[code_index]) and "6자리" in texts[code_index + 1]
+
+    user_id = (await stack.storage.users.by_telegram_id(7001)).id  # type: ignore[union-attr]
+    keys = await stack.storage.key_sets.get(user_id, Environment.PAPER)
+    assert keys is not None and keys.validated and keys.hts_id == account.hts_id
+    assert stack.watchers.is_ready(user_id)
+
+    status = await say(user, "/status", "상태")
+    assert "연결됨" in status.text and "✅" in status.text
+
+
+async def test_five_wrong_codes_void_the_code(stack: Stack) -> None:
+    user = stack.standin.user(7002, "Jisoo", language_code="en")
+    account = demo_account()
+    code = await enter_keys(
+        user, app_key=account.app_key, app_secret=account.app_secret,
+        account=account.cano, hts_id=account.hts_id, env_button="모의투자 (Paper)",
+    )
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for left in (4, 3, 2, 1):
+        await say(user, wrong, f"{left} tries left")
+    await say(user, wrong, "void")
+    # The right code no longer does anything: the flow is over, nothing was saved.
+    await say(user, code, "did not understand")
+    user_id = (await stack.storage.users.by_telegram_id(7002)).id  # type: ignore[union-attr]
+    assert await stack.storage.key_sets.for_user(user_id) == []
+
+
+async def test_real_keys_registered_as_paper_are_diagnosed_as_other_environment(
+    stack: Stack,
+) -> None:
+    user = stack.standin.user(7003, "Alex", language_code="en")
+    checklist = await register(stack, user, real=True, as_env="모의투자 (Paper)")
+    assert "❌ Environment/token: these keys belong to the other environment" in checklist.text
+    assert "real trading" in checklist.text and "/keys again and choose" in checklist.text
+    user_id = (await stack.storage.users.by_telegram_id(7003)).id  # type: ignore[union-attr]
+    keys = await stack.storage.key_sets.get(user_id, Environment.PAPER)
+    assert keys is not None and not keys.validated
+    assert stack.watchers.state_for(user_id) is None
+
+
+async def test_wrong_hts_id_shows_kis_refusal_and_blocks(stack: Stack) -> None:
+    user = stack.standin.user(7004, "Sam", language_code="en")
+    checklist = await register(stack, user, hts_id="nobody42")
+    assert "✅ Environment/token" in checklist.text
+    assert "✅ Account" in checklist.text
+    assert "❌ Fill notice: KIS refused HTS ID nobody42 (invalid tr_key" in checklist.text
+    assert "your KIS login ID" in checklist.text
+    user_id = (await stack.storage.users.by_telegram_id(7004)).id  # type: ignore[union-attr]
+    assert not stack.watchers.is_ready(user_id)
+    keys = await stack.storage.key_sets.get(user_id, Environment.PAPER)
+    assert keys is not None and not keys.validated
+
+
+async def test_real_mode_needs_validated_real_keys_and_a_code(stack: Stack) -> None:
+    user = stack.standin.user(7005, "Hana", language_code="en")
+    await say(user, "/real", "needs real keys that passed the checks")
+    checklist = await register(stack, user, real=True)
+    assert checklist.text.count("✅") == 3, checklist.text
+    assert "The active environment is paper trading" in checklist.text
+
+    user_id = (await stack.storage.users.by_telegram_id(7005)).id  # type: ignore[union-attr]
+    code_message = await say(user, "/real", "moahook code")
+    await user.wait_for_bot_message("Switch to real trading: send the 6-digit code")
+    found = CODE.search(code_message.text)
+    assert found is not None
+    await say(user, found.group(1), "Switched to real trading")
+    record = await stack.storage.users.get(user_id)
+    assert record is not None and record.active_environment is Environment.REAL
+    assert stack.watchers.is_ready(user_id)
+
+    await say(user, "/paper", "Switched to paper trading")
+    await user.wait_for_bot_message("no paper keys yet")
+    assert stack.watchers.state_for(user_id) is None
+
+
+async def test_webhook_shows_url_and_quoted_templates_and_rotates_with_a_code(
+    stack: Stack,
+) -> None:
+    user = stack.standin.user(7006, "Joon", language_code="en")
+    shown = await say(user, "/webhook", "Your webhook URL")
+    user_id = (await stack.storage.users.by_telegram_id(7006)).id  # type: ignore[union-attr]
+    token = await stack.storage.users.webhook_token(user_id)
+    assert f"{PUBLIC_URL}/hook/{token}" in shown.text
+    assert '"quantity":"{{strategy.order.contracts}}"' in shown.text
+    assert '"ticker":"{{ticker}}","action":"buy","quantity":"1"' in shown.text
+
+    code_message = await say(user, "/webhook rotate", "moahook code")
+    found = CODE.search(code_message.text)
+    assert found is not None
+    await say(user, found.group(1), "New webhook URL issued")
+    new_token = await stack.storage.users.webhook_token(user_id)
+    assert new_token != token
+    assert await stack.storage.users.by_webhook_token(token) is None
+
+
+async def test_delete_needs_a_code_and_forgets_keys(stack: Stack) -> None:
+    user = stack.standin.user(7007, "Dana", language_code="en")
+    await register(stack, user)
+    user_id = (await stack.storage.users.by_telegram_id(7007)).id  # type: ignore[union-attr]
+    assert stack.watchers.is_ready(user_id)
+    old_token = await stack.storage.users.webhook_token(user_id)
+
+    code_message = await say(user, "/delete", "moahook code")
+    found = CODE.search(code_message.text)
+    assert found is not None
+    await say(user, found.group(1), "All your keys and tokens are deleted")
+
+    assert await stack.storage.key_sets.for_user(user_id) == []
+    assert stack.watchers.state_for(user_id) is None
+    assert await stack.storage.users.webhook_token(user_id) != old_token
+    await say(user, "/delete", "no keys to delete")
+
+
+async def test_one_user_never_sees_another_users_data(stack: Stack) -> None:
+    owner = stack.standin.user(7101, "Owner", language_code="en")
+    other = stack.standin.user(7102, "Other", language_code="en")
+    await register(stack, owner)
+    owner_id = (await stack.storage.users.by_telegram_id(7101)).id  # type: ignore[union-attr]
+    accepted = await stack.storage.alerts.accept(
+        owner_id, '{"ticker":"005930","action":"buy","quantity":"1"}',
+        {"ticker": "005930", "action": "buy", "quantity": 1}, None,
+    )
+    await stack.storage.orders.create_pending(
+        accepted.alert_id, user_id=owner_id, environment=Environment.PAPER, symbol="005930",
+        side="buy", order_type="market", quantity=1, name="삼성전자",
+    )
+    owner_token = await stack.storage.users.webhook_token(owner_id)
+
+    # The other user's views are their own, whatever they type after the command.
+    assert "No orders yet" in (await say(other, f"/orders {owner_id}", "order")).text
+    assert "No alerts" in (await say(other, f"/log {7101}", "alert")).text
+    status = await say(other, "/status", "Status")
+    assert "Keys: none" in status.text
+    shown = await say(other, "/webhook", "Your webhook URL")
+    assert owner_token not in shown.text
+    # And the owner still sees theirs.
+    assert "삼성전자 (005930)" in (await say(owner, "/orders", "order")).text
+    # Deleting is per user: the other user's /delete touches nothing of the owner's.
+    await say(other, "/delete", "no keys to delete")
+    assert len(await stack.storage.key_sets.for_user(owner_id)) == 1
+    for message in other.bot_messages():
+        assert owner_token not in message.text and demo_account().hts_id not in message.text
