@@ -73,7 +73,7 @@ async def _serve_simulator(pipe: multiprocessing.connection.Connection, users: i
         pipe.send(
             SimInfo(
                 rest_url=sim.rest_url(ENV),
-                ws_url=sim.ws_url(ENV),
+                ws_url=sim.ws_url(ENV) + "/tryitout",
                 users=[(a.app_key, a.app_secret, a.hts_id) for a in accounts],
             )
         )
