@@ -72,11 +72,9 @@ async def test_sqlite_pragmas_and_directory_created(tmp_path: Path) -> None:
         await db.dispose()
 
 
-async def test_ping_false_when_database_unreachable(tmp_path: Path) -> None:
-    # A directory where the database file should be: SQLite cannot open it.
-    blocker = tmp_path / "blocked.db"
-    blocker.mkdir()
-    db = Database.create(f"sqlite+aiosqlite:///{blocker}")
+async def test_ping_false_when_database_unreachable() -> None:
+    # Nothing listens on port 1: the health check says so instead of raising.
+    db = Database.create("postgresql+asyncpg://postgres@127.0.0.1:1/test")
     try:
         assert await db.ping() is False
     finally:
