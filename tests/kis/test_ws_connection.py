@@ -62,7 +62,8 @@ class FakeKis:
     """Answers each connection according to `modes[i]` (default: `default_mode`).
 
     ok: subscribe success with a key/iv unique to the connection; refuse: invalid
-    tr_key; drop: abort the TCP connection without a close frame; approval: OPSP0011.
+    tr_key; drop: abort the TCP connection without a close frame; approval: OPSP0011;
+    mute: no answer at all.
     """
 
     modes: list[str] = field(default_factory=list)
@@ -361,6 +362,18 @@ async def test_stop_unsubscribes_and_closes_cleanly(fake: FakeKis) -> None:
     assert await asyncio.wait_for(fake.closed.get(), BOUND) == (0, 1000)
     assert connection.state.status is Status.STOPPED
     assert not connection.running
+
+
+async def test_unanswered_subscription_times_out_and_retries(fake: FakeKis) -> None:
+    fake.modes = ["mute", "ok"]
+    harness = Harness()
+    connection = harness.connection(fake.url, subscribe_timeout=0.1)
+    connection.start()
+    await harness.until(lambda: connection.state.ready)
+    assert harness.states[0].status is Status.CONNECTING
+    assert harness.states[0].reason == "KIS did not answer the subscription"
+    assert len(fake.connections) == 2
+    await connection.stop()
 
 
 async def test_stop_while_waiting_to_retry(fake: FakeKis) -> None:
