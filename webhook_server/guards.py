@@ -1,0 +1,109 @@
+"""The order guards of SPEC section 7, in order, and sizing refusals as chat reasons. Pure.
+
+Each refusal carries a stable `code` (metrics, logs), the English `reason` stored on
+the alert for `/log`, and a `reason_key` + params naming a `reason.*` text of the
+bot's catalogs so the chat shows it in the user's language. Refusals without a
+catalog text (`reason_key == ""`) are shown as the literal `reason`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from kis.env import Environment
+from storage.records import KeySetRecord, UserRecord
+from webhook_server.alert import Alert, Amount
+from webhook_server.market_hours import MARKET_CLOSED, MarketClock
+from webhook_server.sizing import RefusalCode, SizingRefusal
+
+
+class FillNoticeReadiness(Protocol):
+    """Whether a user's fill-notice subscription is live (the bot's watcher supervisor).
+
+    `state_for(user_id, env)` → (ready, reason): `ready` False blocks the order before
+    it reaches KIS; `reason` says why (shown in the refusal), "" when ready.
+    """
+
+    def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]: ...
+
+
+class AlwaysReady:
+    """Readiness for setups without fill-notice watchers (bench, some tests)."""
+
+    def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]:
+        return True, ""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    code: str
+    reason: str
+    reason_key: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+def check_guards(
+    *,
+    user: UserRecord,
+    keys: KeySetRecord | None,
+    readiness: FillNoticeReadiness,
+    alert: Alert,
+    now: datetime,
+    market: MarketClock,
+) -> Refusal | None:
+    """The guards that need no KIS call, in SPEC order; None when all pass."""
+    if user.paused:
+        return Refusal("paused", "acting on alerts is paused (/resume)", "paused")
+    env = user.active_environment
+    if keys is None or not keys.validated or keys.environment is not env:
+        return Refusal(
+            "no_keys", f"no validated {env.value} keys (/keys)", "no_keys", {"env": env.value}
+        )
+    ready, why = readiness.state_for(user.id, env)
+    if not ready:
+        reason = "fill notices are not ready" + (f": {why}" if why else "")
+        return Refusal("fill_not_ready", reason, "fill_not_ready", {"detail": why})
+    if alert.is_stale(now):
+        lag = alert.lag_seconds(now) or 0.0
+        max_lag = alert.max_lag or 0.0
+        return Refusal(
+            "stale",
+            f"the alert arrived {lag:.0f} s after it fired (max_lag {max_lag:g} s)",
+            "stale",
+            {"lag": f"{lag:.0f}", "max_lag": f"{max_lag:g}"},
+        )
+    closed = market.check(now)
+    if closed is not None:
+        return Refusal(MARKET_CLOSED, closed, "market_closed")
+    return None
+
+
+def sizing_refusal(alert: Alert, refusal: SizingRefusal, unit_price: int | None) -> Refusal:
+    """A sizing refusal as a chat reason (`unit_price`: the price amount mode divided by)."""
+    code = refusal.reason_code
+    if code is RefusalCode.NOT_HELD:
+        return Refusal(code.value, refusal.message, "not_held")
+    if code is RefusalCode.BELOW_ONE_SHARE and isinstance(alert.sizing, Amount):
+        price = unit_price if unit_price is not None else (alert.price or 0)
+        return Refusal(
+            code.value,
+            refusal.message,
+            "amount_below_one_share",
+            {"amount": _krw(alert.sizing.krw), "price": _krw(Decimal(price))},
+        )
+    # insufficient_holding, percent_rounds_to_zero, nothing_to_do: no catalog text yet
+    return Refusal(code.value, refusal.message)
+
+
+def below_one_share() -> Refusal:
+    return Refusal("quantity_below_one", "quantity is below 1 share", "quantity_below_one")
+
+
+def _krw(value: Decimal) -> str:
+    if value == value.to_integral_value():
+        return f"{int(value):,}"
+    return f"{value:,.2f}"

@@ -1,0 +1,563 @@
+"""The order pipeline: accepted alert → guards → sizing → one KIS order, exactly once.
+
+Alerts arrive in memory from the intake (`submit`) and, after a restart, from the
+database (`resume`). Jobs are keyed by (user, symbol) so one stock of one user is
+handled in order while everything else runs in parallel.
+
+Exactly once: the order row (one per alert, enforced by the database) is written
+before the request leaves, so an alert that already has an order row is never sent
+again. An order whose answer was lost — `OrderOutcomeUnknown`, a cancellation during
+the request, or a crash — is reconciled against KIS's daily executions before
+anything else is done for that user and stock; it is never re-sent automatically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Final, cast
+
+from bot.notices import Notice, NoticeKind, notice_dedupe_key
+from kis.client import KisClient, ResponseObserver
+from kis.env import Environment
+from kis.errors import (
+    KisApiError,
+    KisError,
+    KisTransportError,
+    OrderOutcomeUnknown,
+)
+from kis.models import (
+    Account,
+    AppCredentials,
+    Holding,
+    OrderAck,
+    OrderRequest,
+    OrderType,
+    Side,
+)
+from storage import OrderAlreadyExists, Storage
+from storage.records import AlertRecord, AlertStatus, KeySetRecord, OrderRecord, OrderStatus
+from storage.types import utcnow
+from webhook_server.alert import Alert, JSONValue, Position, Quantity
+from webhook_server.guards import (
+    FillNoticeReadiness,
+    Refusal,
+    below_one_share,
+    check_guards,
+    sizing_refusal,
+)
+from webhook_server.market_hours import MarketClock
+from webhook_server.metrics import Metrics
+from webhook_server.reconcile import NOT_PLACED, Outcome, Reconciler
+from webhook_server.sizing import SizedOrder, SizingRefusal, needs, size_order
+from webhook_server.store_intake import AcceptedAlert
+from webhook_server.workers import Job, KeyedWorkers
+
+log = logging.getLogger(__name__)
+
+Wake = Callable[[], None]
+Hook = Callable[[int], Awaitable[None]]
+UNRESOLVED: Final = (OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.UNKNOWN)
+TRANSPORT_RETRY_DELAY_S: Final = 0.2
+
+
+@dataclass(slots=True)
+class PipelineHooks:
+    """Points where tests can stop the pipeline (each gets the alert id)."""
+
+    before_order: Hook | None = None  # guards and sizing passed; no order row yet
+    before_send: Hook | None = None  # the order row exists; the request has not left
+    after_answer: Hook | None = None  # KIS answered; the answer is not recorded yet
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeReport:
+    alerts: int  # accepted-but-unprocessed alerts queued again
+    reconciling: int  # orders with an unknown outcome queued for reconciliation
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """Who and where: enough to notify and to call KIS."""
+
+    user_id: int
+    chat_id: int
+    env: Environment
+    creds: AppCredentials
+    account: Account
+
+
+def kis_metrics_observer(metrics: Metrics) -> ResponseObserver:
+    """Feeds `KisClient(on_response=…)` into the KIS latency histogram and error counter."""
+
+    def observe(tr_id: str, seconds: float, msg_cd: str | None) -> None:
+        metrics.kis_request_latency.labels(tr_id).observe(seconds)
+        if msg_cd is None:
+            metrics.kis_errors.labels("transport").inc()
+        elif _is_error_code(msg_cd):
+            metrics.kis_errors.labels(msg_cd).inc()
+
+    return observe
+
+
+def _is_error_code(msg_cd: str) -> bool:
+    # The observer sees msg_cd only; success answers carry codes too (APBK0013, KIOK0000,
+    # the paper 40600000…), so count the code families KIS uses for refusals.
+    if msg_cd.startswith(("EGW", "OPSQ", "OPSP", "IGW")):
+        return True
+    return (msg_cd.startswith("APBK") and msg_cd != "APBK0013") or msg_cd == "90000000"
+
+
+def credentials(keys: KeySetRecord) -> tuple[AppCredentials, Account]:
+    creds = AppCredentials(keys.app_key.reveal(), keys.app_secret, keys.environment)
+    return creds, Account(keys.cano, keys.product_code)
+
+
+class OrderPipeline:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        kis: KisClient,
+        market: MarketClock,
+        readiness: FillNoticeReadiness,
+        metrics: Metrics,
+        wake: Wake | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        max_active: int = 512,
+        reconcile_attempts: int = 4,
+        reconcile_delay_s: float = 1.0,
+        hooks: PipelineHooks | None = None,
+    ) -> None:
+        self._storage = storage
+        self._kis = kis
+        self._market = market
+        self._readiness = readiness
+        self._metrics = metrics
+        self._wake = wake
+        self._clock = clock
+        self._hooks = hooks or PipelineHooks()
+        self._workers: KeyedWorkers[tuple[int, str]] = KeyedWorkers(
+            max_active=max_active, name="order-pipeline"
+        )
+        self._reconciler = Reconciler(
+            kis, attempts=reconcile_attempts, delay_s=reconcile_delay_s
+        )
+        # (user, symbol) whose earlier order could not be reconciled: nothing more is sent
+        self._blocked: dict[tuple[int, str], int] = {}
+
+    def __repr__(self) -> str:
+        return f"OrderPipeline({self._workers!r})"
+
+    def set_wake(self, wake: Wake) -> None:
+        self._wake = wake
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def submit(self, accepted: AcceptedAlert) -> None:
+        """An alert just stored by the intake (in memory: no database polling)."""
+        self._workers.submit(
+            (accepted.user_id, accepted.alert.symbol),
+            self._process_later(accepted.alert_id, accepted.user_id, accepted.alert),
+        )
+
+    def _process_later(self, alert_id: int, user_id: int, alert: Alert) -> Job:
+        return lambda: self._process(alert_id, user_id, alert)
+
+    def _reconcile_later(self, order: OrderRecord) -> Job:
+        return lambda: self._reconcile_job(order)
+
+    async def resume(self) -> ResumeReport:
+        """At start, before alerts arrive: reconcile orders of unknown outcome, then
+        queue accepted-but-unprocessed alerts. Each (user, symbol) reconciles first."""
+        open_alerts = await self._storage.alerts.unprocessed()
+        unresolved: dict[int, OrderRecord] = {
+            order.id: order for order in await self._storage.orders.unknown_orders()
+        }
+        to_process: list[tuple[AlertRecord, Alert]] = []
+        finished = 0
+        for record in open_alerts:
+            order = await self._storage.orders.by_alert(record.id)
+            if order is not None:
+                if order.status in UNRESOLVED:
+                    unresolved.setdefault(order.id, order)
+                else:  # its order's outcome is known: just close the alert
+                    await self._finish_alert_for(order)
+                    finished += 1
+                continue
+            alert = _alert_of(record)
+            if alert is None:
+                await self._storage.alerts.mark_failed(record.id, "stored alert is unreadable")
+                continue
+            to_process.append((record, alert))
+        for order in sorted(unresolved.values(), key=lambda o: o.id):
+            self._workers.submit((order.user_id, order.symbol), self._reconcile_later(order))
+        for record, alert in to_process:
+            job = self._process_later(record.id, record.user_id, alert)
+            self._workers.submit((record.user_id, alert.symbol), job)
+        log.info("resume: %d alerts queued, %d orders to reconcile, %d closed",
+                 len(to_process), len(unresolved), finished)
+        return ResumeReport(alerts=len(to_process), reconciling=len(unresolved))
+
+    async def wait_idle(self) -> None:
+        await self._workers.wait_idle()
+
+    async def close(self) -> None:
+        """Stop: running jobs are cancelled (an order in flight is recorded as unknown)."""
+        await self._workers.close()
+
+    # -- one alert ------------------------------------------------------------------------
+
+    async def _process(self, alert_id: int, user_id: int, alert: Alert) -> None:
+        try:
+            await self._process_alert(alert_id, user_id, alert)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("alert %d failed in the pipeline", alert_id)
+            with contextlib.suppress(Exception):
+                await self._storage.alerts.mark_failed(
+                    alert_id, f"internal error ({type(exc).__name__})"
+                )
+
+    async def _process_alert(self, alert_id: int, user_id: int, alert: Alert) -> None:
+        user, key_sets = await asyncio.gather(
+            self._storage.users.get(user_id), self._storage.key_sets.for_user(user_id)
+        )
+        if user is None:
+            await self._storage.alerts.mark_failed(alert_id, "the user no longer exists")
+            return
+        env = user.active_environment
+        keys = next((k for k in key_sets if k.environment is env), None)
+        base = Notice(
+            kind=NoticeKind.ORDER_REFUSED, env=env.value, symbol=alert.symbol,
+            side=alert.action.value if alert.action else "",
+            quantity=alert.sizing.shares if isinstance(alert.sizing, Quantity) else 0,
+            order_type="limit" if alert.order_type is OrderType.LIMIT else "market",
+            price=int(alert.price) if alert.price is not None else None,
+            comment=alert.comment or "",
+        )
+        refusal = check_guards(
+            user=user, keys=keys, readiness=self._readiness, alert=alert,
+            now=self._clock(), market=self._market,
+        )
+        if refusal is not None or keys is None:
+            await self._refuse(alert_id, user_id, user.chat_id, base, refusal)
+            return
+        creds, account = credentials(keys)
+        ctx = _Context(user_id, user.chat_id, env, creds, account)
+        blocked = self._blocked.get((user_id, alert.symbol))
+        if blocked is not None:
+            await self._refuse(alert_id, user_id, ctx.chat_id, base, Refusal(
+                "earlier_unknown",
+                f"the outcome of an earlier order of {alert.symbol} (#{blocked}) is still "
+                "unknown; nothing more is sent for it until it is checked (/orders)",
+            ))
+            return
+
+        sized = await self._size(alert_id, alert, ctx, base)
+        if sized is None:
+            return
+        if isinstance(sized, Refusal):
+            await self._refuse(alert_id, user_id, ctx.chat_id, base, sized)
+            return
+        if sized.quantity < 1:
+            await self._refuse(alert_id, user_id, ctx.chat_id, base, below_one_share())
+            return
+        await self._place(alert_id, alert, ctx, sized, name="")
+
+    async def _size(
+        self, alert_id: int, alert: Alert, ctx: _Context, base: Notice
+    ) -> SizedOrder | Refusal | None:
+        """Fresh price/holding from KIS, then the size; None when KIS could not say."""
+        wanted = needs(alert)
+        price: int | None = None
+        tick = 0
+        holding: int | None = None
+        held: Holding | None = None
+        try:
+            if wanted.price:
+                quote = await self._kis.price(ctx.creds, alert.symbol)
+                price, tick = quote.price, quote.tick
+            if wanted.holding:
+                held = (await self._kis.balance(ctx.creds, ctx.account)).holding(alert.symbol)
+                if held is None:
+                    holding = 0
+                elif isinstance(alert.sizing, Position):
+                    holding = held.quantity  # the position is what is held
+                else:
+                    holding = held.sellable  # what can be sold now (ord_psbl_qty)
+        except KisError as exc:
+            reason = _kis_reason(exc)
+            log.warning("alert %d: KIS inquiry failed: %s", alert_id, type(exc).__name__)
+            await self._storage.alerts.mark_failed(alert_id, f"KIS inquiry failed: {reason}")
+            await self._notify(
+                ctx.user_id, ctx.chat_id,
+                replace(base, kind=NoticeKind.ORDER_FAILED, reason=reason),
+                f"alert_failed:{alert_id}",
+            )
+            self._metrics.orders.labels("failed").inc()
+            return None
+        result = size_order(alert, current_price=price, holding=holding, tick=tick)
+        if isinstance(result, SizingRefusal):
+            unit = price if alert.order_type is OrderType.MARKET else None
+            return sizing_refusal(alert, result, unit)
+        if (
+            isinstance(alert.sizing, Position)
+            and held is not None
+            and result.side is Side.SELL
+            and result.quantity > held.sellable
+        ):
+            return Refusal(
+                "insufficient_holding",
+                f"cannot sell {result.quantity:,} of {alert.symbol} to reach the target "
+                f"position: {held.sellable:,} can be sold now",
+            )
+        return result
+
+    async def _place(
+        self, alert_id: int, alert: Alert, ctx: _Context, sized: SizedOrder, name: str
+    ) -> None:
+        request = OrderRequest(
+            symbol=alert.symbol, side=sized.side, quantity=sized.quantity,
+            order_type=sized.order_type, price=sized.price,
+        )
+        if self._hooks.before_order is not None:
+            await self._hooks.before_order(alert_id)
+        try:
+            order = await self._storage.orders.create_pending(
+                alert_id, user_id=ctx.user_id, environment=ctx.env, symbol=alert.symbol,
+                side=sized.side.value,
+                order_type="limit" if sized.order_type is OrderType.LIMIT else "market",
+                quantity=sized.quantity,
+                price=sized.price if sized.order_type is OrderType.LIMIT else None,
+                name=name or None,
+            )
+        except OrderAlreadyExists:
+            # This alert's order exists already (a resumed alert): never a second one.
+            log.warning("alert %d already has an order; not sending again", alert_id)
+            return
+        notice = Notice(
+            kind=NoticeKind.ORDER_ACCEPTED, env=ctx.env.value, symbol=alert.symbol,
+            side=sized.side.value, quantity=sized.quantity,
+            order_type=order.order_type, price=order.price, comment=alert.comment or "",
+        )
+        if self._hooks.before_send is not None:
+            await self._hooks.before_send(alert_id)
+        ack = await self._send(order, request, ctx, notice)
+        if ack is None:
+            return
+        if self._hooks.after_answer is not None:
+            await self._hooks.after_answer(alert_id)
+        await self._accepted(order, ack.order_no, ack.branch, ctx, notice)
+
+    async def _send(
+        self, order: OrderRecord, request: OrderRequest, ctx: _Context, notice: Notice
+    ) -> OrderAck | None:
+        """Send once. Returns the ack, or None when the outcome was recorded otherwise."""
+        # Recorded alongside the request (not before it, to keep the alert→order path
+        # short): a `pending` row is treated exactly like `sent` when reconciling.
+        marking = asyncio.create_task(self._storage.orders.mark_sent(order.id))
+        try:
+            ack = await self._send_retrying_unsent(ctx, request)
+        except asyncio.CancelledError:
+            # Stopped while the request may have been on the wire: unknown, reconcile later.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.shield(self._unknown_after_cancel(order, marking))
+            raise
+        except OrderOutcomeUnknown as exc:
+            await _settle(marking)
+            await self._unknown(order, ctx, notice, str(exc))
+            return None
+        except KisTransportError as exc:
+            await _settle(marking)
+            reason = f"could not reach KIS: {exc}"
+            await self._failed(order, ctx, notice, reason, None, rejected=False)
+            return None
+        except KisApiError as exc:
+            await _settle(marking)
+            await self._failed(order, ctx, notice, _kis_reason(exc), exc.msg_cd or None,
+                               rejected=True)
+            return None
+        await _settle(marking)
+        return ack
+
+    async def _send_retrying_unsent(self, ctx: _Context, request: OrderRequest) -> OrderAck:
+        try:
+            return await self._kis.place_order(ctx.creds, ctx.account, request)
+        except KisTransportError:
+            # Nothing left (connect failed): one more try is safe. Never for unknown.
+            await asyncio.sleep(TRANSPORT_RETRY_DELAY_S)
+            return await self._kis.place_order(ctx.creds, ctx.account, request)
+
+    async def _unknown_after_cancel(
+        self, order: OrderRecord, marking: asyncio.Task[OrderRecord | None]
+    ) -> None:
+        await _settle(marking)
+        await self._storage.orders.mark_unknown(order.id, "stopped while the order was sent")
+        self._metrics.orders.labels("unknown").inc()
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    async def _accepted(
+        self, order: OrderRecord, order_no: str, branch: str | None, ctx: _Context,
+        notice: Notice,
+    ) -> None:
+        await self._storage.orders.mark_accepted(order.id, order_no, branch)
+        await self._storage.alerts.mark_done(order.alert_id)
+        self._metrics.orders.labels("accepted").inc()
+        await self._notify(
+            ctx.user_id, ctx.chat_id, replace(notice, order_no=order_no),
+            notice_dedupe_key(NoticeKind.ORDER_ACCEPTED, ctx.user_id, ctx.env.value, order_no),
+        )
+
+    async def _failed(
+        self, order: OrderRecord, ctx: _Context, notice: Notice, reason: str,
+        msg_cd: str | None, *, rejected: bool,
+    ) -> None:
+        if rejected:
+            await self._storage.orders.mark_rejected(order.id, reason, msg_cd)
+        else:
+            await self._storage.orders.mark_failed(order.id, reason, msg_cd)
+        await self._storage.alerts.mark_failed(order.alert_id, f"order failed: {reason}")
+        self._metrics.orders.labels("rejected" if rejected else "failed").inc()
+        await self._notify(
+            ctx.user_id, ctx.chat_id,
+            replace(notice, kind=NoticeKind.ORDER_FAILED, reason=reason),
+            f"order_failed:{order.id}",
+        )
+
+    async def _unknown(self, order: OrderRecord, ctx: _Context, notice: Notice, why: str) -> None:
+        log.warning("order %d: outcome unknown (%s); reconciling", order.id, why)
+        fresh = await self._storage.orders.mark_unknown(order.id, "no answer from KIS")
+        self._metrics.orders.labels("unknown").inc()
+        await self._notify(
+            ctx.user_id, ctx.chat_id,
+            replace(notice, kind=NoticeKind.ORDER_FAILED, reason_key="outcome_unknown",
+                  reason="KIS did not answer; checking whether the order was placed"),
+            f"order_unknown:{order.id}",
+        )
+        await self._reconcile(fresh or order, ctx)
+
+    async def _refuse(
+        self, alert_id: int, user_id: int, chat_id: int, base: Notice, refusal: Refusal | None
+    ) -> None:
+        refusal = refusal or Refusal("no_keys", "no validated keys (/keys)", "no_keys")
+        await self._storage.alerts.mark_refused(alert_id, refusal.reason)
+        self._metrics.alerts_refused.labels(refusal.code).inc()
+        await self._notify(
+            user_id, chat_id,
+            replace(base, reason=refusal.reason, reason_key=refusal.reason_key,
+                  reason_params=dict(refusal.params)),
+            f"order_refused:{alert_id}",
+        )
+
+    # -- reconciliation -------------------------------------------------------------------
+
+    async def _reconcile_job(self, order: OrderRecord) -> None:
+        try:
+            user = await self._storage.users.get(order.user_id)
+            keys = await self._storage.key_sets.get(order.user_id, order.environment)
+            if user is None or keys is None:
+                log.warning("order %d: no user/keys left to reconcile with", order.id)
+                self._blocked[(order.user_id, order.symbol)] = order.id
+                return
+            creds, account = credentials(keys)
+            ctx = _Context(user.id, user.chat_id, order.environment, creds, account)
+            await self._reconcile(order, ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("reconciling order %d failed", order.id)
+            self._blocked[(order.user_id, order.symbol)] = order.id
+
+    async def _reconcile(self, order: OrderRecord, ctx: _Context) -> None:
+        async def taken(order_no: str) -> bool:
+            other = await self._storage.orders.by_order_no(ctx.user_id, order_no, ctx.env)
+            return other is not None and other.id != order.id
+
+        verdict = await self._reconciler.check(order, ctx.creds, ctx.account, taken)
+        key = (order.user_id, order.symbol)
+        notice = Notice(
+            kind=NoticeKind.ORDER_ACCEPTED, env=ctx.env.value, symbol=order.symbol,
+            name=order.name or "", side=order.side, quantity=order.quantity,
+            order_type=order.order_type, price=order.price,
+        )
+        if verdict.outcome is Outcome.FOUND and verdict.execution is not None:
+            found = verdict.execution
+            self._blocked.pop(key, None)
+            await self._storage.audit.record(order.user_id, "order.reconciled", {
+                "order_id": order.id, "found": True, "order_no": found.order_no,
+            })
+            log.info("order %d reconciled: placed at KIS as %s", order.id, found.order_no)
+            await self._accepted(order, found.order_no, found.branch or None, ctx, notice)
+        elif verdict.outcome is Outcome.NOT_FOUND:
+            self._blocked.pop(key, None)
+            await self._storage.audit.record(order.user_id, "order.reconciled", {
+                "order_id": order.id, "found": False,
+            })
+            log.info("order %d reconciled: not placed at KIS", order.id)
+            await self._failed(order, ctx, notice, NOT_PLACED, None, rejected=False)
+        else:
+            # KIS could not be asked: leave it unknown and send nothing more for it.
+            self._blocked[key] = order.id
+            await self._storage.orders.mark_unknown(
+                order.id, "could not check KIS's daily executions; still unknown"
+            )
+            log.warning("order %d: could not reconcile (%s)", order.id, verdict.error)
+
+    async def _finish_alert_for(self, order: OrderRecord) -> None:
+        if order.status in (OrderStatus.REJECTED, OrderStatus.FAILED):
+            await self._storage.alerts.mark_failed(
+                order.alert_id, f"order failed: {order.reason or order.status.value}"
+            )
+        else:
+            await self._storage.alerts.mark_done(order.alert_id)
+
+    # -- notices --------------------------------------------------------------------------
+
+    async def _notify(self, user_id: int, chat_id: int, notice: Notice, dedupe: str) -> None:
+        try:
+            queued = await self._storage.outbox.enqueue(
+                user_id, chat_id, notice.kind.value, notice.to_payload(), dedupe
+            )
+        except Exception:
+            log.exception("could not queue a %s notice", notice.kind.value)
+            return
+        if queued and self._wake is not None:
+            try:
+                self._wake()
+            except Exception:
+                log.exception("waking the notifier failed")
+
+
+def _alert_of(record: AlertRecord) -> Alert | None:
+    if record.parsed is None or record.status not in (
+        AlertStatus.ACCEPTED, AlertStatus.PROCESSING
+    ):
+        return None
+    try:
+        return Alert.from_json(cast("dict[str, JSONValue]", dict(record.parsed)))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _kis_reason(exc: KisError) -> str:
+    if isinstance(exc, KisApiError):
+        text = exc.msg1 or "(no message)"
+        return f"[{exc.msg_cd}] {text}" if exc.msg_cd else text
+    return str(exc)
+
+
+async def _settle(task: asyncio.Task[OrderRecord | None]) -> None:
+    """Wait for a bookkeeping task; its failure is logged, never raised."""
+    try:
+        await task
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("recording the order as sent failed")
