@@ -135,3 +135,19 @@ async def test_recent_is_limited(store: Storage, clock: FakeClock) -> None:
     recent = await store.alerts.recent(user.id, 20)
     assert len(recent) == 20 and recent[0].received_at - recent[-1].received_at == timedelta(
         seconds=19)
+
+
+async def test_one_bad_alert_does_not_sink_its_batch(store: Storage) -> None:
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    user = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    jobs = [store.alerts.accept(user.id, f'{{"n":{n}}}', {"n": n}, f"ok-{n}") for n in range(5)]
+    jobs.insert(2, store.alerts.accept(987_654, "{}", {}, "no-such-user"))
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    assert isinstance(results[2], IntegrityError)  # foreign key: unknown user
+    good = [r for i, r in enumerate(results) if i != 2]
+    assert all(not isinstance(r, BaseException) and not r.duplicate for r in good)
+    assert await _alert_rows(store) == 5
+    with pytest.raises(IntegrityError):
+        await store.alerts.accept(987_654, "{}", {}, "again")
