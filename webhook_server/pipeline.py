@@ -39,7 +39,8 @@ from kis.models import (
     OrderType,
     Side,
 )
-from storage import OrderAlreadyExists, Storage
+from storage.errors import OrderAlreadyExists
+from storage.facade import Storage
 from storage.records import AlertRecord, AlertStatus, KeySetRecord, OrderRecord, OrderStatus
 from storage.types import utcnow
 from webhook_server.alert import Alert, JSONValue, Position, Quantity

@@ -24,8 +24,9 @@ from typing import Final, Protocol
 from sqlalchemy import Row, insert, select
 from sqlmodel import col
 
-from storage import Storage, hash_token
+from storage.crypto import hash_token
 from storage.db import Database
+from storage.facade import Storage
 from storage.models import Alert as AlertRow
 from storage.records import AcceptResult, AlertStatus
 from storage.repositories._sql import LOCK_ALERTS, require_id

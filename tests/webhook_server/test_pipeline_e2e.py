@@ -1,0 +1,707 @@
+"""The order pipeline end to end: HTTP on a real socket → StorageIntake (SQLite, or
+PostgreSQL when MOAHOOK_TEST_DATABASE_URL is set) → OrderPipeline → KisClient → the
+KIS simulator over loopback. Assertions look at what the simulator received."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import os
+import random
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
+
+from kis.client import KisClient
+from kis.env import Endpoints, Environment
+from kis.sim import (
+    DEMO_APP_KEY,
+    DEMO_APP_SECRET,
+    DEMO_CANO,
+    DEMO_HTS_ID,
+    KisSimulator,
+    SimAccount,
+    demo_account,
+    generate_accounts,
+)
+from kis.tokenstore import MemoryTokenStore
+from storage.db import Database
+from storage.facade import Storage
+from storage.records import AlertStatus, OrderStatus
+from webhook_server.app import create_app
+from webhook_server.market_hours import MarketClock
+from webhook_server.metrics import Metrics
+from webhook_server.pipeline import OrderPipeline, PipelineHooks, kis_metrics_observer
+from webhook_server.reconcile import NOT_PLACED
+from webhook_server.store_intake import StorageIntake
+
+PG_URL = os.environ.get("MOAHOOK_TEST_DATABASE_URL", "").strip()
+BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
+PAPER = Environment.PAPER
+WAIT = 10.0
+
+
+class Readiness:
+    def __init__(self) -> None:
+        self.ready = True
+        self.reason = ""
+        self.asked: list[tuple[int, Environment]] = []
+
+    def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]:
+        self.asked.append((user_id, env))
+        return self.ready, self.reason
+
+
+@dataclass
+class User:
+    id: int
+    token: str
+    account: SimAccount
+
+
+@dataclass
+class Stack:
+    sim: KisSimulator
+    storage: Storage
+    kis: KisClient
+    metrics: Metrics
+    readiness: Readiness
+    client: TestClient[web.Request, web.Application]
+    intake: StorageIntake
+    pipeline: OrderPipeline
+    user: User
+    wakes: list[int] = field(default_factory=list)
+    make_pipeline: Callable[..., OrderPipeline] | None = None
+
+    async def post(self, body: object, token: str | None = None) -> tuple[int, dict[str, Any]]:
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        response = await self.client.post(f"/hook/{token or self.user.token}", data=data)
+        return response.status, await response.json(content_type=None)
+
+    async def settle(self) -> None:
+        await asyncio.wait_for(self.pipeline.wait_idle(), WAIT)
+
+    async def alert(self, alert_id: str | int) -> Any:
+        record = await self.storage.alerts.get(int(alert_id))
+        assert record is not None
+        return record
+
+    async def outbox(self) -> list[dict[str, object]]:
+        return [m.payload for m in await self.storage.outbox.due(limit=1000)]
+
+    def order_bodies(self) -> list[dict[str, str]]:
+        return [dict(order.body) for order in self.sim.orders]
+
+    async def add_user(self, account: SimAccount, telegram_id: int, *, validated: bool = True,
+                       keys: bool = True) -> User:
+        return await add_user(self.storage, account, telegram_id, validated=validated, keys=keys)
+
+
+async def add_user(storage: Storage, account: SimAccount, telegram_id: int, *,
+                   validated: bool = True, keys: bool = True) -> User:
+    record = await storage.users.get_or_create(telegram_id, telegram_id)
+    if account.env is not Environment.PAPER:
+        await storage.users.set_active_environment(record.id, account.env)
+    if keys:
+        await storage.key_sets.save(
+            record.id, account.env, app_key=account.app_key, app_secret=account.app_secret,
+            cano=account.cano, product_code=account.product_code, hts_id=account.hts_id,
+        )
+        await storage.key_sets.record_checks(record.id, account.env, {"token": True}, validated)
+    return User(record.id, await storage.users.webhook_token(record.id), account)
+
+
+@asynccontextmanager
+async def database(tmp_path: Path, backend: str) -> AsyncIterator[Storage]:
+    if backend == "sqlite":
+        storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path}/pipeline.db",
+                                     [secrets.token_bytes(32)])
+        try:
+            yield storage
+        finally:
+            await storage.close()
+        return
+    schema = f"moahook_pl_{secrets.token_hex(6)}"
+    admin = Database.create(PG_URL)
+    try:
+        async with admin.engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        storage = await Storage.open(PG_URL, [secrets.token_bytes(32)], schema=schema)
+        try:
+            yield storage
+        finally:
+            await storage.close()
+    finally:
+        async with admin.engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+@asynccontextmanager
+async def stack(
+    tmp_path: Path,
+    *,
+    backend: str = "sqlite",
+    market: MarketClock | None = None,
+    clock: Callable[[], datetime] | None = None,
+    hooks: PipelineHooks | None = None,
+    kis_timeout: float = 2.0,
+    accounts: list[SimAccount] | None = None,
+    app_options: dict[str, Any] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[Stack]:
+    sim = KisSimulator(
+        accounts if accounts is not None else [demo_account()],
+        rate_limits={Environment.PAPER: 1000, Environment.REAL: 1000},
+    )
+    await sim.start()
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(kis_timeout, connect=1.0), transport=transport
+    )
+    metrics = Metrics()
+    kis = KisClient(
+        endpoints=Endpoints(rest={env: sim.rest_url(env) for env in Environment}, ws={}),
+        http=http, token_store=MemoryTokenStore(),
+        rate_limits={Environment.PAPER: 500.0, Environment.REAL: 500.0},
+        on_response=kis_metrics_observer(metrics),
+    )
+    readiness = Readiness()
+    wakes: list[int] = []
+    try:
+        async with database(tmp_path, backend) as storage:
+            def make_pipeline(hooks: PipelineHooks | None = None) -> OrderPipeline:
+                return OrderPipeline(
+                    storage=storage, kis=kis, market=market or MarketClock(enforce=False),
+                    readiness=readiness, metrics=metrics, wake=lambda: wakes.append(1),
+                    clock=clock or (lambda: datetime.now(UTC)),
+                    reconcile_attempts=3, reconcile_delay_s=0.01, hooks=hooks,
+                )
+
+            pipeline = make_pipeline(hooks)
+            intake = StorageIntake(storage, pipeline)
+            await intake.start()
+            app = create_app(
+                intake=intake, metrics=metrics, health=_healthy, **(app_options or {})
+            )
+            user = await add_user(storage, sim.accounts[0], 1)
+            try:
+                async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
+                    result = Stack(sim, storage, kis, metrics, readiness, client, intake,
+                                   pipeline, user, wakes, make_pipeline)
+                    try:
+                        yield result
+                    finally:
+                        await result.pipeline.close()
+            finally:
+                await intake.close()
+                await pipeline.close()
+    finally:
+        await http.aclose()
+        await sim.stop()
+
+
+class Gate(httpx.AsyncBaseTransport):
+    """A slow KIS for one app key: its order requests wait until `release` is set."""
+
+    def __init__(self, app_key: str) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._app_key = app_key
+        self.waiting = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.headers.get("appkey") == self._app_key and request.url.path.endswith(
+            "order-cash"
+        ):
+            self.waiting.set()
+            await self.release.wait()
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def _healthy() -> tuple[bool, str]:
+    return True, ""
+
+
+def body(symbol: str = "005930", qty: str = "3", *, side: str = "BUY", ord_dvsn: str = "01",
+         price: str = "0") -> dict[str, str]:
+    return {
+        "CANO": DEMO_CANO, "ACNT_PRDT_CD": "01", "PDNO": symbol, "ORD_DVSN": ord_dvsn,
+        "ORD_QTY": qty, "ORD_UNPR": price, "EXCG_ID_DVSN_CD": "KRX",
+        "SLL_TYPE": "01" if side == "SELL" else "", "CNDT_PRIC": "",
+    }
+
+
+# --- placement and sizing -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_quantity_alert_becomes_one_order(tmp_path: Path, backend: str) -> None:
+    async with stack(tmp_path, backend=backend) as s:
+        status, answer = await s.post(
+            {"ticker": "KRX:005930", "action": "buy", "quantity": "3", "comment": "go"}
+        )
+        assert status == 200 and answer["status"] == "accepted"
+        await s.settle()
+        assert s.order_bodies() == [body(qty="3")]
+        alert = await s.alert(answer["alert_id"])
+        assert alert.status is AlertStatus.DONE
+        order = await s.storage.orders.by_alert(alert.id)
+        assert order is not None and order.status in (OrderStatus.ACCEPTED, OrderStatus.FILLED)
+        assert order.order_no == s.sim.orders[0].odno
+        notices = await s.outbox()
+        assert [n["kind"] for n in notices] == ["order_accepted"]
+        assert notices[0]["order_no"] == order.order_no and notices[0]["comment"] == "go"
+        assert s.wakes, "the notifier is woken after a notice is queued"
+        assert s.readiness.asked == [(s.user.id, PAPER)]
+        rendered = s.metrics.render().decode()
+        assert 'moahook_orders_total{outcome="accepted"} 1.0' in rendered
+        assert "moahook_kis_request_seconds_count" in rendered
+
+
+async def test_amount_mode_reads_the_price(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        price = s.sim.price("005930")
+        status, _ = await s.post(
+            {"ticker": "005930", "action": "buy", "amount": str(price * 2 + price // 2)}
+        )
+        assert status == 200
+        await s.settle()
+        assert s.order_bodies() == [body(qty="2")]
+        assert [r.endpoint for r in s.sim.requests if r.endpoint != "token"] == ["price", "order"]
+
+
+async def test_amount_below_one_share_is_refused_with_price_and_amount(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        s.sim.set_price("005930", 71_000)
+        status, answer = await s.post({"ticker": "005930", "action": "buy", "amount": "50000"})
+        assert status == 200 and answer["status"] == "accepted"
+        await s.settle()
+        assert s.sim.orders == []
+        alert = await s.alert(answer["alert_id"])
+        assert alert.status is AlertStatus.REFUSED
+        assert "50,000" in alert.reason and "71,000" in alert.reason
+        [notice] = await s.outbox()
+        assert notice["kind"] == "order_refused"
+        assert notice["reason_key"] == "amount_below_one_share"
+        assert notice["reason_params"] == {"amount": "50,000", "price": "71,000"}
+
+
+@pytest.mark.parametrize(
+    ("quantity", "expected"), [("all", "10"), ("50%", "5"), ("30%", "3"), ("4", "4")]
+)
+async def test_sells_of_the_holding(tmp_path: Path, quantity: str, expected: str) -> None:
+    async with stack(tmp_path) as s:  # the demo account holds 10 × 005930
+        await s.post({"ticker": "005930", "action": "sell", "quantity": quantity})
+        await s.settle()
+        assert s.order_bodies() == [body(qty=expected, side="SELL")]
+        assert "balance" in [r.endpoint for r in s.sim.requests]
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"), [("15", ("BUY", "5")), ("4", ("SELL", "6")), ("0", ("SELL", "10"))]
+)
+async def test_target_position_orders_the_difference(
+    tmp_path: Path, target: str, expected: tuple[str, str]
+) -> None:
+    async with stack(tmp_path) as s:
+        await s.post({"ticker": "005930", "position": target})
+        await s.settle()
+        side, qty = expected
+        assert s.order_bodies() == [body(qty=qty, side=side)]
+
+
+async def test_target_position_already_held_is_nothing_to_do(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        _, answer = await s.post({"ticker": "005930", "position": "10"})
+        await s.settle()
+        assert s.sim.orders == []
+        alert = await s.alert(answer["alert_id"])
+        assert alert.status is AlertStatus.REFUSED and "target position" in alert.reason
+
+
+@pytest.mark.parametrize(
+    ("side", "price", "sent"), [("buy", "71050", "71000"), ("sell", "71001", "71100")]
+)
+async def test_limit_price_is_rounded_to_the_tick(
+    tmp_path: Path, side: str, price: str, sent: str
+) -> None:
+    async with stack(tmp_path) as s:
+        await s.post({"ticker": "005930", "action": side, "quantity": "1",
+                      "order_type": "limit", "price": price})
+        await s.settle()
+        assert s.order_bodies() == [
+            body(qty="1", side=side.upper(), ord_dvsn="00", price=sent)
+        ]
+        [order] = await s.storage.orders.recent(s.user.id)
+        assert order.order_type == "limit" and order.price == int(sent)
+
+
+# --- guards ---------------------------------------------------------------------------
+
+
+async def refused(s: Stack, message: dict[str, object]) -> tuple[Any, dict[str, object]]:
+    status, answer = await s.post(message)
+    assert status == 200 and answer["status"] == "accepted"
+    await s.settle()
+    assert s.sim.orders == []
+    assert not [r for r in s.sim.requests if r.endpoint == "order"], "blocked before KIS"
+    alert = await s.alert(answer["alert_id"])
+    assert alert.status is AlertStatus.REFUSED
+    notices = await s.outbox()
+    assert [n["kind"] for n in notices] == ["order_refused"]
+    return alert, notices[0]
+
+
+BUY: dict[str, str] = {"ticker": "005930", "action": "buy", "quantity": "1"}
+
+
+async def test_guard_paused(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        await s.storage.users.set_paused(s.user.id, True)
+        alert, notice = await refused(s, BUY)
+        assert notice["reason_key"] == "paused" and "paused" in alert.reason
+        assert s.readiness.asked == []  # paused is checked first
+
+
+async def test_guard_no_validated_keys(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        await s.storage.key_sets.record_checks(s.user.id, PAPER, {}, validated=False)
+        _, notice = await refused(s, BUY)
+        assert notice["reason_key"] == "no_keys"
+
+
+async def test_guard_no_keys_for_the_active_environment(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        await s.storage.users.set_active_environment(s.user.id, Environment.REAL)
+        _, notice = await refused(s, BUY)
+        assert notice["reason_key"] == "no_keys" and notice["env"] == "real"
+
+
+async def test_guard_fill_notice_not_ready(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        s.readiness.ready, s.readiness.reason = False, "HTS ID refused"
+        alert, notice = await refused(s, BUY)
+        assert notice["reason_key"] == "fill_not_ready"
+        assert "HTS ID refused" in alert.reason
+
+
+async def test_guard_stale(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        fired = (datetime.now(UTC) - timedelta(seconds=120)).isoformat()
+        alert, notice = await refused(s, {**BUY, "time": fired, "max_lag": "30"})
+        assert notice["reason_key"] == "stale"
+        assert notice["reason_params"]["max_lag"] == "30"  # type: ignore[index]
+
+
+async def test_guard_market_closed(tmp_path: Path) -> None:
+    saturday = datetime(2026, 1, 3, 2, 0, tzinfo=UTC)  # 11:00 KST on a Saturday
+    async with stack(tmp_path, market=MarketClock(enforce=True), clock=lambda: saturday) as s:
+        alert, notice = await refused(s, BUY)
+        assert notice["reason_key"] == "market_closed" and "Saturday" in alert.reason
+
+
+async def test_market_open_with_fixed_clock_places(tmp_path: Path) -> None:
+    monday = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)  # 10:00 KST, a trading day
+    async with stack(tmp_path, market=MarketClock(enforce=True), clock=lambda: monday) as s:
+        await s.post(BUY)
+        await s.settle()
+        assert len(s.sim.orders) == 1
+
+
+async def test_guard_sell_not_held(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        alert, notice = await refused(s, {"ticker": "000660", "action": "sell", "quantity": "1"})
+        assert notice["reason_key"] == "not_held" and "000660" in alert.reason
+
+
+# --- duplicates, KIS errors -------------------------------------------------------------
+
+
+async def test_duplicates_make_one_order(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        with_id = {**BUY, "id": "strat-1"}
+        first = await s.post(with_id)
+        again = await s.post({**with_id, "comment": "same id, other body"})
+        plain = await s.post(BUY)
+        plain_again = await s.post(BUY)
+        assert first[1]["status"] == "accepted" and plain[1]["status"] == "accepted"
+        assert again == (200, {"status": "duplicate", "alert_id": first[1]["alert_id"]})
+        assert plain_again == (200, {"status": "duplicate", "alert_id": plain[1]["alert_id"]})
+        await s.settle()
+        assert len(s.sim.orders) == 2
+
+
+async def test_concurrent_repeats_store_one(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        answers = await asyncio.gather(*(s.post({**BUY, "id": "same"}) for _ in range(20)))
+        assert {a[1]["alert_id"] for a in answers} == {answers[0][1]["alert_id"]}
+        assert sorted(a[1]["status"] for a in answers).count("accepted") == 1
+        await s.settle()
+        assert len(s.sim.orders) == 1
+
+
+async def test_spec_http_answers(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        assert await s.post(BUY, token="x" * 32) == (404, {"error": "not found"})
+        status, answer = await s.post('{"ticker": 005930}')
+        assert status == 400 and "ticker" in answer["error"]
+        status, answer = await s.post({"ticker": "005930", "action": "hold", "quantity": 1})
+        assert status == 400 and "action" in answer["error"]
+        status, _ = await s.post(b"{" + b" " * 16_400 + b"}")
+        assert status == 413
+        await s.settle()
+        assert s.sim.orders == []
+        assert await s.storage.alerts.recent(s.user.id) == []
+
+
+async def test_untrusted_sender_is_403(tmp_path: Path) -> None:
+    options = {"trusted_ips": [ipaddress.ip_network("10.0.0.0/8")]}
+    async with stack(tmp_path, app_options=options) as s:
+        assert await s.post(BUY) == (403, {"error": "forbidden"})
+        assert await s.storage.alerts.recent(s.user.id) == []
+
+
+async def test_kis_refusal_is_reported_with_msg1(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        s.sim.faults.add("order", "APBK0952", status=200)
+        _, answer = await s.post(BUY)
+        await s.settle()
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.status is OrderStatus.REJECTED
+        assert order.msg_cd == "APBK0952"
+        [notice] = await s.outbox()
+        assert notice["kind"] == "order_failed" and "주문가능금액" in str(notice["reason"])
+        assert (await s.alert(answer["alert_id"])).status is AlertStatus.FAILED
+
+
+async def test_rate_limited_then_success_is_one_order(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        s.sim.faults.add("order", "EGW00201")
+        await s.post(BUY)
+        await s.settle()
+        assert len(s.sim.orders) == 1
+        assert [r.msg_cd for r in s.sim.requests if r.endpoint == "order"][0] == "EGW00201"
+        assert 'moahook_kis_errors_total{msg_cd="EGW00201"} 1.0' in s.metrics.render().decode()
+
+
+async def test_timeout_after_sending_is_reconciled_not_resent(tmp_path: Path) -> None:
+    async with stack(tmp_path, kis_timeout=0.5) as s:
+        s.sim.faults.add("order", "timeout_after_accept")
+        _, answer = await s.post(BUY)
+        await s.settle()
+        assert len(s.sim.orders) == 1
+        assert len([r for r in s.sim.requests if r.endpoint == "order"]) == 1
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.order_no == s.sim.orders[0].odno
+        assert order.status in (OrderStatus.ACCEPTED, OrderStatus.FILLED)
+        kinds = [(n["kind"], n["reason_key"]) for n in await s.outbox()]
+        assert kinds == [("order_failed", "outcome_unknown"), ("order_accepted", "")]
+        assert "ccld" in [r.endpoint for r in s.sim.requests]
+        assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
+
+
+async def test_next_alert_waits_for_reconciliation(tmp_path: Path) -> None:
+    async with stack(tmp_path, kis_timeout=0.5) as s:
+        s.sim.faults.add("order", "timeout_after_accept")
+        await s.post(BUY)
+        await s.post({**BUY, "quantity": "2"})
+        await s.settle()
+        endpoints = [r.endpoint for r in s.sim.requests if r.endpoint in ("order", "ccld")]
+        assert endpoints[:3] == ["order", "ccld", "order"]
+        assert [o.qty for o in s.sim.orders] == [1, 2]
+
+
+async def test_slow_kis_for_one_user_does_not_delay_another(tmp_path: Path) -> None:
+    other = generate_accounts(1, prefix="other")[0]
+    gate = Gate(DEMO_APP_KEY)
+    async with stack(tmp_path, accounts=[demo_account(), other], transport=gate) as s:
+        user2 = await s.add_user(other, 2)
+        await s.post(BUY)
+        await asyncio.wait_for(gate.waiting.wait(), WAIT)  # user 1's order is stuck
+        await s.post({**BUY, "id": "u2"}, token=user2.token)
+        await s.sim.wait_for(lambda: len(s.sim.orders) == 1)
+        assert s.sim.orders[0].app_key == other.app_key
+        gate.release.set()
+        await s.settle()
+        assert [o.app_key for o in s.sim.orders] == [other.app_key, DEMO_APP_KEY]
+
+
+async def test_one_symbol_of_one_user_stays_in_order(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        for qty in range(1, 11):
+            await s.post({**BUY, "quantity": str(qty)})
+        await s.settle()
+        assert [o.qty for o in s.sim.orders] == list(range(1, 11))
+
+
+# --- crash recovery -------------------------------------------------------------------
+
+
+class Stop:
+    """A hook that parks the pipeline at one point until the test kills it."""
+
+    def __init__(self) -> None:
+        self.reached = asyncio.Event()
+        self._never = asyncio.Event()
+
+    async def __call__(self, alert_id: int) -> None:
+        self.reached.set()
+        await self._never.wait()
+
+
+async def kill_and_resume(s: Stack, hook_name: str, message: dict[str, str] = BUY) -> str:
+    stop = Stop()
+    assert s.make_pipeline is not None
+    s.pipeline = s.make_pipeline(PipelineHooks(**{hook_name: stop}))
+    s.intake = StorageIntake(s.storage, s.pipeline)
+    await s.intake.start()
+    # Feed the stopping pipeline directly through its intake (same path as HTTP).
+    from webhook_server.alert import parse_alert
+
+    raw = json.dumps(message).encode()
+    result = await s.intake.submit(s.user.token, raw, parse_alert(raw), datetime.now(UTC))
+    alert_id = result.alert_id
+    await asyncio.wait_for(stop.reached.wait(), WAIT)
+    await s.intake.close()
+    await s.pipeline.close()  # the kill: the job is cancelled where it stands
+    s.pipeline = s.make_pipeline()
+    report = await s.pipeline.resume()
+    assert report.alerts + report.reconciling == 1
+    await s.settle()
+    return str(alert_id)
+
+
+async def test_killed_after_storing_before_the_order_row(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        alert_id = await kill_and_resume(s, "before_order")
+        assert len(s.sim.orders) == 1
+        assert (await s.alert(alert_id)).status is AlertStatus.DONE
+        assert await s.storage.alerts.unprocessed() == []
+
+
+async def test_killed_before_sending_is_not_sent_later(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        alert_id = await kill_and_resume(s, "before_send")
+        assert s.sim.orders == []
+        order = await s.storage.orders.by_alert(int(alert_id))
+        assert order is not None and order.status is OrderStatus.FAILED
+        assert order.reason == NOT_PLACED
+        assert (await s.alert(alert_id)).status is AlertStatus.FAILED
+        [notice] = await s.outbox()
+        assert notice["kind"] == "order_failed" and notice["reason"] == NOT_PLACED
+
+
+async def test_killed_after_the_answer_before_recording(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        alert_id = await kill_and_resume(s, "after_answer")
+        assert len(s.sim.orders) == 1
+        assert len([r for r in s.sim.requests if r.endpoint == "order"]) == 1
+        order = await s.storage.orders.by_alert(int(alert_id))
+        assert order is not None and order.order_no == s.sim.orders[0].odno
+        assert (await s.alert(alert_id)).status is AlertStatus.DONE
+
+
+async def test_cancelled_during_the_request_is_unknown_then_reconciled(tmp_path: Path) -> None:
+    async with stack(tmp_path, kis_timeout=30.0) as s:
+        s.sim.faults.add("order", "timeout_after_accept")
+        _, answer = await s.post(BUY)
+        await s.sim.wait_for(lambda: len(s.sim.orders) == 1)
+        await s.pipeline.close()
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.status is OrderStatus.UNKNOWN
+        assert s.make_pipeline is not None
+        s.pipeline = s.make_pipeline()
+        await s.pipeline.resume()
+        await s.settle()
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.order_no == s.sim.orders[0].odno
+        assert len(s.sim.orders) == 1
+
+
+async def test_resume_leaves_other_orders_of_the_same_stock_alone(tmp_path: Path) -> None:
+    """Reconciliation matches by symbol/side/qty/time but never takes another order's row."""
+    async with stack(tmp_path) as s:
+        await s.post(BUY)
+        await s.settle()
+        placed = await s.storage.orders.recent(s.user.id)
+        assert placed[0].order_no == s.sim.orders[0].odno
+        # same symbol, side and quantity (another id: not a duplicate)
+        await kill_and_resume(s, "before_send", {**BUY, "id": "second"})
+        assert len(s.sim.orders) == 1
+        rows = await s.storage.orders.recent(s.user.id)
+        assert [r.status for r in rows][0] is OrderStatus.FAILED
+
+
+# --- fuzz -----------------------------------------------------------------------------
+
+
+def random_alert(rng: random.Random) -> bytes:
+    if rng.random() < 0.25:  # malformed or invalid
+        choices: list[bytes] = [
+            b"", b"{", b"[]", b'{"ticker": 005930}', b'{"ticker":"005930"}',
+            json.dumps({"ticker": "ABC", "action": "buy", "quantity": 1}).encode(),
+            json.dumps({"ticker": "005930", "action": "buy"}).encode(),
+            json.dumps({"ticker": "005930", "action": "buy", "quantity": "0.5"}).encode(),
+            json.dumps({"ticker": "005930", "action": "buy", "quantity": 1,
+                        "order_type": "limit"}).encode(),
+            bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 40))),
+        ]
+        return rng.choice(choices)
+    symbol = rng.choice(["005930", "000660", "035720", "KRX:069500", "A114800"])
+    message: dict[str, object] = {"ticker": symbol, "action": rng.choice(["buy", "sell"])}
+    mode = rng.random()
+    if mode < 0.6:
+        message["quantity"] = str(rng.randint(1, 3))
+    elif mode < 0.8:
+        message["amount"] = str(rng.choice([1000, 50_000, 200_000]))
+    else:
+        message["position"] = str(rng.randint(0, 12))
+        message.pop("action")
+    if rng.random() < 0.3:
+        message["id"] = f"fz-{rng.randint(0, 400)}"
+    if rng.random() < 0.2:
+        message["order_type"] = "limit"
+        message["price"] = str(rng.randint(1000, 300_000))
+    return json.dumps(message).encode()
+
+
+async def test_fuzz_full_stack_no_5xx_and_orders_match(tmp_path: Path) -> None:
+    rng = random.Random(20260105)
+    async with stack(tmp_path) as s:
+        s.sim.account(DEMO_APP_KEY).cash = 10**12
+        statuses: list[int] = []
+        for _ in range(10):
+            batch = [random_alert(rng) for _ in range(100)]
+            answers = await asyncio.gather(*(s.post(raw) for raw in batch))
+            statuses += [status for status, _ in answers]
+        assert all(status < 500 for status in statuses)
+        assert statuses.count(200) > 500
+        await s.settle()
+        alerts = await s.storage.alerts.recent(s.user.id, limit=5000)
+        assert await s.storage.alerts.unprocessed() == []
+        acted = [a for a in alerts if a.status is not AlertStatus.REFUSED]
+        orders = await s.storage.orders.recent(s.user.id, limit=5000)
+        assert len(orders) == len(acted)
+        placed = [o for o in orders if o.order_no]
+        assert len(placed) == len(s.sim.orders)
+        assert {o.order_no for o in placed} == {o.odno for o in s.sim.orders}
+
+
+def test_demo_constants_are_the_simulators() -> None:
+    assert demo_account().app_key == DEMO_APP_KEY and demo_account().hts_id == DEMO_HTS_ID
+    assert demo_account().app_secret == DEMO_APP_SECRET
+
