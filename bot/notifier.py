@@ -85,6 +85,9 @@ class Notifier:
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._queues: dict[int, deque[OutboxMessage]] = {}
         self._inflight: set[int] = set()
+        # Ids finished while `dispatch_due` read the outbox: its snapshot may predate
+        # their `mark_sent`, so they must not be handed out again from it.
+        self._finished_during_read: set[int] = set()
         self._held_until: dict[int, float] = {}  # chat id → monotonic time
         self._languages: dict[int, Lang] = {}
         self._closing = False
@@ -152,14 +155,20 @@ class Notifier:
 
     async def dispatch_due(self) -> int:
         """Hand every due, not yet in-flight message to its chat's worker."""
+        self._finished_during_read.clear()
         messages = await self._storage.outbox.due(self._batch, self._now())
+        finished = self._finished_during_read
         now = self._clock()
         for chat in [c for c, until in self._held_until.items() if until <= now]:
             del self._held_until[chat]
         self._chat_pacer.forget_idle(now)
         handed = 0
         for message in messages:
-            if message.id in self._inflight or message.chat_id in self._held_until:
+            if (
+                message.id in self._inflight
+                or message.id in finished
+                or message.chat_id in self._held_until
+            ):
                 continue
             self._inflight.add(message.id)
             self._queues.setdefault(message.chat_id, deque()).append(message)
@@ -181,16 +190,20 @@ class Notifier:
                     # Held back: everything queued for this chat waits for the next poll,
                     # so the chat's messages keep their order.
                     for held in queue:
-                        self._inflight.discard(held.id)
+                        self._release(held.id)
                     queue.clear()
                     break
                 queue.popleft()
-                self._inflight.discard(message.id)
+                self._release(message.id)
         finally:
             if self._queues.get(chat_id) is queue and not queue:
                 self._queues.pop(chat_id, None)
             if self._workers.get(chat_id) is asyncio.current_task():
                 self._workers.pop(chat_id, None)
+
+    def _release(self, message_id: int) -> None:
+        self._inflight.discard(message_id)
+        self._finished_during_read.add(message_id)
 
     async def _pace(self, chat_id: int) -> None:
         now = self._clock()

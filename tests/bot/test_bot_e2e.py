@@ -4,12 +4,15 @@ and one user never seeing another's data."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import httpx
 import pytest
 from aiogram import Bot, Dispatcher
@@ -24,11 +27,14 @@ from bot.standin.model import ChatMessage
 from bot.watchers import WatcherSupervisor
 from kis.client import KisClient
 from kis.env import Endpoints, Environment
+from kis.models import Account, AppCredentials, OrderRequest, Side
+from kis.secret import Secret
 from kis.sim import KisSimulator, demo_account, demo_real_account
 from kis.ws import Backoff, HubOptions
 from storage.facade import Storage
 
 PUBLIC_URL = "https://moahook.example"
+WEBHOOK_SECRET = "telegram-says-hello-123"
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 
 
@@ -41,12 +47,15 @@ class Stack:
     dispatcher: Dispatcher
     notifier: Notifier
     watchers: WatcherSupervisor
+    kis: KisClient
+    hook_url: str | None = None
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+@contextlib.asynccontextmanager
+async def running_stack(tmp_path: Path, *, webhook: bool = False) -> AsyncIterator[Stack]:
     storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", [os.urandom(32)])
     http = httpx.AsyncClient(timeout=5.0)
+    sock = socket.socket()
     try:
         async with KisSimulator() as sim, BotApiStandIn() as standin:
             endpoints = Endpoints(
@@ -65,18 +74,33 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
                 watchers=watchers, notifier=notifier, public_url=PUBLIC_URL,
             )
             app = web.Application()
+            hook_url = None
+            if webhook:
+                sock.bind(("127.0.0.1", 0))
+                hook_url = f"http://127.0.0.1:{sock.getsockname()[1]}/telegram/hook"
             started = attach_bot(app, bot=bot, dispatcher=dispatcher, notifier=notifier,
-                                 watchers=watchers)
+                                 watchers=watchers, webhook_url=hook_url,
+                                 webhook_secret=WEBHOOK_SECRET)
             runner = web.AppRunner(app)
             await runner.setup()
             try:
+                if webhook:
+                    await web.SockSite(runner, sock).start()
                 assert started.is_set()
-                yield Stack(standin, sim, storage, bot, dispatcher, notifier, watchers)
+                yield Stack(standin, sim, storage, bot, dispatcher, notifier, watchers, kis,
+                            hook_url)
             finally:
                 await runner.cleanup()
     finally:
+        sock.close()
         await http.aclose()
         await storage.close()
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with running_stack(tmp_path) as running:
+        yield running
 
 
 async def say(user: SimUser, text: str, expect: str) -> ChatMessage:
@@ -103,6 +127,8 @@ async def enter_keys(
     mark = user.mark()
     await user.press(env_button)
     code_message = await user.wait_for_bot_message("moahook", after=mark)
+    await user.wait_for_bot_message(lambda m: "6자리" in m.text or "6-digit" in m.text,
+                                    after=mark)
     found = CODE.search(code_message.text)
     assert found is not None
     return found.group(1)
@@ -298,3 +324,63 @@ async def test_one_user_never_sees_another_users_data(stack: Stack) -> None:
     assert len(await stack.storage.key_sets.for_user(owner_id)) == 1
     for message in other.bot_messages():
         assert owner_token not in message.text and demo_account().hts_id not in message.text
+
+
+async def test_fill_notices_reach_the_chat_formatted(stack: Stack) -> None:
+    """An order placed for the user: KIS's acceptance and fill notices arrive over the
+    fill-notice WebSocket, are stored, and reach the chat once each (ko, KRW, KST)."""
+    user = stack.standin.user(7201, "Minji", language_code="ko")
+    await register(stack, user)
+    user_id = (await stack.storage.users.by_telegram_id(7201)).id  # type: ignore[union-attr]
+    accepted = await stack.storage.alerts.accept(
+        user_id, '{"ticker":"005930","action":"buy","quantity":"3"}',
+        {"ticker": "005930", "action": "buy", "quantity": 3}, None,
+    )
+    order = await stack.storage.orders.create_pending(
+        accepted.alert_id, user_id=user_id, environment=Environment.PAPER, symbol="005930",
+        side="buy", order_type="market", quantity=3, name="삼성전자",
+    )
+    account = demo_account()
+    creds = AppCredentials(app_key=account.app_key, app_secret=Secret(account.app_secret),
+                           env=Environment.PAPER)
+    mark = user.mark()
+    ack = await stack.kis.place_order(
+        creds, Account.parse(account.account_number),
+        OrderRequest(symbol="005930", side=Side.BUY, quantity=3),
+    )
+    await stack.storage.orders.mark_accepted(order.id, ack.order_no, ack.branch)
+
+    filled = await user.wait_for_bot_message("✅ 체결 (", after=mark, timeout=10)
+    price = stack.sim.price("005930")
+    assert "삼성전자 (005930)" in filled.text and "매수 3주" in filled.text
+    assert f"{price:,}원" in filled.text and "KST" in filled.text
+    await user.wait_for_bot_message("📨 주문 접수", after=mark)
+    stored = await stack.storage.orders.get(order.id)
+    assert stored is not None and stored.filled_qty == 3 and stored.status.value == "filled"
+    # Each notice once, even though KIS's acceptance notice and a fill both arrived.
+    texts = [m.text for m in user.bot_messages()]
+    assert sum("✅ 체결 (" in text for text in texts) == 1, user.transcript()
+    assert sum("📨 주문 접수" in text for text in texts) == 1, user.transcript()
+    assert await stack.storage.outbox.pending_count() == 0
+
+
+async def test_webhook_mode_serves_updates_and_checks_the_secret_token(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, webhook=True) as stack:
+        assert stack.hook_url is not None
+        assert stack.standin.webhook_url == stack.hook_url
+        user = stack.standin.user(7301, "Web", language_code="en")
+        greeting = await say(user, "/start", "Hello, this is moahook")
+        assert "/hook/" in greeting.text
+        forged = {"update_id": 999, "message": {
+            "message_id": 1, "date": 0, "text": "/start",
+            "chat": {"id": 7302, "type": "private"},
+            "from": {"id": 7302, "is_bot": False, "first_name": "Eve"}}}
+        async with aiohttp.ClientSession() as session:
+            async with session.post(stack.hook_url, json=forged) as response:
+                assert response.status == 401
+            async with session.post(
+                stack.hook_url, json=forged,
+                headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"},
+            ) as response:
+                assert response.status == 401
+        assert await stack.storage.users.by_telegram_id(7302) is None
