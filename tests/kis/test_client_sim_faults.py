@@ -22,6 +22,7 @@ import pytest
 from kis.client import KisClient, ResponseObserver, default_http_client
 from kis.env import RATE_LIMITS, Endpoints, Environment
 from kis.errors import (
+    KisApiError,
     KisRateLimited,
     KisServerError,
     KisTokenIssueTooSoon,
@@ -236,6 +237,20 @@ async def test_non_kis_5xx_page_on_an_order_is_unknown_not_resent() -> None:
             await r.client.place_order(creds_of(acc), account_of(acc),
                                        OrderRequest(SAMSUNG, Side.BUY, 1))
         assert r.requests("order") == ["http_5xx"]
+
+
+@ENVS
+async def test_business_refusal_with_http_500_is_a_refusal_not_unknown(env: Environment) -> None:
+    async with rig() as r:
+        acc = r.account(env)
+        r.sim.faults.add("order", "APBK0919", status=500)
+        with pytest.raises(KisApiError) as caught:
+            await r.client.place_order(creds_of(acc), account_of(acc),
+                                       OrderRequest(SAMSUNG, Side.BUY, 1))
+        assert type(caught.value) is KisApiError
+        assert (caught.value.msg_cd, caught.value.http_status) == ("APBK0919", 500)
+        assert caught.value.msg1 == "주문단가가 상/하한가를 벗어났습니다."
+        assert r.requests("order") == ["APBK0919"]
 
 
 async def test_refusal_after_acceptance_shows_in_the_daily_executions() -> None:

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -33,7 +33,7 @@ from kis.sim import (
 )
 from kis.sim.clock import kst
 from kis.ticks import Rounding, round_to_tick
-from kis.tokenstore import MemoryTokenStore, TokenStore
+from kis.tokenstore import CredentialKind, MemoryTokenStore, TokenStore
 
 PAPER = Environment.PAPER
 REAL = Environment.REAL
@@ -161,6 +161,10 @@ async def test_stored_token_is_reused_by_a_second_client(env: Environment) -> No
     async with rig() as r:
         acc = r.account_of(env)
         await r.client.price(creds_of(acc), SAMSUNG)
+        stored = await r.store.load(CredentialKind.ACCESS_TOKEN, acc.app_key, env)
+        assert stored is not None
+        # access_token_token_expired (KST) read right: one day after issuance.
+        assert stored.expires_at == r.time.now() + timedelta(days=1)
         r.time.clock.advance(3600)  # later, e.g. after a restart
         second = r.new_client()
         await second.price(creds_of(acc), SAMSUNG)
@@ -201,6 +205,54 @@ async def test_expired_token_long_after_issuance_is_refreshed_without_waiting(
         assert r.sim.token_issuances == {acc.app_key: 2}
         assert r.requests("balance") == ["EGW00123", "ok"]
         assert all(s < 1.0 for s in r.time.sleeps)
+
+
+@ENVS
+async def test_concurrent_calls_on_an_expired_token_share_one_refresh(env: Environment) -> None:
+    async with rig() as r:
+        acc = r.account_of(env)
+        await r.client.price(creds_of(acc), SAMSUNG)
+        r.sim.expire_tokens(acc.app_key)
+
+        quotes = await asyncio.gather(
+            *(r.client.price(creds_of(acc), SAMSUNG) for _ in range(10))
+        )
+
+        assert len(quotes) == 10
+        assert r.sim.token_issuances == {acc.app_key: 2}
+        codes = r.requests("price")[1:]
+        assert codes.count("ok") == 10
+        assert set(codes) <= {"ok", "EGW00123"}
+
+
+@ENVS
+async def test_expired_token_on_an_order_places_it_exactly_once(env: Environment) -> None:
+    # The gateway refuses the token before the request becomes an order (KIS.md 2/6).
+    async with rig() as r:
+        acc = r.account_of(env)
+        await r.client.access_token(creds_of(acc))
+        r.sim.expire_tokens(acc.app_key)
+        ack = await r.client.place_order(creds_of(acc), account_of(acc),
+                                         OrderRequest(SAMSUNG, Side.BUY, 1))
+        assert r.requests("order") == ["EGW00123", "ok"]
+        assert [o.odno for o in r.sim.orders] == [ack.order_no]
+
+
+@ENVS
+async def test_revoked_token_is_replaced_after_the_minute(env: Environment) -> None:
+    async with rig() as r:
+        acc = r.account_of(env)
+        first = await r.client.access_token(creds_of(acc))
+        await r.client.revoke_token(creds_of(acc))
+        assert r.requests("revoke") == ["ok"]
+        assert await r.store.load(CredentialKind.ACCESS_TOKEN, acc.app_key, env) is None
+
+        await r.client.price(creds_of(acc), SAMSUNG)
+        second = await r.client.access_token(creds_of(acc))
+        assert second.reveal() != first.reveal()  # KIS would hand back a live one
+        assert r.sim.token_issuances == {acc.app_key: 2}
+        assert r.requests("token") == ["ok", "ok"]
+        assert r.requests("price") == ["ok"]
 
 
 @pytest.mark.parametrize("key_env, url_env", [(PAPER, REAL), (REAL, PAPER)],
