@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -77,6 +79,7 @@ def create_dispatcher(
     notifier: Notifier,
     public_url: str,
     inflight: InflightMiddleware | None = None,
+    forget_webhook_token: Callable[[str], None] | None = None,
 ) -> Dispatcher:
     """Routers, middlewares, and the services handlers receive by keyword name."""
     # FSM in memory only: the key flow's secrets are never written anywhere in clear.
@@ -88,6 +91,9 @@ def create_dispatcher(
         watchers=watchers,
         notifier=notifier,
         public_url=public_url.rstrip("/"),
+        # Called with a webhook token that stopped being valid (rotate, delete), so a
+        # cache in front of the hook endpoint drops it at once.
+        forget_webhook_token=forget_webhook_token or _forget_nothing,
     )
     tracker = inflight or InflightMiddleware()
     dispatcher.workflow_data["inflight"] = tracker
@@ -98,6 +104,10 @@ def create_dispatcher(
         observer.filter(OwnPrivateChat())
     dispatcher.include_routers(*all_routers())
     return dispatcher
+
+
+def _forget_nothing(_token: str) -> None:
+    return None
 
 
 def command_list(lang: Lang) -> list[BotCommand]:

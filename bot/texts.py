@@ -277,7 +277,7 @@ KO: Final[dict[str, str]] = {
     # --- refusal reasons (Notice.reason_key) --------------------------------------
     "reason.paused": "알림 처리가 멈춰 있습니다 (/resume)",
     "reason.no_keys": "이 환경에 점검을 통과한 키가 없습니다 (/keys)",
-    "reason.fill_not_ready": "체결통보가 준비되지 않았습니다 (/status)",
+    "reason.fill_not_ready": "체결통보가 준비되지 않았습니다 ({detail}) (/status)",
     "reason.not_held": "보유하지 않은 종목은 매도할 수 없습니다",
     "reason.quantity_below_one": "수량이 1주 미만입니다",
     "reason.amount_below_one_share": "금액 {amount}원으로는 1주({price}원)도 살 수 없습니다",
@@ -547,7 +547,7 @@ EN: Final[dict[str, str]] = {
     # --- refusal reasons (Notice.reason_key) --------------------------------------
     "reason.paused": "acting on alerts is paused (/resume)",
     "reason.no_keys": "no keys that passed the checks for this environment (/keys)",
-    "reason.fill_not_ready": "fill notices are not ready (/status)",
+    "reason.fill_not_ready": "fill notices are not ready ({detail}) (/status)",
     "reason.not_held": "cannot sell a stock that is not held",
     "reason.quantity_below_one": "quantity is below 1 share",
     "reason.amount_below_one_share": "{amount} KRW does not buy one share at {price} KRW",

@@ -2,7 +2,7 @@
 
 A user gets a connection when their active environment has a validated key set:
 at boot (from storage), after a key check, after a mode switch. It is stopped when
-the keys go (`/delete`) or stop being validated. `state_for(user_id)` is what the
+the keys go (`/delete`) or stop being validated. `state_for(user_id, env)` is what the
 order guard reads: only READY lets an order through.
 
 Each notice is stored (fills, order status) and queued in the outbox as a chat
@@ -26,7 +26,14 @@ from kis.fillnotice import FillNotice
 from kis.fillnotice import NoticeKind as KisNoticeKind
 from kis.models import AppCredentials
 from kis.secret import Secret
-from kis.ws import ConnectionState, FillNoticeConnection, FillNoticeHub, HubOptions, Status
+from kis.ws import (
+    NOT_READY,
+    ConnectionState,
+    FillNoticeConnection,
+    FillNoticeHub,
+    HubOptions,
+    Status,
+)
 from storage.facade import Storage
 from storage.records import KeySetRecord, UserRecord
 
@@ -93,13 +100,27 @@ class WatcherSupervisor:
 
     # --- what the order guard reads --------------------------------------------------
 
-    def state_for(self, user_id: int) -> ConnectionState | None:
-        """The user's fill-notice state; None when no connection runs for them."""
+    def connection_state(self, user_id: int) -> ConnectionState | None:
+        """The user's fill-notice connection state; None when none runs for them."""
         return self._hub.state(user_id)
 
     def is_ready(self, user_id: int) -> bool:
         state = self._hub.state(user_id)
         return state is not None and state.ready
+
+    def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]:
+        """(ready, reason) for the order guard (`webhook_server.guards.FillNoticeReadiness`):
+        only a READY subscription in that very environment lets an order through."""
+        target = self._targets.get(user_id)
+        state = self._hub.state(user_id)
+        if state is None or target is None:
+            return False, f"{NOT_READY}: no fill-notice connection (see /status)"
+        if target.creds.env is not env:
+            return False, f"{NOT_READY}: the fill-notice connection is for {target.creds.env}"
+        if state.ready:
+            return True, ""
+        reason = state.reason or state.status.value
+        return False, reason if reason.startswith(NOT_READY) else f"{NOT_READY}: {reason}"
 
     def __len__(self) -> int:
         return len(self._hub)

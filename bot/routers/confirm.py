@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiogram import Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
-from bot.notifier import Notifier
 from bot.routers.delete import confirmed_delete
 from bot.routers.mode import confirmed_real
 from bot.routers.webhook import confirmed_rotate
@@ -25,8 +26,8 @@ async def got_code(
     lang: Lang,
     storage: Storage,
     watchers: WatcherSupervisor,
-    notifier: Notifier,
     public_url: str,
+    forget_webhook_token: Callable[[str], None],
 ) -> None:
     purpose = str((await state.get_data()).get("purpose", ""))
     if purpose not in (PURPOSE_REAL, PURPOSE_ROTATE, PURPOSE_DELETE):
@@ -41,9 +42,9 @@ async def got_code(
     if purpose == PURPOSE_REAL:
         await confirmed_real(message, user, lang, storage, watchers)
     elif purpose == PURPOSE_ROTATE:
-        await confirmed_rotate(message, user, lang, storage, public_url)
+        await confirmed_rotate(message, user, lang, storage, public_url, forget_webhook_token)
     else:
-        await confirmed_delete(message, user, lang, storage, watchers)
+        await confirmed_delete(message, user, lang, storage, watchers, forget_webhook_token)
 
 
 def build_router() -> Router:

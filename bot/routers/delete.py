@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from aiogram import Router
 from aiogram.filters import Command
@@ -32,7 +33,7 @@ async def delete(
 
 async def confirmed_delete(
     message: Message, user: UserRecord, lang: Lang, storage: Storage,
-    watchers: WatcherSupervisor,
+    watchers: WatcherSupervisor, forget_webhook_token: Callable[[str], None],
 ) -> None:
     await watchers.stop_user(user.id)
     for keys in await storage.key_sets.for_user(user.id):
@@ -42,7 +43,9 @@ async def confirmed_delete(
                 await storage.tokens.delete(kind, app_key, keys.environment)
     await storage.key_sets.delete_all(user.id)
     # The webhook URL was a credential too: the old one stops working.
+    old = await storage.users.webhook_token(user.id)
     await storage.users.rotate_webhook_token(user.id)
+    forget_webhook_token(old)
     await storage.audit.record(user.id, "keys.deleted")
     await message.answer(t(lang, "delete.done"))
 

@@ -22,7 +22,7 @@ async def status(
     keys = await storage.key_sets.get(user.id, user.active_environment)
     today = await storage.orders.since(user.id, kst_midnight(datetime.now(UTC)))
     await message.answer(
-        status_message(lang, user, keys, watchers.state_for(user.id), len(today))
+        status_message(lang, user, keys, watchers.connection_state(user.id), len(today))
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
@@ -34,9 +36,12 @@ async def webhook(
 
 
 async def confirmed_rotate(
-    message: Message, user: UserRecord, lang: Lang, storage: Storage, public_url: str
+    message: Message, user: UserRecord, lang: Lang, storage: Storage, public_url: str,
+    forget_webhook_token: Callable[[str], None],
 ) -> None:
+    old = await storage.users.webhook_token(user.id)
     token = await storage.users.rotate_webhook_token(user.id)
+    forget_webhook_token(old)
     await storage.audit.record(user.id, "webhook.rotated")
     await message.answer(t(lang, "webhook.rotated"))
     url = webhook_url(public_url, token)

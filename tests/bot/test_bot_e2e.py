@@ -32,6 +32,11 @@ from kis.secret import Secret
 from kis.sim import KisSimulator, demo_account, demo_real_account
 from kis.ws import Backoff, HubOptions
 from storage.facade import Storage
+from webhook_server.app import create_app
+from webhook_server.market_hours import MarketClock
+from webhook_server.metrics import Metrics
+from webhook_server.pipeline import OrderPipeline
+from webhook_server.store_intake import StorageIntake
 
 PUBLIC_URL = "https://moahook.example"
 WEBHOOK_SECRET = "telegram-says-hello-123"
@@ -49,6 +54,7 @@ class Stack:
     watchers: WatcherSupervisor
     kis: KisClient
     hook_url: str | None = None
+    web_url: str = ""
 
 
 @contextlib.asynccontextmanager
@@ -69,11 +75,25 @@ async def running_stack(tmp_path: Path, *, webhook: bool = False) -> AsyncIterat
                 storage=storage, kis=kis, endpoints=endpoints, wake=notifier.wake,
                 hub_options=HubOptions(backoff=Backoff(base=0.05, cap=0.2)),
             )
+            # The web side as `moahook serve` wires it: hook endpoint → intake → pipeline,
+            # with the watchers as the pipeline's fill-notice guard.
+            metrics = Metrics()
+            pipeline = OrderPipeline(
+                storage=storage, kis=kis, market=MarketClock(enforce=False), readiness=watchers,
+                metrics=metrics, wake=notifier.wake,
+            )
+            intake = StorageIntake(storage, pipeline)
+            await intake.start()
             dispatcher = create_dispatcher(
                 storage=storage, keychecker=KeyChecker(kis, fill_timeout=5.0),
                 watchers=watchers, notifier=notifier, public_url=PUBLIC_URL,
+                forget_webhook_token=intake.forget_token,
             )
-            app = web.Application()
+
+            async def healthy() -> tuple[bool, str]:
+                return True, "ok"
+
+            app = create_app(intake=intake, metrics=metrics, health=healthy)
             hook_url = None
             if webhook:
                 sock.bind(("127.0.0.1", 0))
@@ -84,13 +104,16 @@ async def running_stack(tmp_path: Path, *, webhook: bool = False) -> AsyncIterat
             runner = web.AppRunner(app)
             await runner.setup()
             try:
-                if webhook:
-                    await web.SockSite(runner, sock).start()
+                if not webhook:
+                    sock.bind(("127.0.0.1", 0))
+                await web.SockSite(runner, sock).start()
                 assert started.is_set()
                 yield Stack(standin, sim, storage, bot, dispatcher, notifier, watchers, kis,
-                            hook_url)
+                            hook_url, f"http://127.0.0.1:{sock.getsockname()[1]}")
             finally:
                 await runner.cleanup()
+                await pipeline.close()
+                await intake.close()
     finally:
         sock.close()
         await http.aclose()
@@ -219,7 +242,7 @@ async def test_real_keys_registered_as_paper_are_diagnosed_as_other_environment(
     user_id = (await stack.storage.users.by_telegram_id(7003)).id  # type: ignore[union-attr]
     keys = await stack.storage.key_sets.get(user_id, Environment.PAPER)
     assert keys is not None and not keys.validated
-    assert stack.watchers.state_for(user_id) is None
+    assert stack.watchers.connection_state(user_id) is None
 
 
 async def test_wrong_hts_id_shows_kis_refusal_and_blocks(stack: Stack) -> None:
@@ -254,7 +277,7 @@ async def test_real_mode_needs_validated_real_keys_and_a_code(stack: Stack) -> N
 
     await say(user, "/paper", "Switched to paper trading")
     await user.wait_for_bot_message("no paper keys yet")
-    assert stack.watchers.state_for(user_id) is None
+    assert stack.watchers.connection_state(user_id) is None
 
 
 async def test_webhook_shows_url_and_quoted_templates_and_rotates_with_a_code(
@@ -290,7 +313,7 @@ async def test_delete_needs_a_code_and_forgets_keys(stack: Stack) -> None:
     await say(user, found.group(1), "All your keys and tokens are deleted")
 
     assert await stack.storage.key_sets.for_user(user_id) == []
-    assert stack.watchers.state_for(user_id) is None
+    assert stack.watchers.connection_state(user_id) is None
     assert await stack.storage.users.webhook_token(user_id) != old_token
     await say(user, "/delete", "no keys to delete")
 
@@ -384,3 +407,69 @@ async def test_webhook_mode_serves_updates_and_checks_the_secret_token(tmp_path:
             ) as response:
                 assert response.status == 401
         assert await stack.storage.users.by_telegram_id(7302) is None
+
+
+async def test_group_chats_and_other_peoples_chats_get_nothing(stack: Stack) -> None:
+    """Updates from a group, or from a chat that is not the sender's own, reach no handler:
+    nothing is looked up, nothing is sent, no user is created."""
+    from aiogram.types import Update
+
+    def update(update_id: int, chat: dict[str, object], sender: int) -> Update:
+        return Update.model_validate({"update_id": update_id, "message": {
+            "message_id": update_id, "date": 0, "text": "/webhook", "chat": chat,
+            "from": {"id": sender, "is_bot": False, "first_name": "Eve"}}})
+
+    group = {"id": -100123, "type": "supergroup", "title": "traders"}
+    others_chat = {"id": 7402, "type": "private"}
+    before = len(stack.standin.calls_to("sendMessage"))
+    await stack.dispatcher.feed_update(stack.bot, update(1, group, 7401))
+    await stack.dispatcher.feed_update(stack.bot, update(2, others_chat, 7401))
+    assert len(stack.standin.calls_to("sendMessage")) == before
+    assert await stack.storage.users.by_telegram_id(7401) is None
+
+
+async def test_language_follows_telegram_then_lang_command(stack: Stack) -> None:
+    user = stack.standin.user(7501, "Lee", language_code="en-US")
+    await say(user, "/help", "Commands")
+    await say(user, "/lang ko", "한국어")
+    await say(user, "/help", "명령어")
+    await say(user, "/lang fr", "사용법: /lang ko 또는 /lang en")
+    await say(user, "/lang en", "English")
+    user_id = (await stack.storage.users.by_telegram_id(7501)).id  # type: ignore[union-attr]
+    record = await stack.storage.users.get(user_id)
+    assert record is not None and record.language == "en"
+
+
+async def test_alert_to_order_to_fill_notice_in_chat(stack: Stack) -> None:
+    """The whole product: /webhook's URL and template → TradingView-style POST → KIS order
+    (simulator) → acceptance and fill notices over the WebSocket → the chat."""
+    user = stack.standin.user(7601, "Trader", language_code="en")
+    await register(stack, user)
+    shown = await say(user, "/webhook", "Your webhook URL")
+    url = next(word for word in shown.text.split() if "/hook/" in word)
+    hook = stack.web_url + url.removeprefix(PUBLIC_URL)
+    mark = user.mark()
+    async with aiohttp.ClientSession() as session:
+        body = '{"ticker":"KRX:005930","action":"buy","quantity":"2","comment":"e2e"}'
+        async with session.post(hook, data=body, headers={"content-type": "text/plain"}) as r:
+            assert r.status == 200 and (await r.json())["status"] == "accepted"
+        refused = '{"ticker":"000660","action":"sell","quantity":"1"}'
+        async with session.post(hook, data=refused) as r:
+            assert r.status == 200
+
+    filled = await user.wait_for_bot_message("Filled (paper trading)", after=mark, timeout=10)
+    assert "005930" in filled.text and "buy 2 sh @" in filled.text and "KST" in filled.text
+    accepted = await user.wait_for_bot_message("Order accepted", after=mark)
+    # From the order-cash answer or KIS's acceptance notice, whichever came first: once.
+    assert "buy 2 sh at market" in accepted.text
+    refusal = await user.wait_for_bot_message("Order refused", after=mark)
+    assert "000660" in refusal.text and "not held" in refusal.text
+    texts = [m.text for m in user.bot_messages()]
+    assert sum("Order accepted" in text for text in texts) == 1
+    assert sum("Filled (paper" in text for text in texts) == 1
+    assert len(stack.sim.orders) == 1
+
+    orders = await say(user, "/orders", "Last")
+    assert "filled 2/2 sh" in orders.text
+    log = await say(user, "/log", "Last")
+    assert "refused" in log.text and "ordered" in log.text
