@@ -1,0 +1,71 @@
+"""`make bench`: every SPEC section 11 figure, each benchmark in its own process.
+
+Prints each benchmark's `name=value` lines as they come, then a table of the
+contract figures against their targets.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+
+BENCHMARKS = ("bench.bench_pipeline", "bench.bench_fill_to_chat", "bench.bench_ws_memory")
+
+# figure: (target, "max" = at most / "min" = at least)
+TARGETS: dict[str, tuple[float, str]] = {
+    "alert_to_order_ms_p50": (1.0, "max"),
+    "alert_to_order_ms_p99": (5.0, "max"),
+    "ack_ms_p99": (20.0, "max"),
+    "alerts_per_s": (2000.0, "min"),
+    "fill_to_chat_ms_p50": (2.0, "max"),
+    "kis_rate_utilization": (0.95, "min"),
+    "rss_mb_1000_users": (250.0, "max"),
+}
+
+
+def _run(module: str) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        name, sep, value = line.strip().partition("=")
+        if sep and name.replace("_", "").isalnum():
+            try:
+                figures[name] = float(value)
+            except ValueError:
+                continue
+    code = proc.wait()
+    print(f"# {module}: exit {code} in {time.monotonic() - started:.1f} s", flush=True)
+    return figures
+
+
+def main() -> int:
+    print(f"# machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}", flush=True)
+    figures: dict[str, float] = {}
+    for module in BENCHMARKS:
+        figures.update(_run(module))
+    print()
+    print(f"{'figure':<24} {'value':>10} {'target':>10}  status")
+    missing = 0
+    for name, (target, kind) in TARGETS.items():
+        if name not in figures:
+            print(f"{name:<24} {'-':>10} {target:>10g}  MISSING")
+            missing += 1
+            continue
+        value = figures[name]
+        ok = value <= target if kind == "max" else value >= target
+        bound = f"{'<=' if kind == 'max' else '>='}{target:g}"
+        print(f"{name:<24} {value:>10.3f} {bound:>10}  {'met' if ok else 'NOT MET'}")
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
