@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Final, cast
+from typing import Final, TypeVar, cast
 
 from bot.notices import Notice, NoticeKind, notice_dedupe_key
 from kis.client import KisClient, ResponseObserver
@@ -59,6 +59,7 @@ from webhook_server.store_intake import AcceptedAlert
 from webhook_server.workers import Job, KeyedWorkers
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 Wake = Callable[[], None]
 Hook = Callable[[int], Awaitable[None]]
@@ -133,6 +134,7 @@ class OrderPipeline:
         reconcile_attempts: int = 4,
         reconcile_delay_s: float = 1.0,
         hooks: PipelineHooks | None = None,
+        db_slots: int = 4,
     ) -> None:
         self._storage = storage
         self._kis = kis
@@ -145,14 +147,26 @@ class OrderPipeline:
         self._workers: KeyedWorkers[tuple[int, str]] = KeyedWorkers(
             max_active=max_active, name="order-pipeline"
         )
-        self._reconciler = Reconciler(
-            kis, attempts=reconcile_attempts, delay_s=reconcile_delay_s
-        )
+        self._reconciler = Reconciler(kis, attempts=reconcile_attempts, delay_s=reconcile_delay_s)
+        self._db_gate = asyncio.Semaphore(db_slots)
         # (user, symbol) whose earlier order could not be reconciled: nothing more is sent
         self._blocked: dict[tuple[int, str], int] = {}
 
     def __repr__(self) -> str:
         return f"OrderPipeline({self._workers!r})"
+
+    async def _db(self, operation: Coroutine[object, object, _T]) -> _T:
+        """At most `db_slots` pipeline database calls at once: SQLite has one writer, and
+        the intake's alert writes (the HTTP answers) must not queue behind a backlog."""
+        try:
+            await self._db_gate.acquire()
+        except BaseException:
+            operation.close()  # cancelled while waiting: the call never starts
+            raise
+        try:
+            return await operation
+        finally:
+            self._db_gate.release()
 
     def set_wake(self, wake: Wake) -> None:
         self._wake = wake
@@ -175,14 +189,14 @@ class OrderPipeline:
     async def resume(self) -> ResumeReport:
         """At start, before alerts arrive: reconcile orders of unknown outcome, then
         queue accepted-but-unprocessed alerts. Each (user, symbol) reconciles first."""
-        open_alerts = await self._storage.alerts.unprocessed()
+        open_alerts = await self._db(self._storage.alerts.unprocessed())
         unresolved: dict[int, OrderRecord] = {
-            order.id: order for order in await self._storage.orders.unknown_orders()
+            order.id: order for order in await self._db(self._storage.orders.unknown_orders())
         }
         to_process: list[tuple[AlertRecord, Alert]] = []
         finished = 0
         for record in open_alerts:
-            order = await self._storage.orders.by_alert(record.id)
+            order = await self._db(self._storage.orders.by_alert(record.id))
             if order is not None:
                 if order.status in UNRESOLVED:
                     unresolved.setdefault(order.id, order)
@@ -192,7 +206,9 @@ class OrderPipeline:
                 continue
             alert = _alert_of(record)
             if alert is None:
-                await self._storage.alerts.mark_failed(record.id, "stored alert is unreadable")
+                await self._db(
+                    self._storage.alerts.mark_failed(record.id, "stored alert is unreadable")
+                )
                 continue
             to_process.append((record, alert))
         for order in sorted(unresolved.values(), key=lambda o: o.id):
@@ -200,8 +216,12 @@ class OrderPipeline:
         for record, alert in to_process:
             job = self._process_later(record.id, record.user_id, alert)
             self._workers.submit((record.user_id, alert.symbol), job)
-        log.info("resume: %d alerts queued, %d orders to reconcile, %d closed",
-                 len(to_process), len(unresolved), finished)
+        log.info(
+            "resume: %d alerts queued, %d orders to reconcile, %d closed",
+            len(to_process),
+            len(unresolved),
+            finished,
+        )
         return ResumeReport(alerts=len(to_process), reconciling=len(unresolved))
 
     async def wait_idle(self) -> None:
@@ -221,21 +241,26 @@ class OrderPipeline:
         except Exception as exc:
             log.exception("alert %d failed in the pipeline", alert_id)
             with contextlib.suppress(Exception):
-                await self._storage.alerts.mark_failed(
-                    alert_id, f"internal error ({type(exc).__name__})"
+                await self._db(
+                    self._storage.alerts.mark_failed(
+                        alert_id, f"internal error ({type(exc).__name__})"
+                    )
                 )
 
     async def _process_alert(self, alert_id: int, user_id: int, alert: Alert) -> None:
         user, key_sets = await asyncio.gather(
-            self._storage.users.get(user_id), self._storage.key_sets.for_user(user_id)
+            self._db(self._storage.users.get(user_id)),
+            self._db(self._storage.key_sets.for_user(user_id)),
         )
         if user is None:
-            await self._storage.alerts.mark_failed(alert_id, "the user no longer exists")
+            await self._db(self._storage.alerts.mark_failed(alert_id, "the user no longer exists"))
             return
         env = user.active_environment
         keys = next((k for k in key_sets if k.environment is env), None)
         base = Notice(
-            kind=NoticeKind.ORDER_REFUSED, env=env.value, symbol=alert.symbol,
+            kind=NoticeKind.ORDER_REFUSED,
+            env=env.value,
+            symbol=alert.symbol,
             side=alert.action.value if alert.action else "",
             quantity=alert.sizing.shares if isinstance(alert.sizing, Quantity) else 0,
             order_type="limit" if alert.order_type is OrderType.LIMIT else "market",
@@ -243,8 +268,12 @@ class OrderPipeline:
             comment=alert.comment or "",
         )
         refusal = check_guards(
-            user=user, keys=keys, readiness=self._readiness, alert=alert,
-            now=self._clock(), market=self._market,
+            user=user,
+            keys=keys,
+            readiness=self._readiness,
+            alert=alert,
+            now=self._clock(),
+            market=self._market,
         )
         if refusal is not None or keys is None:
             await self._refuse(alert_id, user_id, user.chat_id, base, refusal)
@@ -253,11 +282,17 @@ class OrderPipeline:
         ctx = _Context(user_id, user.chat_id, env, creds, account)
         blocked = self._blocked.get((user_id, alert.symbol))
         if blocked is not None:
-            await self._refuse(alert_id, user_id, ctx.chat_id, base, Refusal(
-                "earlier_unknown",
-                f"the outcome of an earlier order of {alert.symbol} (#{blocked}) is still "
-                "unknown; nothing more is sent for it until it is checked (/orders)",
-            ))
+            await self._refuse(
+                alert_id,
+                user_id,
+                ctx.chat_id,
+                base,
+                Refusal(
+                    "earlier_unknown",
+                    f"the outcome of an earlier order of {alert.symbol} (#{blocked}) is still "
+                    "unknown; nothing more is sent for it until it is checked (/orders)",
+                ),
+            )
             return
 
         sized = await self._size(alert_id, alert, ctx, base)
@@ -295,9 +330,12 @@ class OrderPipeline:
         except KisError as exc:
             reason = _kis_reason(exc)
             log.warning("alert %d: KIS inquiry failed: %s", alert_id, type(exc).__name__)
-            await self._storage.alerts.mark_failed(alert_id, f"KIS inquiry failed: {reason}")
+            await self._db(
+                self._storage.alerts.mark_failed(alert_id, f"KIS inquiry failed: {reason}")
+            )
             await self._notify(
-                ctx.user_id, ctx.chat_id,
+                ctx.user_id,
+                ctx.chat_id,
                 replace(base, kind=NoticeKind.ORDER_FAILED, reason=reason),
                 f"alert_failed:{alert_id}",
             )
@@ -324,28 +362,41 @@ class OrderPipeline:
         self, alert_id: int, alert: Alert, ctx: _Context, sized: SizedOrder, name: str
     ) -> None:
         request = OrderRequest(
-            symbol=alert.symbol, side=sized.side, quantity=sized.quantity,
-            order_type=sized.order_type, price=sized.price,
+            symbol=alert.symbol,
+            side=sized.side,
+            quantity=sized.quantity,
+            order_type=sized.order_type,
+            price=sized.price,
         )
         if self._hooks.before_order is not None:
             await self._hooks.before_order(alert_id)
         try:
-            order = await self._storage.orders.create_pending(
-                alert_id, user_id=ctx.user_id, environment=ctx.env, symbol=alert.symbol,
-                side=sized.side.value,
-                order_type="limit" if sized.order_type is OrderType.LIMIT else "market",
-                quantity=sized.quantity,
-                price=sized.price if sized.order_type is OrderType.LIMIT else None,
-                name=name or None,
+            order = await self._db(
+                self._storage.orders.create_pending(
+                    alert_id,
+                    user_id=ctx.user_id,
+                    environment=ctx.env,
+                    symbol=alert.symbol,
+                    side=sized.side.value,
+                    order_type="limit" if sized.order_type is OrderType.LIMIT else "market",
+                    quantity=sized.quantity,
+                    price=sized.price if sized.order_type is OrderType.LIMIT else None,
+                    name=name or None,
+                )
             )
         except OrderAlreadyExists:
             # This alert's order exists already (a resumed alert): never a second one.
             log.warning("alert %d already has an order; not sending again", alert_id)
             return
         notice = Notice(
-            kind=NoticeKind.ORDER_ACCEPTED, env=ctx.env.value, symbol=alert.symbol,
-            side=sized.side.value, quantity=sized.quantity,
-            order_type=order.order_type, price=order.price, comment=alert.comment or "",
+            kind=NoticeKind.ORDER_ACCEPTED,
+            env=ctx.env.value,
+            symbol=alert.symbol,
+            side=sized.side.value,
+            quantity=sized.quantity,
+            order_type=order.order_type,
+            price=order.price,
+            comment=alert.comment or "",
         )
         if self._hooks.before_send is not None:
             await self._hooks.before_send(alert_id)
@@ -362,7 +413,7 @@ class OrderPipeline:
         """Send once. Returns the ack, or None when the outcome was recorded otherwise."""
         # Recorded alongside the request (not before it, to keep the alert→order path
         # short): a `pending` row is treated exactly like `sent` when reconciling.
-        marking = asyncio.create_task(self._storage.orders.mark_sent(order.id))
+        marking = asyncio.create_task(self._db(self._storage.orders.mark_sent(order.id)))
         try:
             ack = await self._send_retrying_unsent(ctx, request)
         except asyncio.CancelledError:
@@ -381,8 +432,9 @@ class OrderPipeline:
             return None
         except KisApiError as exc:
             await _settle(marking)
-            await self._failed(order, ctx, notice, _kis_reason(exc), exc.msg_cd or None,
-                               rejected=True)
+            await self._failed(
+                order, ctx, notice, _kis_reason(exc), exc.msg_cd or None, rejected=True
+            )
             return None
         await _settle(marking)
         return ack
@@ -399,47 +451,67 @@ class OrderPipeline:
         self, order: OrderRecord, marking: asyncio.Task[OrderRecord | None]
     ) -> None:
         await _settle(marking)
-        await self._storage.orders.mark_unknown(order.id, "stopped while the order was sent")
+        await self._db(
+            self._storage.orders.mark_unknown(order.id, "stopped while the order was sent")
+        )
         self._metrics.orders.labels("unknown").inc()
 
     # -- outcomes -------------------------------------------------------------------------
 
     async def _accepted(
-        self, order: OrderRecord, order_no: str, branch: str | None, ctx: _Context,
+        self,
+        order: OrderRecord,
+        order_no: str,
+        branch: str | None,
+        ctx: _Context,
         notice: Notice,
     ) -> None:
-        await self._storage.orders.mark_accepted(order.id, order_no, branch)
-        await self._storage.alerts.mark_done(order.alert_id)
+        await self._db(self._storage.orders.mark_accepted(order.id, order_no, branch))
+        await self._db(self._storage.alerts.mark_done(order.alert_id))
         self._metrics.orders.labels("accepted").inc()
         await self._notify(
-            ctx.user_id, ctx.chat_id, replace(notice, order_no=order_no),
+            ctx.user_id,
+            ctx.chat_id,
+            replace(notice, order_no=order_no),
             notice_dedupe_key(NoticeKind.ORDER_ACCEPTED, ctx.user_id, ctx.env.value, order_no),
         )
 
     async def _failed(
-        self, order: OrderRecord, ctx: _Context, notice: Notice, reason: str,
-        msg_cd: str | None, *, rejected: bool,
+        self,
+        order: OrderRecord,
+        ctx: _Context,
+        notice: Notice,
+        reason: str,
+        msg_cd: str | None,
+        *,
+        rejected: bool,
     ) -> None:
         if rejected:
-            await self._storage.orders.mark_rejected(order.id, reason, msg_cd)
+            await self._db(self._storage.orders.mark_rejected(order.id, reason, msg_cd))
         else:
-            await self._storage.orders.mark_failed(order.id, reason, msg_cd)
-        await self._storage.alerts.mark_failed(order.alert_id, f"order failed: {reason}")
+            await self._db(self._storage.orders.mark_failed(order.id, reason, msg_cd))
+        await self._db(self._storage.alerts.mark_failed(order.alert_id, f"order failed: {reason}"))
         self._metrics.orders.labels("rejected" if rejected else "failed").inc()
         await self._notify(
-            ctx.user_id, ctx.chat_id,
+            ctx.user_id,
+            ctx.chat_id,
             replace(notice, kind=NoticeKind.ORDER_FAILED, reason=reason),
             f"order_failed:{order.id}",
         )
 
     async def _unknown(self, order: OrderRecord, ctx: _Context, notice: Notice, why: str) -> None:
         log.warning("order %d: outcome unknown (%s); reconciling", order.id, why)
-        fresh = await self._storage.orders.mark_unknown(order.id, "no answer from KIS")
+        fresh = await self._db(self._storage.orders.mark_unknown(order.id, "no answer from KIS"))
         self._metrics.orders.labels("unknown").inc()
         await self._notify(
-            ctx.user_id, ctx.chat_id,
-            replace(notice, kind=NoticeKind.ORDER_FAILED, reason_key="outcome_unknown",
-                  reason="KIS did not answer; checking whether the order was placed"),
+            ctx.user_id,
+            ctx.chat_id,
+            replace(
+                notice,
+                kind=NoticeKind.ORDER_FAILED,
+                reason_key="outcome_unknown",
+                reason="KIS did not answer; checking whether the order was placed",
+            ),
             f"order_unknown:{order.id}",
         )
         await self._reconcile(fresh or order, ctx)
@@ -448,12 +520,17 @@ class OrderPipeline:
         self, alert_id: int, user_id: int, chat_id: int, base: Notice, refusal: Refusal | None
     ) -> None:
         refusal = refusal or Refusal("no_keys", "no validated keys (/keys)", "no_keys")
-        await self._storage.alerts.mark_refused(alert_id, refusal.reason)
+        await self._db(self._storage.alerts.mark_refused(alert_id, refusal.reason))
         self._metrics.alerts_refused.labels(refusal.code).inc()
         await self._notify(
-            user_id, chat_id,
-            replace(base, reason=refusal.reason, reason_key=refusal.reason_key,
-                  reason_params=dict(refusal.params)),
+            user_id,
+            chat_id,
+            replace(
+                base,
+                reason=refusal.reason,
+                reason_key=refusal.reason_key,
+                reason_params=dict(refusal.params),
+            ),
             f"order_refused:{alert_id}",
         )
 
@@ -461,8 +538,8 @@ class OrderPipeline:
 
     async def _reconcile_job(self, order: OrderRecord) -> None:
         try:
-            user = await self._storage.users.get(order.user_id)
-            keys = await self._storage.key_sets.get(order.user_id, order.environment)
+            user = await self._db(self._storage.users.get(order.user_id))
+            keys = await self._db(self._storage.key_sets.get(order.user_id, order.environment))
             if user is None or keys is None:
                 log.warning("order %d: no user/keys left to reconcile with", order.id)
                 self._blocked[(order.user_id, order.symbol)] = order.id
@@ -478,53 +555,81 @@ class OrderPipeline:
 
     async def _reconcile(self, order: OrderRecord, ctx: _Context) -> None:
         async def taken(order_no: str) -> bool:
-            other = await self._storage.orders.by_order_no(ctx.user_id, order_no, ctx.env)
+            other = await self._db(
+                self._storage.orders.by_order_no(ctx.user_id, order_no, ctx.env)
+            )
             return other is not None and other.id != order.id
 
         verdict = await self._reconciler.check(order, ctx.creds, ctx.account, taken)
         key = (order.user_id, order.symbol)
         notice = Notice(
-            kind=NoticeKind.ORDER_ACCEPTED, env=ctx.env.value, symbol=order.symbol,
-            name=order.name or "", side=order.side, quantity=order.quantity,
-            order_type=order.order_type, price=order.price,
+            kind=NoticeKind.ORDER_ACCEPTED,
+            env=ctx.env.value,
+            symbol=order.symbol,
+            name=order.name or "",
+            side=order.side,
+            quantity=order.quantity,
+            order_type=order.order_type,
+            price=order.price,
         )
         if verdict.outcome is Outcome.FOUND and verdict.execution is not None:
             found = verdict.execution
             self._blocked.pop(key, None)
-            await self._storage.audit.record(order.user_id, "order.reconciled", {
-                "order_id": order.id, "found": True, "order_no": found.order_no,
-            })
+            await self._db(
+                self._storage.audit.record(
+                    order.user_id,
+                    "order.reconciled",
+                    {
+                        "order_id": order.id,
+                        "found": True,
+                        "order_no": found.order_no,
+                    },
+                )
+            )
             log.info("order %d reconciled: placed at KIS as %s", order.id, found.order_no)
             await self._accepted(order, found.order_no, found.branch or None, ctx, notice)
         elif verdict.outcome is Outcome.NOT_FOUND:
             self._blocked.pop(key, None)
-            await self._storage.audit.record(order.user_id, "order.reconciled", {
-                "order_id": order.id, "found": False,
-            })
+            await self._db(
+                self._storage.audit.record(
+                    order.user_id,
+                    "order.reconciled",
+                    {
+                        "order_id": order.id,
+                        "found": False,
+                    },
+                )
+            )
             log.info("order %d reconciled: not placed at KIS", order.id)
             await self._failed(order, ctx, notice, NOT_PLACED, None, rejected=False)
         else:
             # KIS could not be asked: leave it unknown and send nothing more for it.
             self._blocked[key] = order.id
-            await self._storage.orders.mark_unknown(
-                order.id, "could not check KIS's daily executions; still unknown"
+            await self._db(
+                self._storage.orders.mark_unknown(
+                    order.id, "could not check KIS's daily executions; still unknown"
+                )
             )
             log.warning("order %d: could not reconcile (%s)", order.id, verdict.error)
 
     async def _finish_alert_for(self, order: OrderRecord) -> None:
         if order.status in (OrderStatus.REJECTED, OrderStatus.FAILED):
-            await self._storage.alerts.mark_failed(
-                order.alert_id, f"order failed: {order.reason or order.status.value}"
+            await self._db(
+                self._storage.alerts.mark_failed(
+                    order.alert_id, f"order failed: {order.reason or order.status.value}"
+                )
             )
         else:
-            await self._storage.alerts.mark_done(order.alert_id)
+            await self._db(self._storage.alerts.mark_done(order.alert_id))
 
     # -- notices --------------------------------------------------------------------------
 
     async def _notify(self, user_id: int, chat_id: int, notice: Notice, dedupe: str) -> None:
         try:
-            queued = await self._storage.outbox.enqueue(
-                user_id, chat_id, notice.kind.value, notice.to_payload(), dedupe
+            queued = await self._db(
+                self._storage.outbox.enqueue(
+                    user_id, chat_id, notice.kind.value, notice.to_payload(), dedupe
+                )
             )
         except Exception:
             log.exception("could not queue a %s notice", notice.kind.value)
@@ -538,7 +643,8 @@ class OrderPipeline:
 
 def _alert_of(record: AlertRecord) -> Alert | None:
     if record.parsed is None or record.status not in (
-        AlertStatus.ACCEPTED, AlertStatus.PROCESSING
+        AlertStatus.ACCEPTED,
+        AlertStatus.PROCESSING,
     ):
         return None
     try:
