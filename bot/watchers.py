@@ -125,6 +125,13 @@ class WatcherSupervisor:
     def __len__(self) -> int:
         return len(self._hub)
 
+    async def wait_settled(self, within: float) -> None:
+        """Until every connection is READY, FAILED or stopped, at most `within` seconds
+        (start-up waits on this before resuming alerts the guard would otherwise refuse)."""
+        connections = [c for c in map(self._hub.get, self._hub.keys()) if c is not None]
+        if connections:
+            await asyncio.gather(*(c.wait_ready(within) for c in connections))
+
     # --- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> int:

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import signal
 import sys
+from dataclasses import dataclass
 
+from aiohttp import web
+
+from moahook.log import SecretRegistry, setup_logging
+from moahook.services import Services, build_app, open_services
 from moahook.settings import Settings
+from storage.crypto import DecryptionError, MasterKeyError
+from webhook_server.app import make_runner
+
+log = logging.getLogger("moahook")
 
 NO_TOKEN = (
     "moahook serve needs MOAHOOK_BOT_TOKEN: create a bot with @BotFather in Telegram "
@@ -16,5 +29,58 @@ def run_serve(settings: Settings) -> int:
     if settings.bot_token is None:
         print(f"moahook: {NO_TOKEN}", file=sys.stderr)
         return 2
-    print("moahook serve: not built yet", file=sys.stderr)
-    return 1
+    registry = SecretRegistry()
+    setup_logging(settings.log_level, registry)
+    try:
+        return asyncio.run(serve(settings, registry))
+    except (MasterKeyError, DecryptionError) as exc:
+        print(f"moahook: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    runner: web.AppRunner
+    port: int
+    bot_started: asyncio.Event
+
+
+async def start_site(services: Services, host: str, port: int) -> Site:
+    """Start the web app (and with it the bot); port 0 binds any free port."""
+    app, bot_started = build_app(services)
+    runner = make_runner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = port
+    server = getattr(site, "_server", None)
+    sockets = getattr(server, "sockets", None) or []
+    if sockets:
+        bound = int(sockets[0].getsockname()[1])
+    return Site(runner=runner, port=bound, bot_started=bot_started)
+
+
+async def serve(settings: Settings, registry: SecretRegistry) -> int:
+    services = await open_services(settings, registry)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        site = await start_site(services, settings.host, settings.port)
+    except OSError as exc:
+        await services.close()
+        print(f"moahook: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+        return 2
+    log.info("moahook serving on %s:%d (webhooks at %s/hook/…)", settings.host, site.port,
+             settings.public_url)
+    try:
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await site.runner.cleanup()
+        await services.close()
+    return 0

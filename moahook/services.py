@@ -1,0 +1,205 @@
+"""Wiring: every long-lived service built once from the settings, and the web app.
+
+`moahook serve` and `moahook demo` both go through `open_services` + `build_app`, so
+the demo runs exactly the stack a user gets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+from aiogram import Bot
+from aiohttp import web
+
+from bot.factory import create_bot_for, create_dispatcher
+from bot.keycheck import KeyChecker
+from bot.notifier import Notifier, SendObserver
+from bot.runner import attach_bot
+from bot.watchers import WatcherSupervisor
+from kis.client import KisClient, default_http_client
+from moahook.log import SecretRegistry
+from moahook.settings import Settings
+from storage.crypto import load_master_keys
+from storage.facade import Storage
+from webhook_server.app import CleanupContext, create_app
+from webhook_server.market_hours import MarketClock
+from webhook_server.metrics import Metrics
+from webhook_server.pipeline import OrderPipeline, kis_metrics_observer
+from webhook_server.store_intake import StorageIntake
+
+log = logging.getLogger(__name__)
+
+# How long resumed alerts wait at start-up for fill-notice connections to settle:
+# the guard would otherwise refuse them only because the watchers were still connecting.
+RESUME_SETTLE_S = 15.0
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    storage: Storage
+    http: httpx.AsyncClient
+    kis: KisClient
+    metrics: Metrics
+    bot: Bot
+    notifier: Notifier
+    watchers: WatcherSupervisor
+    pipeline: OrderPipeline
+    intake: StorageIntake
+
+    async def close(self) -> None:
+        """Release what `open_services` acquired (the app's cleanup stops the rest)."""
+        await self.pipeline.close()
+        await self.intake.close()
+        await self.http.aclose()
+        await self.storage.close()
+
+
+async def open_services(settings: Settings, registry: SecretRegistry | None = None) -> Services:
+    if settings.bot_token is None:
+        raise ValueError("MOAHOOK_BOT_TOKEN is not set")
+    if registry is not None:
+        registry.add(settings.bot_token.reveal())
+    master_keys = load_master_keys(settings.master_keys, settings.master_key_file)
+    storage = await Storage.open(settings.database_url, master_keys)
+    metrics = Metrics()
+    http = default_http_client(settings.kis_timeout)
+    try:
+        kis = KisClient(
+            endpoints=settings.kis,
+            http=http,
+            token_store=storage.tokens,
+            on_response=kis_metrics_observer(metrics),
+        )
+        bot = create_bot_for(settings.bot_token.reveal(), settings.telegram_api_url)
+        notifier = Notifier(bot, storage, on_send=_telegram_failures(metrics))
+        watchers = WatcherSupervisor(
+            storage=storage, kis=kis, endpoints=settings.kis, wake=notifier.wake
+        )
+        pipeline = OrderPipeline(
+            storage=storage,
+            kis=kis,
+            market=MarketClock(enforce=settings.market_hours_enforced),
+            readiness=watchers,
+            metrics=metrics,
+            wake=notifier.wake,
+        )
+        intake = StorageIntake(storage, pipeline)
+    except BaseException:
+        await http.aclose()
+        await storage.close()
+        raise
+    return Services(
+        settings=settings,
+        storage=storage,
+        http=http,
+        kis=kis,
+        metrics=metrics,
+        bot=bot,
+        notifier=notifier,
+        watchers=watchers,
+        pipeline=pipeline,
+        intake=intake,
+    )
+
+
+def _telegram_failures(metrics: Metrics) -> SendObserver:
+    def observe(outcome: str) -> None:
+        if outcome != "sent":
+            metrics.telegram_send_failures.inc()
+
+    return observe
+
+
+def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
+    """The aiohttp app with the bot attached; the event is set once the bot is up."""
+    settings = services.settings
+    bot_started = asyncio.Event()
+
+    async def health() -> tuple[bool, str]:
+        if not await services.storage.ping():
+            return False, "database unreachable"
+        if not bot_started.is_set():
+            return False, "bot not started"
+        return True, "ok"
+
+    app = create_app(
+        intake=services.intake,
+        metrics=services.metrics,
+        health=health,
+        trusted_ips=settings.trusted_ips,
+        trusted_proxies=settings.trusted_proxies,
+        cleanup_ctx=[_intake_ctx(services)],
+    )
+    dispatcher = create_dispatcher(
+        storage=services.storage,
+        keychecker=KeyChecker(services.kis),
+        watchers=services.watchers,
+        notifier=services.notifier,
+        public_url=settings.public_url,
+        forget_webhook_token=services.intake.forget_token,
+    )
+    started = attach_bot(
+        app,
+        bot=services.bot,
+        dispatcher=dispatcher,
+        notifier=services.notifier,
+        watchers=services.watchers,
+        webhook_url=settings.telegram_webhook_url,
+        webhook_secret=(
+            settings.telegram_webhook_secret.reveal()
+            if settings.telegram_webhook_secret
+            else None
+        ),
+    )
+    app.cleanup_ctx.append(_resume_ctx(services))
+    app.cleanup_ctx.append(_ready_ctx(started, bot_started))
+    return app, bot_started
+
+
+def _intake_ctx(services: Services) -> CleanupContext:
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        await services.intake.start()
+        yield
+        await services.intake.close()
+
+    return ctx
+
+
+def _ready_ctx(started: asyncio.Event, mirror: asyncio.Event) -> CleanupContext:
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        await started.wait()
+        mirror.set()
+        yield
+
+    return ctx
+
+
+def _resume_ctx(services: Services) -> CleanupContext:
+    """Pick up alerts accepted before a crash and reconcile unknown orders, once the
+    fill-notice watchers have settled (bounded), without delaying start-up."""
+
+    async def resume() -> None:
+        await services.watchers.wait_settled(RESUME_SETTLE_S)
+        report = await services.pipeline.resume()
+        if report.alerts or report.reconciling:
+            log.info(
+                "resumed %d alert(s), reconciling %d order(s)", report.alerts, report.reconciling
+            )
+
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(resume(), name="pipeline resume")
+        yield
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        await services.pipeline.close()
+
+    return ctx
+
