@@ -1,10 +1,119 @@
-"""`moahook demo`: the scripted offline tour."""
+"""`moahook demo`: the scripted offline tour (SPEC section 2).
+
+The real service stack (`open_services` + `build_app`: aiohttp server, aiogram polling,
+SQLite, fill-notice watchers, order pipeline) runs in this process against the KIS
+simulator and the local Bot API stand-in, over loopback only. One Korean user goes
+through `/start`, the key flow with its 2FA code, `/webhook`, three TradingView alerts
+and `/orders`; then the chat, the alerts' answers, the orders and the fills are printed.
+Exit 0 only if every step happened as expected.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from bot.standin import BotApiStandIn, render_transcript
+from kis.sim import KisSimulator
+from moahook.demo_report import render_exchanges, render_fills, render_orders, section
+from moahook.demo_steps import DemoFailed, Steps
+from moahook.demo_tour import STEP_TITLES, Tour
+from moahook.log import SecretRegistry, redact, setup_logging
+
+# Each wait for the bot, the simulator or the server is bounded by this.
+WAIT_S = 10.0
+
+Prepare = Callable[[KisSimulator, BotApiStandIn], None]
+"""Called once both stand-ins run and before moahook starts (tests inject faults here)."""
+
+_QUIETED = ("httpx", "aiogram.event")
 
 
-def run_demo() -> int:
-    print("moahook demo: the offline tour is not built yet; `moahook --help` lists commands.")
-    return 0 if sys.argv else 1
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    wait_s: float = WAIT_S
+    prepare: Prepare | None = None
+
+
+def run_demo(out: TextIO | None = None, options: DemoOptions | None = None) -> int:
+    """`moahook demo`; returns the exit status (0 only if every step happened)."""
+    stream = out if out is not None else sys.stdout
+    registry = SecretRegistry()
+    with _quiet_logging(registry):
+        return asyncio.run(demo(stream, options or DemoOptions(), registry))
+
+
+async def demo(out: TextIO, options: DemoOptions, registry: SecretRegistry) -> int:
+    steps = Steps(len(STEP_TITLES), out)
+    _intro(out)
+    failure: DemoFailed | None = None
+    data_dir = tempfile.TemporaryDirectory(prefix="moahook-demo-")
+    tour = Tour(Path(data_dir.name), registry, wait_s=options.wait_s, prepare=options.prepare)
+    try:
+        try:
+            await tour.run(steps)
+        except DemoFailed as exc:
+            failure = exc
+        report = await tour.report()
+        if failure is None:
+            try:
+                async with steps.step(STEP_TITLES[-1]):
+                    await tour.shut_down(data_dir.cleanup)
+            except DemoFailed as exc:
+                failure = exc
+    finally:
+        await tour.close()
+        data_dir.cleanup()
+
+    out.write(section("채팅 (the chat as the user saw it)", render_transcript(report.timeline)))
+    out.write(section("TradingView alerts → POST /hook/<token>", render_exchanges(report.alerts)))
+    out.write(section("Orders (moahook storage vs KIS simulator)", render_orders(report.orders)))
+    out.write(section("Fills (from the KIS fill-notice WebSocket)", render_fills(report.fills)))
+    out.write("\n")
+    if failure is not None:
+        detail = redact(failure.detail, registry).replace("\n", " ")
+        out.write(f"demo: FAILED at step {failure.number}: {detail}\n")
+        out.flush()
+        return 1
+    out.write(f"demo: OK (all {steps.total} steps) in {steps.elapsed():.1f}s\n")
+    out.flush()
+    return 0
+
+
+def _intro(out: TextIO) -> None:
+    out.write(
+        "moahook demo: the real service stack in this process (web server, Telegram bot "
+        "polling, SQLite in a temporary directory, a freshly generated master key) against "
+        "the built-in KIS simulator (paper account 12345678-01) and a local stand-in for "
+        "the Telegram Bot API. Loopback only: nothing leaves this machine.\n"
+        "MOAHOOK_MARKET_HOURS=off: orders go through at any hour (a real server refuses "
+        "them outside KRX trading hours, 09:00-15:30 KST).\n\n"
+    )
+    out.flush()
+
+
+@contextlib.contextmanager
+def _quiet_logging(registry: SecretRegistry) -> Iterator[None]:
+    """Library logs at WARNING through the redacting set-up, restored afterwards (the demo
+    also runs inside tests)."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    saved = {name: logging.getLogger(name).level for name in _QUIETED}
+    setup_logging("WARNING", registry)
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved_handlers:
+            root.addHandler(handler)
+        root.setLevel(saved_level)
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
