@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -12,6 +12,7 @@ from typing import Final
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Row,
     Select,
     String,
     Text,
@@ -103,14 +104,70 @@ _FIRST_EARLIER: Final = {
 }
 
 
+_SEEN: Final = select(
+    col(Alert.id),
+    col(Alert.user_id),
+    col(Alert.idempotency_key),
+    col(Alert.body_hash),
+    col(Alert.received_at),
+)
+
+
 @dataclass(slots=True)
 class _Pending:
     user_id: int
     raw_body: str
     parsed: dict[str, object] | None
     key: str | None
+    digest: str
     now: datetime
     future: asyncio.Future[AcceptResult]
+
+    def params(self) -> dict[str, object]:
+        """Parameters of the prebuilt single-alert statements."""
+        by_key = self.key is not None
+        return {
+            "user_id": self.user_id,
+            "match": self.key if by_key else self.digest,
+            "cutoff": self.now - (ID_WINDOW if by_key else BODY_WINDOW),
+            "v_user_id": self.user_id,
+            "v_now": self.now,
+            "v_raw_body": self.raw_body,
+            "v_parsed": self.parsed,
+            "v_key": self.key,
+            "v_body_hash": self.digest,
+            "v_status": AlertStatus.ACCEPTED.value,
+        }
+
+    def values(self) -> dict[str, object]:
+        return {
+            "user_id": self.user_id,
+            "received_at": self.now,
+            "raw_body": self.raw_body,
+            "parsed": self.parsed,
+            "idempotency_key": self.key,
+            "body_hash": self.digest,
+            "status": AlertStatus.ACCEPTED.value,
+            "updated_at": self.now,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """An alert a new one may repeat: stored earlier, or earlier in the same batch."""
+
+    id: int  # negative: -(position + 1) among this batch's inserts
+    user_id: int
+    key: str | None
+    digest: str
+    received_at: datetime
+
+    def repeated_by(self, item: _Pending) -> bool:
+        if self.user_id != item.user_id:
+            return False
+        if item.key is not None:
+            return self.key == item.key and self.received_at > item.now - ID_WINDOW
+        return self.digest == item.digest and self.received_at > item.now - BODY_WINDOW
 
 
 class Alerts:
@@ -130,35 +187,40 @@ class Alerts:
     ) -> AcceptResult:
         """Stores the alert unless it repeats one already accepted (SPEC section 4).
 
-        Concurrent calls are gathered into one transaction (group commit) in which
-        each alert is checked and inserted in turn, serialised per user (the writer
-        lock on SQLite, an advisory lock on PostgreSQL): concurrent repeats of one
-        alert store exactly one, and a burst of alerts costs one commit.
+        Concurrent calls are gathered into one transaction (group commit): a burst of
+        alerts costs one commit, and each caller gets its answer once its batch is
+        durable. Within a transaction alerts are serialised per user (the writer lock
+        on SQLite, advisory locks on PostgreSQL), and repeats inside one batch are
+        recognised too, so concurrent repeats of one alert store exactly one. A lone
+        alert is one prebuilt insert-unless-duplicate statement.
         """
         pending = _Pending(
             user_id=user_id,
             raw_body=raw_body,
             parsed=None if parsed is None else dict(parsed),
             key=_key_column(idempotency_key) if idempotency_key else None,
+            digest=body_hash(raw_body),
             now=now or self._clock(),
             future=asyncio.get_running_loop().create_future(),
         )
         self._queue.append(pending)
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain(), name="alerts-accept")
+        # shield: a caller that gives up must not cancel the write of the whole batch
         return await asyncio.shield(pending.future)
 
     async def _drain(self) -> None:
         while self._queue:
             batch = self._queue[:_MAX_BATCH]
             del self._queue[:_MAX_BATCH]
-            # Same-user order is kept (stable sort); sorting orders the advisory locks.
-            batch.sort(key=lambda item: item.user_id)
             try:
                 async with self._db.transaction() as session:
-                    results = [await self._accept_one(session, item) for item in batch]
+                    if len(batch) == 1:
+                        results = [await self._accept_one(session, batch[0])]
+                    else:
+                        results = await self._accept_batch(session, batch)
             except Exception:  # noqa: BLE001 - one bad alert must not sink the others
-                await self._accept_alone(batch)
+                await self._accept_alone(batch)  # each on its own; errors go to the caller
                 continue
             for item, result in zip(batch, results, strict=True):
                 if not item.future.done():
@@ -177,20 +239,8 @@ class Alerts:
                     item.future.set_result(result)
 
     async def _accept_one(self, session: AsyncSession, item: _Pending) -> AcceptResult:
-        digest = body_hash(item.raw_body)
         by_key = item.key is not None
-        params: dict[str, object] = {
-            "user_id": item.user_id,
-            "match": item.key if by_key else digest,
-            "cutoff": item.now - (ID_WINDOW if by_key else BODY_WINDOW),
-            "v_user_id": item.user_id,
-            "v_now": item.now,
-            "v_raw_body": item.raw_body,
-            "v_parsed": item.parsed,
-            "v_key": item.key,
-            "v_body_hash": digest,
-            "v_status": AlertStatus.ACCEPTED.value,
-        }
+        params = item.params()
         await self._db.lock(session, LOCK_ALERTS, item.user_id)
         # Core execution: prebuilt statements, no ORM bulk-insert interpretation.
         conn = await session.connection()
@@ -199,6 +249,68 @@ class Alerts:
             return AcceptResult(alert_id=new_id, duplicate=False)
         first = (await conn.execute(_FIRST_EARLIER[by_key], params)).scalar_one()
         return AcceptResult(alert_id=require_id(first), duplicate=True)
+
+    async def _accept_batch(
+        self, session: AsyncSession, batch: Sequence[_Pending]
+    ) -> list[AcceptResult]:
+        """Many alerts in three statements: what they may repeat (one query per rule, each
+        on its own index), then one multi-row insert of those that repeat nothing."""
+        users = sorted({item.user_id for item in batch})
+        for user_id in users:  # in user order: no deadlock between batches on PostgreSQL
+            await self._db.lock(session, LOCK_ALERTS, user_id)
+        conn = await session.connection()
+        keys = {item.key for item in batch if item.key is not None}
+        digests = {item.digest for item in batch if item.key is None}
+        oldest = min(item.now for item in batch)
+        rows: list[Row[int | None, int, str | None, str, datetime]] = []
+        if keys:
+            rows += (
+                await conn.execute(
+                    _SEEN.where(
+                        col(Alert.user_id).in_(users),
+                        col(Alert.idempotency_key).in_(keys),
+                        col(Alert.received_at) > oldest - ID_WINDOW,
+                    )
+                )
+            ).all()
+        if digests:
+            rows += (
+                await conn.execute(
+                    _SEEN.where(
+                        col(Alert.user_id).in_(users),
+                        col(Alert.body_hash).in_(digests),
+                        col(Alert.received_at) > oldest - BODY_WINDOW,
+                    )
+                )
+            ).all()
+        rows.sort(key=lambda r: require_id(r[0]))  # oldest first: the first alert answers
+        seen = [_Seen(require_id(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+        outcome: list[int | _Seen] = []  # position among the inserts, or what it repeats
+        fresh: list[_Pending] = []
+        for item in batch:
+            first = next((s for s in seen if s.repeated_by(item)), None)
+            if first is not None:
+                outcome.append(first)
+                continue
+            outcome.append(len(fresh))
+            fresh.append(item)
+            seen.append(_Seen(-len(fresh), item.user_id, item.key, item.digest, item.now))
+        ids: list[int] = []
+        if fresh:
+            inserted = await conn.execute(
+                insert(Alert).returning(col(Alert.id), sort_by_parameter_order=True),
+                [item.values() for item in fresh],
+            )
+            ids = [require_id(new_id) for new_id in inserted.scalars()]
+        results: list[AcceptResult] = []
+        for entry in outcome:
+            if isinstance(entry, int):
+                results.append(AcceptResult(alert_id=ids[entry], duplicate=False))
+            elif entry.id < 0:
+                results.append(AcceptResult(alert_id=ids[-entry.id - 1], duplicate=True))
+            else:
+                results.append(AcceptResult(alert_id=entry.id, duplicate=True))
+        return results
 
     async def get(self, alert_id: int) -> AlertRecord | None:
         async with self._db.session() as session:

@@ -151,3 +151,30 @@ async def test_one_bad_alert_does_not_sink_its_batch(store: Storage) -> None:
     assert await _alert_rows(store) == 5
     with pytest.raises(IntegrityError):
         await store.alerts.accept(987_654, "{}", {}, "again")
+
+
+async def test_batched_accepts_apply_both_windows(store: Storage, clock: FakeClock) -> None:
+    """Concurrent accepts go through the set-based batch path: same rule as one by one."""
+    user = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    other = await store.users.get_or_create(telegram_id=2, chat_id=2)
+    raw_id, parsed_id = _body(1)
+    raw_plain, parsed_plain = _body(2, with_id=False)
+    with_id = await store.alerts.accept(user.id, raw_id, parsed_id, "strat-1")
+    plain = await store.alerts.accept(user.id, raw_plain, parsed_plain, None)
+    clock.advance(61)  # the body window has passed, the id window has not
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            store.alerts.accept(user.id, raw_id + " ", parsed_id, "strat-1"),
+            store.alerts.accept(user.id, raw_plain, parsed_plain, None),
+            store.alerts.accept(user.id, raw_plain, parsed_plain, None),
+            store.alerts.accept(other.id, raw_id, parsed_id, "strat-1"),
+            store.alerts.accept(other.id, raw_id, parsed_id, "strat-1"),
+        ),
+        timeout=30,
+    )
+    assert results[0].duplicate and results[0].alert_id == with_id.alert_id
+    assert not results[1].duplicate and results[1].alert_id != plain.alert_id
+    assert results[2].duplicate and results[2].alert_id == results[1].alert_id
+    assert not results[3].duplicate
+    assert results[4].duplicate and results[4].alert_id == results[3].alert_id
+    assert await _alert_rows(store) == 4
