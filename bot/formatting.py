@@ -8,6 +8,7 @@ from typing import Final
 
 from bot.notices import Notice, NoticeKind
 from bot.texts import CATALOGS, Lang, t
+from kis.ws import NOT_READY
 
 # Korea has had no daylight saving time since 1988: a fixed offset needs no tz database.
 KST: Final = timezone(timedelta(hours=9), "KST")
@@ -84,14 +85,36 @@ def side_label(lang: Lang, side: str) -> str:
 
 
 def reason_text(lang: Lang, notice: Notice) -> str:
-    """The localized guard reason when the catalogs know it, else the literal reason."""
+    """The localized reason when the catalogs know `reason_key`, else the literal reason.
+
+    Never raises and never shows a bare key: an unknown key, or a payload missing a
+    parameter, falls back to the literal `reason` (or a generic "no reason given").
+    """
     key = f"reason.{notice.reason_key}"
     if notice.reason_key and key in CATALOGS[lang]:
+        params = {name: _param(value) for name, value in notice.reason_params.items()}
         try:
-            return t(lang, key, **notice.reason_params)
-        except (KeyError, IndexError):
+            return t(lang, key, **params)
+        except (KeyError, IndexError, ValueError):
             pass  # a payload missing a parameter still gets a readable reason below
-    return notice.reason or notice.reason_key or "-"
+    return notice.reason or t(lang, "reason.unknown")
+
+
+def _param(value: object) -> str:
+    text = str(value).strip()
+    # kis.ws prefixes its verdicts with "fill notice not ready: "; the text says it already.
+    prefix = f"{NOT_READY}: "
+    if text.startswith(prefix):
+        text = text[len(prefix):]
+    return text or "-"
+
+
+def _subject(lang: Lang, notice: Notice) -> str:
+    """`삼성전자 (005930) 매수 3주`, leaving out what the notice does not know."""
+    parts = [p for p in (stock(notice.symbol, notice.name), side_label(lang, notice.side)) if p]
+    if notice.quantity:
+        parts.append(t(lang, "unit.shares", quantity=won(notice.quantity)))
+    return " ".join(parts) or "-"
 
 
 def format_notice(notice: Notice, lang: Lang) -> str:
@@ -112,18 +135,15 @@ def format_notice(notice: Notice, lang: Lang) -> str:
             quantity=won(notice.quantity), price=price, time=time,
         )
     elif kind is NoticeKind.ORDER_REFUSED:
-        parts = [p for p in (name, side) if p]
-        if notice.quantity:
-            parts.append(t(lang, "unit.shares", quantity=won(notice.quantity)))
-        subject = " ".join(parts) or "-"
         text = t(
-            lang, "notice.refused", env=env, subject=subject,
+            lang, "notice.refused", env=env, subject=_subject(lang, notice),
             reason=reason_text(lang, notice), time=time,
         )
     elif kind is NoticeKind.ORDER_FAILED:
+        # A failed inquiry comes before any size is known: no "0 shares" then.
         text = t(
-            lang, "notice.failed", env=env, stock=name, side=side,
-            quantity=won(notice.quantity), reason=reason_text(lang, notice), time=time,
+            lang, "notice.failed", env=env, subject=_subject(lang, notice),
+            reason=reason_text(lang, notice), time=time,
         )
     elif kind is NoticeKind.ORDER_FILLED:
         text = t(

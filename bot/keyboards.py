@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.texts import BUTTON_PAPER, BUTTON_REAL
+from bot.texts import BUTTON_PAPER, BUTTON_REAL, Lang, t
 
 
 class EnvChoice(CallbackData, prefix="keyenv"):
@@ -16,6 +16,12 @@ class EnvChoice(CallbackData, prefix="keyenv"):
 
 class ModeSwitch(CallbackData, prefix="mode"):
     """A request to make `env` the active environment."""
+
+    env: str
+
+
+class Recheck(CallbackData, prefix="recheck"):
+    """Run the key checks again with the stored keys of `env`."""
 
     env: str
 
@@ -36,3 +42,10 @@ def env_keyboard() -> InlineKeyboardMarkup:
 
 def mode_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=_env_rows(ModeSwitch))
+
+
+def recheck_keyboard(lang: Lang, env: str) -> InlineKeyboardMarkup:
+    button = InlineKeyboardButton(
+        text=t(lang, "status.recheck_button"), callback_data=Recheck(env=env).pack()
+    )
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])

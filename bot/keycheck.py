@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 from bot.checks import CheckItem, CheckReport, CheckStatus
 from kis.client import KisClient
@@ -31,6 +34,9 @@ from kis.ws import ConnectionState, Status
 log = logging.getLogger(__name__)
 
 # Subscribes with the HTS ID and waits (bounded) for READY/FAILED; returns the state then.
+# The account fields KIS's input check names when the account itself is wrong.
+ACCOUNT_FIELDS: Final = ("ACNO", "CANO", "ACNT_PRDT_CD")
+
 FillProbe = Callable[[AppCredentials, str, float], Awaitable[ConnectionState]]
 Progress = Callable[[CheckReport], Awaitable[None]]
 
@@ -45,6 +51,19 @@ def _kis_words(exc: KisError) -> str:
 
 def _transient(exc: KisError) -> bool:
     return isinstance(exc, (KisTransportError, KisServerError, KisRateLimited))
+
+
+def account_refused(exc: KisError) -> bool:
+    """KIS's input check refused the account fields: the account is wrong, not KIS.
+
+    A wrong account number comes back as `OPSQ2000` (an `OPSQ` code, otherwise a
+    transient gateway error) with msg1 `ERROR : INPUT INVALID_CHECK_ACNO`; the same
+    input check names the other account fields (`CANO`, `ACNT_PRDT_CD`).
+    """
+    if not isinstance(exc, KisApiError):
+        return False
+    words = exc.msg1.upper()
+    return any(f"INVALID_CHECK_{field}" in words for field in ACCOUNT_FIELDS)
 
 
 class KeyChecker:
@@ -116,7 +135,7 @@ class KeyChecker:
         try:
             await self._kis.balance(creds, account)
         except KisError as exc:
-            if _transient(exc):
+            if _transient(exc) and not account_refused(exc):
                 return CheckItem(CheckStatus.TEMPORARY, _kis_words(exc))
             return CheckItem(CheckStatus.REFUSED, _kis_words(exc))
         return CheckItem(CheckStatus.OK)
@@ -139,3 +158,41 @@ def _strip_prefix(reason: str) -> str:
     # kis.ws prefixes its verdicts with "fill notice not ready: "; the checklist says it.
     prefix = "fill notice not ready: "
     return reason[len(prefix):] if reason.startswith(prefix) else reason
+
+
+# KIS issues an access token once a minute per app key: re-checks are paced to match.
+RECHECK_INTERVAL_S: Final = 60.0
+
+
+class RecheckCooldown:
+    """At most one re-check per user every `interval` seconds.
+
+    `try_start` records the attempt when it is allowed, so two presses racing each
+    other start one check only.
+    """
+
+    def __init__(
+        self, interval: float = RECHECK_INTERVAL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._last: dict[int, float] = {}
+
+    def __repr__(self) -> str:
+        return f"RecheckCooldown(interval={self.interval:g}, users={len(self._last)})"
+
+    def try_start(self, user_id: int) -> int:
+        """0 when a re-check may start now (and is recorded), else whole seconds to wait."""
+        now = self._clock()
+        last = self._last.get(user_id)
+        if last is not None and now - last < self.interval:
+            return max(1, math.ceil(self.interval - (now - last)))
+        self._forget_expired(now)
+        self._last[user_id] = now
+        return 0
+
+    def _forget_expired(self, now: float) -> None:
+        # Keeps the map as small as the set of users who re-checked within the interval.
+        expired = [uid for uid, at in self._last.items() if now - at >= self.interval]
+        for uid in expired:
+            del self._last[uid]

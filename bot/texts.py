@@ -38,11 +38,11 @@ KO: Final[dict[str, str]] = {
         "/keys — KIS 키 등록 (2단계 인증)\n"
         "/mode — 현재 환경 보기·전환, /paper 모의투자, /real 실전투자\n"
         "/webhook — 웹훅 주소와 알림 메시지 (/webhook rotate: 새 주소)\n"
-        "/status — 환경, 키 점검, 체결통보 연결, 오늘 주문\n"
+        "/status — 환경, 키 점검 결과 (다시 점검 버튼), 체결통보 연결, 오늘 주문\n"
         "/orders — 최근 주문 10건\n"
         "/log — 최근 알림 20건과 처리 결과\n"
         "/pause, /resume — 알림 처리 중지·재개\n"
-        "/delete — 키와 토큰 모두 삭제 (2단계 인증)\n"
+        "/delete — 키와 토큰 모두 삭제, 웹훅 주소 재발급 (2단계 인증)\n"
         "/lang ko|en — 언어\n"
         "/cancel — 진행 중인 절차 취소"
     ),
@@ -58,7 +58,7 @@ KO: Final[dict[str, str]] = {
     "commands.log": "최근 알림",
     "commands.pause": "알림 처리 중지",
     "commands.resume": "알림 처리 재개",
-    "commands.delete": "키 삭제",
+    "commands.delete": "키·토큰 삭제",
     "commands.lang": "언어 (ko/en)",
     "commands.cancel": "진행 중인 절차 취소",
     "unknown": "알 수 없는 입력입니다. 명령어 목록은 /help 를 보세요.",
@@ -133,11 +133,11 @@ KO: Final[dict[str, str]] = {
     ),
     "check.token_rate_limited": (
         "❌ 환경/토큰: KIS는 토큰 발급을 1분에 한 번만 허용합니다 ({reason}).\n"
-        "   고치기: 1분 뒤 /status 로 다시 점검하세요."
+        "   고치기: 1분 뒤 /status → 다시 점검 (Re-check)을 누르세요."
     ),
     "check.token_temporary": (
         "❌ 환경/토큰: KIS에 일시적으로 연결하지 못했습니다 ({reason}).\n"
-        "   고치기: 잠시 뒤 /status 로 다시 점검하세요."
+        "   고치기: 잠시 뒤 /status → 다시 점검 (Re-check)을 누르세요."
     ),
     "check.account_ok": "✅ 계좌: {account} 잔고 조회 성공",
     "check.account_bad": (
@@ -147,7 +147,7 @@ KO: Final[dict[str, str]] = {
     ),
     "check.account_temporary": (
         "❌ 계좌: 잔고 조회가 일시적으로 실패했습니다 ({reason}).\n"
-        "   고치기: 잠시 뒤 /status 로 다시 점검하세요."
+        "   고치기: 잠시 뒤 /status → 다시 점검 (Re-check)을 누르세요."
     ),
     "check.skipped": "❌ {name}: 토큰이 없어 확인하지 못했습니다. 위의 키 문제를 먼저 고치세요.",
     "check.fill_ok": "✅ 체결통보: HTS ID {hts_id}로 구독 성공",
@@ -159,12 +159,13 @@ KO: Final[dict[str, str]] = {
     "check.fill_timeout": (
         "❌ 체결통보: {seconds}초 안에 KIS가 HTS ID {hts_id} 구독을 확인하지 않았습니다 "
         "({reason}).\n"
-        "   고치기: HTS ID(로그인 ID)를 확인해 /keys 로 다시 등록하세요. "
+        "   고치기: HTS ID(로그인 ID)를 확인해 /keys 로 다시 등록하세요. HTS ID가 맞다면 "
+        "잠시 뒤 /status → 다시 점검 (Re-check)을 누르세요. "
         "체결통보가 준비될 때까지 주문은 막혀 있습니다."
     ),
     "check.fill_approval": (
         "❌ 체결통보: 웹소켓 접속키 발급이 실패했습니다 ({reason}).\n"
-        "   고치기: 잠시 뒤 /status 로 다시 점검하세요."
+        "   고치기: 잠시 뒤 /status → 다시 점검 (Re-check)을 누르세요."
     ),
     "check.all_ok": "모두 통과했습니다. 다음 단계: /webhook",
     "check.some_failed": "❌ 항목을 고치기 전까지 이 환경의 주문은 막혀 있습니다.",
@@ -206,6 +207,12 @@ KO: Final[dict[str, str]] = {
     "status.keys": "키: {state}",
     "status.checks": "점검: 환경/토큰 {token} · 계좌 {account} · 체결통보 {fill}",
     "status.checked_at": "마지막 점검: {time}",
+    "status.keys_failed": "등록됨, 점검 실패 (❌ 항목을 고치거나 아래 다시 점검)",
+    "status.recheck_button": "다시 점검 (Re-check)",
+    "recheck.wait": (
+        "다시 점검은 {seconds}초 뒤에 할 수 있습니다. KIS는 토큰을 1분에 한 번만 발급합니다."
+    ),
+    "recheck.no_keys": "{env} 키가 없습니다. /keys 로 등록하세요.",
     "status.fill": "체결통보 연결: {state}",
     "status.fill_ready": "연결됨",
     "status.fill_connecting": "연결 중",
@@ -240,7 +247,10 @@ KO: Final[dict[str, str]] = {
     "resume.done": "알림 처리를 다시 시작했습니다.",
     "resume.already": "이미 동작 중입니다.",
     "delete.nothing": "삭제할 키가 없습니다.",
-    "delete.done": "모든 키와 토큰을 지웠습니다. 다시 쓰려면 /keys",
+    "delete.done": (
+        "모든 키와 토큰을 지웠습니다. 웹훅 주소도 새로 바뀌어 이전 주소는 더 이상 동작하지 "
+        "않습니다 (새 주소: /webhook). 다시 쓰려면 /keys"
+    ),
     "lang.set": "언어를 한국어로 바꿨습니다.",
     "lang.usage": "사용법: /lang ko 또는 /lang en",
     "cancel.done": "취소했습니다.",
@@ -258,7 +268,7 @@ KO: Final[dict[str, str]] = {
     # --- notifications ------------------------------------------------------------
     "notice.accepted": "📨 주문 접수 ({env})\n{stock} {side} {quantity}주 {price}\n{time}",
     "notice.refused": "🚫 주문 거절 ({env})\n{subject}\n사유: {reason}\n{time}",
-    "notice.failed": "⚠️ 주문 실패 ({env})\n{stock} {side} {quantity}주\nKIS: {reason}\n{time}",
+    "notice.failed": "⚠️ 주문 실패 ({env})\n{subject}\n사유: {reason}\n{time}",
     "notice.filled": (
         "✅ 체결 ({env})\n{stock} {side} {quantity}주 @ {price}원\n{time}"
     ),
@@ -276,14 +286,33 @@ KO: Final[dict[str, str]] = {
     "notice.comment": "메모: {comment}",
     # --- refusal reasons (Notice.reason_key) --------------------------------------
     "reason.paused": "알림 처리가 멈춰 있습니다 (/resume)",
-    "reason.no_keys": "이 환경에 점검을 통과한 키가 없습니다 (/keys)",
-    "reason.fill_not_ready": "체결통보가 준비되지 않았습니다 ({detail}) (/status)",
+    "reason.no_keys": (
+        "이 환경에 점검을 통과한 키가 없습니다 (/keys 로 등록하거나 /status → 다시 점검)"
+    ),
+    "reason.fill_not_ready": "체결통보가 준비되지 않았습니다: {detail}",
     "reason.not_held": "보유하지 않은 종목은 매도할 수 없습니다",
     "reason.quantity_below_one": "수량이 1주 미만입니다",
     "reason.amount_below_one_share": "금액 {amount}원으로는 1주({price}원)도 살 수 없습니다",
-    "reason.market_closed": "정규장 시간이 아닙니다 (09:00–15:30 KST)",
+    "reason.market_closed": "KRX 정규장 시간이 아닙니다 (거래일 09:00–15:30 KST)",
     "reason.stale": "알림이 {lag}초 늦게 도착했습니다 (max_lag {max_lag}초)",
     "reason.outcome_unknown": "KIS 응답이 없어 주문 여부를 확인하는 중입니다",
+    "reason.below_one_share": "계산된 수량이 1주 미만입니다",
+    "reason.insufficient_holding": (
+        "{quantity}주를 팔아야 하지만 지금 매도 가능한 수량은 {sellable}주입니다"
+    ),
+    "reason.percent_rounds_to_zero": "보유 {held}주의 {percent}%는 1주 미만입니다",
+    "reason.nothing_to_do": "이미 목표 보유 수량({held}주)입니다. 주문할 것이 없습니다",
+    "reason.earlier_unknown": (
+        "이 종목의 이전 주문(#{order_id}) 결과를 아직 모릅니다. 확인될 때까지 이 종목은 "
+        "주문하지 않습니다 (/orders)"
+    ),
+    "reason.not_placed": (
+        "KIS 응답이 없던 주문을 당일 체결 내역에서 확인했더니 접수되지 않았습니다. "
+        "다시 보내지 않습니다"
+    ),
+    "reason.inquiry_failed": "KIS 조회(현재가·잔고)가 실패해 주문하지 않았습니다: {detail}",
+    "reason.kis_unreachable": "KIS에 연결하지 못해 주문이 접수되지 않았습니다: {detail}",
+    "reason.unknown": "사유를 알 수 없습니다",
 }
 
 EN: Final[dict[str, str]] = {
@@ -308,11 +337,12 @@ EN: Final[dict[str, str]] = {
         "/keys — register KIS keys (2FA)\n"
         "/mode — show or switch environment, /paper paper trading, /real real trading\n"
         "/webhook — webhook URL and alert messages (/webhook rotate: new URL)\n"
-        "/status — environment, key checks, fill-notice connection, today's orders\n"
+        "/status — environment, key check results (Re-check button), fill-notice connection, "
+        "today's orders\n"
         "/orders — last 10 orders\n"
         "/log — last 20 alerts and what became of them\n"
         "/pause, /resume — stop or restart acting on alerts\n"
-        "/delete — forget all keys and tokens (2FA)\n"
+        "/delete — forget all keys and tokens, new webhook URL (2FA)\n"
         "/lang ko|en — language\n"
         "/cancel — leave the current step"
     ),
@@ -328,7 +358,7 @@ EN: Final[dict[str, str]] = {
     "commands.log": "Recent alerts",
     "commands.pause": "Stop acting on alerts",
     "commands.resume": "Act on alerts again",
-    "commands.delete": "Delete keys",
+    "commands.delete": "Delete keys and tokens",
     "commands.lang": "Language (ko/en)",
     "commands.cancel": "Leave the current step",
     "unknown": "I did not understand that. /help lists the commands.",
@@ -403,11 +433,11 @@ EN: Final[dict[str, str]] = {
     ),
     "check.token_rate_limited": (
         "❌ Environment/token: KIS issues a token only once a minute ({reason}).\n"
-        "   Fix: check again with /status in a minute."
+        "   Fix: in a minute, /status → Re-check."
     ),
     "check.token_temporary": (
         "❌ Environment/token: KIS could not be reached just now ({reason}).\n"
-        "   Fix: check again with /status in a moment."
+        "   Fix: in a moment, /status → Re-check."
     ),
     "check.account_ok": "✅ Account: {account} balance inquiry succeeded",
     "check.account_bad": (
@@ -417,7 +447,7 @@ EN: Final[dict[str, str]] = {
     ),
     "check.account_temporary": (
         "❌ Account: the balance inquiry failed for now ({reason}).\n"
-        "   Fix: check again with /status in a moment."
+        "   Fix: in a moment, /status → Re-check."
     ),
     "check.skipped": "❌ {name}: not checked without a token. Fix the key problem above first.",
     "check.fill_ok": "✅ Fill notice: subscribed with HTS ID {hts_id}",
@@ -429,12 +459,12 @@ EN: Final[dict[str, str]] = {
     "check.fill_timeout": (
         "❌ Fill notice: KIS did not confirm the subscription for HTS ID {hts_id} within "
         "{seconds} s ({reason}).\n"
-        "   Fix: check your HTS ID (your KIS login ID) and /keys again. "
-        "Orders stay blocked until fill notices work."
+        "   Fix: check your HTS ID (your KIS login ID) and /keys again; if it is right, "
+        "/status → Re-check in a moment. Orders stay blocked until fill notices work."
     ),
     "check.fill_approval": (
         "❌ Fill notice: the WebSocket approval key could not be issued ({reason}).\n"
-        "   Fix: check again with /status in a moment."
+        "   Fix: in a moment, /status → Re-check."
     ),
     "check.all_ok": "All checks passed. Next step: /webhook",
     "check.some_failed": "Orders in this environment stay blocked until every ❌ is fixed.",
@@ -476,6 +506,12 @@ EN: Final[dict[str, str]] = {
     "status.keys": "Keys: {state}",
     "status.checks": "Checks: environment/token {token} · account {account} · fill notice {fill}",
     "status.checked_at": "Last checked: {time}",
+    "status.keys_failed": "registered, checks failed (fix the ❌ items or Re-check below)",
+    "status.recheck_button": "Re-check",
+    "recheck.wait": (
+        "You can re-check in {seconds} s: KIS issues a token only once a minute."
+    ),
+    "recheck.no_keys": "No {env} keys to check. Register them with /keys.",
     "status.fill": "Fill-notice connection: {state}",
     "status.fill_ready": "connected",
     "status.fill_connecting": "connecting",
@@ -510,7 +546,10 @@ EN: Final[dict[str, str]] = {
     "resume.done": "Acting on alerts again.",
     "resume.already": "Already acting on alerts.",
     "delete.nothing": "There are no keys to delete.",
-    "delete.done": "All your keys and tokens are deleted. To start again: /keys",
+    "delete.done": (
+        "All your keys and tokens are deleted. Your webhook URL changed too: the old one "
+        "no longer works (new one: /webhook). To start again: /keys"
+    ),
     "lang.set": "Language set to English.",
     "lang.usage": "Usage: /lang ko or /lang en",
     "cancel.done": "Cancelled.",
@@ -528,7 +567,7 @@ EN: Final[dict[str, str]] = {
     # --- notifications ------------------------------------------------------------
     "notice.accepted": "📨 Order accepted ({env})\n{stock} {side} {quantity} sh {price}\n{time}",
     "notice.refused": "🚫 Order refused ({env})\n{subject}\nReason: {reason}\n{time}",
-    "notice.failed": "⚠️ Order failed ({env})\n{stock} {side} {quantity} sh\nKIS: {reason}\n{time}",
+    "notice.failed": "⚠️ Order failed ({env})\n{subject}\nReason: {reason}\n{time}",
     "notice.filled": "✅ Filled ({env})\n{stock} {side} {quantity} sh @ {price} KRW\n{time}",
     "notice.partial": (
         "🔸 Partially filled ({env})\n{stock} {side} {quantity} sh @ {price} KRW "
@@ -546,14 +585,33 @@ EN: Final[dict[str, str]] = {
     "notice.comment": "Note: {comment}",
     # --- refusal reasons (Notice.reason_key) --------------------------------------
     "reason.paused": "acting on alerts is paused (/resume)",
-    "reason.no_keys": "no keys that passed the checks for this environment (/keys)",
-    "reason.fill_not_ready": "fill notices are not ready ({detail}) (/status)",
+    "reason.no_keys": (
+        "no keys that passed the checks for this environment (/keys, or /status → Re-check)"
+    ),
+    "reason.fill_not_ready": "fill notices are not ready: {detail}",
     "reason.not_held": "cannot sell a stock that is not held",
     "reason.quantity_below_one": "quantity is below 1 share",
     "reason.amount_below_one_share": "{amount} KRW does not buy one share at {price} KRW",
-    "reason.market_closed": "outside KRX regular trading hours (09:00–15:30 KST)",
+    "reason.market_closed": "KRX's regular session is closed (trading days 09:00–15:30 KST)",
     "reason.stale": "the alert arrived {lag} s late (max_lag {max_lag} s)",
     "reason.outcome_unknown": "KIS did not answer; checking whether the order was placed",
+    "reason.below_one_share": "the size comes to less than 1 share",
+    "reason.insufficient_holding": (
+        "{quantity} sh would have to be sold but only {sellable} sh can be sold now"
+    ),
+    "reason.percent_rounds_to_zero": "{percent}% of the {held} sh held is less than 1 share",
+    "reason.nothing_to_do": "already at the target position ({held} sh); nothing to order",
+    "reason.earlier_unknown": (
+        "the outcome of an earlier order of this stock (#{order_id}) is still unknown; "
+        "nothing more is sent for it until it is checked (/orders)"
+    ),
+    "reason.not_placed": (
+        "KIS did not answer; its daily executions show the order was not placed. "
+        "It is not sent again"
+    ),
+    "reason.inquiry_failed": "a KIS inquiry (price or balance) failed, no order sent: {detail}",
+    "reason.kis_unreachable": "KIS could not be reached; the order was not placed: {detail}",
+    "reason.unknown": "no reason given",
 }
 
 CATALOGS: Final[dict[Lang, dict[str, str]]] = {"ko": KO, "en": EN}

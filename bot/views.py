@@ -51,6 +51,13 @@ def keys_state(lang: Lang, keys: KeySetRecord | None) -> str:
     return t(lang, "mode.keys_validated" if keys.validated else "mode.keys_failed")
 
 
+def status_keys_state(lang: Lang, keys: KeySetRecord | None) -> str:
+    # /status carries the Re-check button: no pointer back to /status here.
+    if keys is not None and not keys.validated:
+        return t(lang, "status.keys_failed")
+    return keys_state(lang, keys)
+
+
 def mode_message(lang: Lang, user: UserRecord, key_sets: Sequence[KeySetRecord]) -> str:
     by_env = {k.environment.value: k for k in key_sets}
     return t(
@@ -89,7 +96,7 @@ def status_message(
     lines = [
         t(lang, "status.title"),
         t(lang, "status.env", env=env_label(lang, user.active_environment.value)),
-        t(lang, "status.keys", state=keys_state(lang, keys)),
+        t(lang, "status.keys", state=status_keys_state(lang, keys)),
     ]
     if keys is not None and keys.check_results is not None:
         report = CheckReport.from_json(keys.environment, keys.check_results)

@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.checks import CheckReport, render_checklist
 from bot.formatting import env_label
 from bot.keyboards import EnvChoice, env_keyboard
-from bot.keycheck import KeyChecker
+from bot.keycheck import FillProbe, KeyChecker
 from bot.states import KeyFlow
 from bot.texts import Lang, t
 from bot.twofactor import PURPOSE_KEYS, CodeCheck, check_code, send_code
@@ -170,8 +170,12 @@ async def run_checks(
     creds: AppCredentials,
     account: Account,
     hts_id: str,
+    probe: FillProbe | None = None,
 ) -> CheckReport:
-    """Run the three checks, editing one checklist message as each finishes."""
+    """Run the three checks, editing one checklist message as each finishes; record the
+    results and move the fill-notice watcher accordingly (`/keys` and `/status` re-check).
+
+    `probe` defaults to the watchers' subscription probe (a fresh subscription)."""
     wait = round(keychecker.fill_timeout)
 
     def render(report: CheckReport) -> str:
@@ -190,7 +194,7 @@ async def run_checks(
 
     report = await keychecker.check(
         creds, account, hts_id,
-        probe=lambda c, h, s: watchers.probe(user.id, user.chat_id, c, h, s),
+        probe=probe or (lambda c, h, s: watchers.probe(user.id, user.chat_id, c, h, s)),
         progress=progress,
     )
     await storage.key_sets.record_checks(user.id, creds.env, report.to_json(), report.ok)
