@@ -101,3 +101,60 @@ def test_alert_templates_quote_every_placeholder_and_parse_as_json() -> None:
     assert '"id":"{{strategy.order.id}}-{{timenow}}"' in strategy
     indicator = json.loads(alert_template(INDICATOR_ALERT))
     assert indicator["action"] == "buy" and indicator["quantity"] == "1"
+
+
+# --- reasons: localized by key, literal otherwise, never a bare key ----------------------
+
+
+def _refused(**fields: object) -> Notice:
+    return Notice(kind=NoticeKind.ORDER_REFUSED, env="paper", at=AT, symbol="005930",
+                  side="sell", **fields)  # type: ignore[arg-type]
+
+
+def test_an_unknown_reason_key_falls_back_to_the_literal_reason() -> None:
+    notice = _refused(reason_key="brand_new_guard", reason="a brand new guard said no")
+    for lang in ("ko", "en"):
+        text = format_notice(notice, lang)  # type: ignore[arg-type]
+        assert "a brand new guard said no" in text
+        assert "brand_new_guard" not in text
+
+
+def test_an_unknown_key_without_a_literal_reason_shows_no_raw_key() -> None:
+    notice = _refused(reason_key="brand_new_guard")
+    assert "brand_new_guard" not in format_notice(notice, "en")
+    assert "no reason given" in format_notice(notice, "en")
+    assert "사유를 알 수 없습니다" in format_notice(notice, "ko")
+
+
+def test_a_known_key_missing_its_parameters_falls_back_to_the_literal_reason() -> None:
+    notice = _refused(reason_key="insufficient_holding",
+                      reason="cannot sell 7 shares of 005930: 3 can be sold")
+    assert "cannot sell 7 shares of 005930: 3 can be sold" in format_notice(notice, "ko")
+
+
+def test_new_refusal_reasons_read_in_the_users_language() -> None:
+    notice = _refused(reason_key="insufficient_holding", reason="literal",
+                      reason_params={"quantity": "7", "sellable": "3"})
+    assert "7주를 팔아야 하지만 지금 매도 가능한 수량은 3주" in format_notice(notice, "ko")
+    assert "only 3 sh can be sold now" in format_notice(notice, "en")
+    nothing = _refused(reason_key="nothing_to_do", reason_params={"held": "10"})
+    assert "이미 목표 보유 수량(10주)" in format_notice(nothing, "ko")
+
+
+def test_fill_not_ready_detail_loses_the_repeated_prefix() -> None:
+    notice = _refused(reason_key="fill_not_ready", reason="fill notices are not ready",
+                      reason_params={"detail": "fill notice not ready: invalid tr_key"})
+    text = format_notice(notice, "en")
+    assert "fill notices are not ready: invalid tr_key" in text
+    assert "fill notice not ready: invalid" not in text
+    empty = _refused(reason_key="fill_not_ready", reason_params={"detail": ""})
+    assert "체결통보가 준비되지 않았습니다: -" in format_notice(empty, "ko")
+
+
+def test_a_failed_inquiry_before_sizing_shows_no_zero_quantity() -> None:
+    notice = Notice(kind=NoticeKind.ORDER_FAILED, env="paper", at=AT, symbol="005930",
+                    side="buy", quantity=0, reason="[EGW00201] 초당 거래건수를 초과하였습니다")
+    text = format_notice(notice, "en")
+    assert "0 sh" not in text and "005930 buy" in text
+    assert "Reason: [EGW00201]" in text
+    assert "사유: [EGW00201]" in format_notice(notice, "ko")

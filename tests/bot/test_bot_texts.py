@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import re
 import string
+from types import ModuleType
 
 import pytest
 
@@ -56,3 +60,112 @@ def test_language_codes_from_telegram_map_to_ko_or_en() -> None:
 def test_a_missing_key_is_an_error_not_an_empty_message() -> None:
     with pytest.raises(KeyError):
         t("en", "no.such.text")
+
+
+# --- fix lines and commands ---------------------------------------------------------------
+
+
+def _fix_lines(lang: str) -> list[tuple[str, str]]:
+    catalog = KO if lang == "ko" else EN
+    marker = "고치기:" if lang == "ko" else "Fix:"
+    return [
+        (key, line)
+        for key, text in catalog.items()
+        for line in text.splitlines()
+        if marker in line
+    ]
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_fix_lines_that_send_the_user_to_status_name_the_recheck_button(lang: str) -> None:
+    """/status only shows saved results; the checks run again from its Re-check button."""
+    button = t(lang, "status.recheck_button")  # type: ignore[arg-type]
+    lines = _fix_lines(lang)
+    assert lines
+    to_status = [(key, line) for key, line in lines if "/status" in line]
+    assert len(to_status) >= 4
+    for key, line in to_status:
+        assert "/status → " in line and ("다시 점검" in line or "Re-check" in line), key
+        assert "다시 점검" in button or "Re-check" in button
+    assert not any("/status 로 다시" in line or "again with /status" in line
+                   for _, line in lines)
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_every_command_a_text_mentions_exists(lang: str) -> None:
+    from bot.factory import COMMANDS
+
+    catalog = KO if lang == "ko" else EN
+    for key, text in catalog.items():
+        for command in re.findall(r"(?<![\w/.])/([a-z_]+)", text):
+            assert command in COMMANDS, (key, command)
+
+
+def test_delete_says_the_webhook_url_changes_too() -> None:
+    # confirmed_delete rotates the webhook token as well as forgetting keys and tokens.
+    assert "웹훅 주소" in t("ko", "delete.done") and "/webhook" in t("ko", "delete.done")
+    assert "webhook URL" in t("en", "delete.done") and "/webhook" in t("en", "delete.done")
+    assert "웹훅 주소" in t("ko", "help") and "new webhook URL" in t("en", "help")
+
+
+# --- every reason the order pipeline can give has a text ---------------------------------
+
+
+def _refusal_keys_in(module: ModuleType) -> set[str]:
+    """Codes and reason keys of every `Refusal(...)` and every `reason_key=...` in a module's
+    source (string literals, or module-level constants such as MARKET_CLOSED)."""
+
+    def value(node: ast.expr) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.Name):
+            found = getattr(module, node.id, None)
+            return found if isinstance(found, str) else None
+        return None
+
+    keys: set[str] = set()
+    source = inspect.getsource(module)
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.id if isinstance(node.func, ast.Name) else ""
+        if name == "Refusal":
+            for arg in (node.args[0:1] + node.args[2:3]):
+                if (text := value(arg)) is not None:
+                    keys.add(text)
+        for keyword in node.keywords:
+            if keyword.arg == "reason_key" and (text := value(keyword.value)) is not None:
+                keys.add(text)
+    keys.discard("")
+    return keys
+
+
+# Failures the pipeline reports today with a literal English reason and no key; these
+# are the keys it should use (the texts are ready; see the bot's reason.* catalog).
+LITERAL_REASON_KEYS = ("not_placed", "inquiry_failed", "kis_unreachable")
+
+
+def test_every_reason_the_pipeline_and_sizing_can_emit_has_ko_and_en_text() -> None:
+    from webhook_server import guards, pipeline
+    from webhook_server.sizing import RefusalCode
+
+    emitted = {code.value for code in RefusalCode}
+    emitted |= _refusal_keys_in(guards) | _refusal_keys_in(pipeline)
+    # The scan found the guard keys, so it reads the sources it is meant to.
+    assert {"paused", "no_keys", "fill_not_ready", "stale", "market_closed",
+            "quantity_below_one", "not_held", "amount_below_one_share", "earlier_unknown",
+            "insufficient_holding", "outcome_unknown"} <= emitted
+    emitted |= set(LITERAL_REASON_KEYS)
+    for key in sorted(emitted):
+        assert f"reason.{key}" in KO, key
+        assert f"reason.{key}" in EN, key
+
+
+def test_reason_texts_read_without_a_bare_placeholder() -> None:
+    params = {"amount": "50,000", "price": "71,500", "detail": "x", "lag": "90",
+              "max_lag": "60", "quantity": "7", "sellable": "3", "percent": "10",
+              "held": "5", "order_id": "12", "env": "paper"}
+    for lang in ("ko", "en"):
+        for key in (k for k in KO if k.startswith("reason.")):
+            text = t(lang, key, **{n: params[n] for n in _fields(KO[key])})  # type: ignore[arg-type]
+            assert text and "{" not in text, (lang, key)
