@@ -87,7 +87,7 @@ KO: Final[dict[str, str]] = {
     "keys.bad_account": (
         "계좌번호 형식이 아닙니다. 12345678 또는 12345678-01 처럼 보내 주세요."
     ),
-    "keys.bad_hts_id": "HTS ID 형식이 아닙니다 (공백 없는 영문·숫자). 다시 보내 주세요.",
+    "keys.bad_hts_id": "HTS ID 형식이 아닙니다 (공백 없는 영문·숫자 2–32자). 다시 보내 주세요.",
     "keys.send_text": "텍스트로 보내 주세요.",
     "keys.press_button": "위 버튼 중 하나를 눌러 주세요.",
     "keys.secret_deleted": (
@@ -108,7 +108,10 @@ KO: Final[dict[str, str]] = {
     "tfa.code": "moahook 인증 코드: {code}\n5분 동안 유효합니다. 누구에게도 알려 주지 마세요.",
     "tfa.ask": "{action}: 방금 받은 6자리 코드를 보내 주세요 (취소는 /cancel).",
     "tfa.wrong": "코드가 맞지 않습니다. 남은 시도: {left}회.",
-    "tfa.void": "틀린 코드가 5번 입력되어 코드가 무효가 되었습니다. {command} 로 다시 시작하세요.",
+    "tfa.void": (
+        "이 코드는 무효입니다 (틀린 코드 5번, 또는 이미 사용된 코드). "
+        "{command} 로 다시 시작하세요."
+    ),
     "tfa.expired": "코드가 만료되었습니다. {command} 로 다시 시작하세요.",
     "tfa.not_a_code": "6자리 숫자 코드를 보내 주세요.",
     "tfa.action_keys": "키 저장",
@@ -149,7 +152,9 @@ KO: Final[dict[str, str]] = {
         "❌ 계좌: 잔고 조회가 일시적으로 실패했습니다 ({reason}).\n"
         "   고치기: 잠시 뒤 /status → 다시 점검 (Re-check)을 누르세요."
     ),
-    "check.skipped": "❌ {name}: 토큰이 없어 확인하지 못했습니다. 위의 키 문제를 먼저 고치세요.",
+    "check.skipped": (
+        "❌ {name}: 토큰이 없어 확인하지 못했습니다. 위의 환경/토큰 문제를 먼저 고치세요."
+    ),
     "check.fill_ok": "✅ 체결통보: HTS ID {hts_id}로 구독 성공",
     "check.fill_refused": (
         "❌ 체결통보: KIS가 HTS ID {hts_id}를 거부했습니다 ({reason}).\n"
@@ -181,7 +186,7 @@ KO: Final[dict[str, str]] = {
         "실전투자로 바꾸려면 점검을 통과한 실전투자 키가 필요합니다. "
         "/keys 로 등록하며 실전투자 (Real)를 고르세요."
     ),
-    "mode.paper_no_keys": "모의투자로 바꿨습니다. 아직 모의투자 키가 없습니다: /keys",
+    "mode.paper_no_keys": "아직 모의투자 키가 없습니다. 등록: /keys",
     # --- webhook ------------------------------------------------------------------
     "webhook.url": (
         "내 웹훅 주소 (TradingView 알림 → Notifications → Webhook URL):\n{url}\n"
@@ -385,7 +390,9 @@ EN: Final[dict[str, str]] = {
         "That is not an App Secret (32+ characters, no spaces). Send it again."
     ),
     "keys.bad_account": "That is not an account number. Send it as 12345678 or 12345678-01.",
-    "keys.bad_hts_id": "That is not an HTS ID (letters and digits, no spaces). Send it again.",
+    "keys.bad_hts_id": (
+        "That is not an HTS ID (2–32 letters and digits, no spaces). Send it again."
+    ),
     "keys.send_text": "Please send it as text.",
     "keys.press_button": "Please press one of the buttons above.",
     "keys.secret_deleted": (
@@ -407,7 +414,10 @@ EN: Final[dict[str, str]] = {
     "tfa.code": "moahook code: {code}\nValid for 5 minutes. Never share it with anyone.",
     "tfa.ask": "{action}: send the 6-digit code I just sent (or /cancel).",
     "tfa.wrong": "Wrong code. {left} tries left.",
-    "tfa.void": "Five wrong codes: this code is void. Start again with {command}.",
+    "tfa.void": (
+        "This code is void (five wrong tries, or it was already used). "
+        "Start again with {command}."
+    ),
     "tfa.expired": "The code has expired. Start again with {command}.",
     "tfa.not_a_code": "Please send the 6-digit code.",
     "tfa.action_keys": "Save keys",
@@ -449,7 +459,9 @@ EN: Final[dict[str, str]] = {
         "❌ Account: the balance inquiry failed for now ({reason}).\n"
         "   Fix: in a moment, /status → Re-check."
     ),
-    "check.skipped": "❌ {name}: not checked without a token. Fix the key problem above first.",
+    "check.skipped": (
+        "❌ {name}: not checked without a token. Fix the environment/token problem above first."
+    ),
     "check.fill_ok": "✅ Fill notice: subscribed with HTS ID {hts_id}",
     "check.fill_refused": (
         "❌ Fill notice: KIS refused HTS ID {hts_id} ({reason}).\n"
@@ -480,7 +492,7 @@ EN: Final[dict[str, str]] = {
         "Real trading needs real keys that passed the checks. "
         "Register them with /keys and choose 실전투자 (Real)."
     ),
-    "mode.paper_no_keys": "Switched to paper trading. You have no paper keys yet: /keys",
+    "mode.paper_no_keys": "You have no paper keys yet: /keys",
     # --- webhook ------------------------------------------------------------------
     "webhook.url": (
         "Your webhook URL (TradingView alert → Notifications → Webhook URL):\n{url}\n"
