@@ -30,6 +30,7 @@ TOKEN_INVALID_CODES = frozenset({"EGW00121", "EGW00122", "EGW00123"})
 TOKEN_ISSUE_TOO_SOON = "EGW00133"
 AUTH_CODES = frozenset({"EGW00103", "EGW00104", "EGW00105", "EGW00106", "EGW00131"})
 SERVER_PREFIX = "OPSQ"
+INPUT_CHECK_MARKER = "INVALID_CHECK_"
 
 
 class KisError(Exception):
@@ -141,6 +142,10 @@ def api_error(
         cls = KisTokenIssueTooSoon
     elif msg_cd in TOKEN_INVALID_CODES:
         cls = KisTokenInvalid
+    elif msg_cd.startswith(SERVER_PREFIX) and INPUT_CHECK_MARKER in msg1:
+        # KIS reports request-validation failures with OPSQ codes too; those are
+        # deterministic refusals (nothing was placed), so retrying cannot help.
+        cls = KisApiError
     elif msg_cd.startswith(SERVER_PREFIX) or (not msg_cd and http_status >= 500):
         cls = KisServerError
     elif msg_cd in AUTH_CODES or oauth:
