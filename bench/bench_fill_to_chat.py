@@ -11,12 +11,14 @@ Prints `name=value` lines:
 - fill_to_chat_paced_waits: how often the notifier's pacing made a send wait; the
   orders are spaced so that it stays 0 and the figure is the path, not the pacing.
 
-The whole chain runs in this process as in `moahook serve`: the KIS simulator, the
-fill-notice watchers (one WebSocket per user), SQLite storage (fill, order status and
-outbox written per notice), the notifier and aiogram talking to the Bot API stand-in
-over loopback. Market orders are placed one at a time through the KIS client, each
-recorded in storage the way the order pipeline records it; each order gives one
-acceptance and one fill notice, i.e. two chat messages. Orders rotate over many users
+moahook's side runs in this process as in `moahook serve`: the fill-notice watchers
+(one WebSocket per user), SQLite storage (fill, order status and outbox written per
+notice), the notifier and aiogram. Its peers — the KIS simulator and the Bot API
+stand-in — run in a child process over loopback, as KIS and Telegram are remote in
+production and must not take turns on moahook's event loop. Market orders are placed
+one at a time through the KIS client, each recorded in storage the way the order
+pipeline records it; each order gives one acceptance and, 20 ms later, one fill
+notice, i.e. two chat messages (p50 of each kind is printed too). Orders rotate over many users
 and are spaced so that neither Telegram's per-chat pace (1/s, small burst) nor the
 global pace (25/s) holds a message back. The first order of every user is warm-up
 (connections, the user's language) and not counted.
@@ -28,6 +30,7 @@ import argparse
 import asyncio
 import json
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,10 +67,16 @@ if TYPE_CHECKING:
     from aiogram.methods.base import TelegramType
 
 SYMBOL = "005930"
+FIRST_CHAT = 900_001
+ACCOUNT_PREFIX = "f2c"
 # 2 messages per order every SPACING_S stays under the notifier's global 25/s; with
 # USERS chats, each chat gets 2 messages every USERS * SPACING_S (≥ 3 s): under 1/s.
 SPACING_S = 0.085
 USERS = 40
+# The simulator fills a market order this long after accepting it, as an exchange does
+# not fill in the same instant: each notice is measured on its own, not queued behind
+# the other one's chat message.
+FILL_DELAY_S = 0.02
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -161,6 +170,30 @@ class PaceCounter:
         await asyncio.sleep(seconds)
 
 
+class Outcomes:
+    """The notifier's send outcomes: how many were marked sent, and anything else."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.other: list[str] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, outcome: str) -> None:
+        if outcome == "sent":
+            self.sent += 1
+        else:
+            self.other.append(outcome)
+        self._changed.set()
+
+    async def wait(self, sent: int, within: float = 10.0) -> None:
+        async def reached() -> None:
+            while self.sent < sent:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(reached(), within)
+
+
 @dataclass
 class Trader:
     user_id: int
@@ -170,13 +203,10 @@ class Trader:
 
 
 async def _setup_users(
-    storage: Storage, standin: BotApiStandIn, watchers: WatcherSupervisor,
-    accounts: list[SimAccount],
+    storage: Storage, watchers: WatcherSupervisor, accounts: list[SimAccount],
 ) -> list[Trader]:
     traders: list[Trader] = []
-    for index, sim_account in enumerate(accounts, start=1):
-        chat_id = 900_000 + index
-        standin.user(chat_id, f"bench{index}")
+    for chat_id, sim_account in enumerate(accounts, start=FIRST_CHAT):
         user = await storage.users.get_or_create(chat_id, chat_id)
         env = sim_account.env
         await storage.key_sets.save(
@@ -213,88 +243,170 @@ async def _place(storage: Storage, kis: KisClient, trader: Trader, index: int) -
     await storage.orders.mark_accepted(order.id, ack.order_no, ack.branch)
 
 
+# --- the peers: KIS simulator and Bot API stand-in, in a child process ---------------------
+
+
+def _accounts(users: int) -> list[SimAccount]:
+    return generate_accounts(users, Environment.PAPER, prefix=ACCOUNT_PREFIX, cash=10**13)
+
+
+async def _serve_peers(users: int) -> None:
+    """Child process: print the peers' addresses, serve until stdin closes, then print
+    what they saw (sendMessage calls, fill notices sent)."""
+    limits = dict.fromkeys(Environment, 10_000)
+    async with KisSimulator(_accounts(users), rate_limits=limits,
+                            fill_delay_s=FILL_DELAY_S) as sim, \
+            BotApiStandIn() as standin:
+        for chat_id in range(FIRST_CHAT, FIRST_CHAT + users):
+            standin.user(chat_id, f"bench{chat_id}")
+        print(json.dumps({
+            "rest": {env.value: sim.rest_url(env) for env in Environment},
+            "ws": {env.value: sim.ws_url(env) for env in Environment},
+            "bot_token": standin.token, "bot_api": standin.base_url,
+        }), flush=True)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, sys.stdin.read)
+        print(json.dumps({
+            "sendMessage": len(standin.calls_to("sendMessage")),
+            "failed": sum(c.status != 200 for c in standin.calls_to("sendMessage")),
+            "notices": len(sim.notices),
+        }), flush=True)
+
+
+async def _read_line(proc: asyncio.subprocess.Process) -> dict[str, object]:
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    if not line:
+        raise RuntimeError("the peers process ended early")
+    answer: dict[str, object] = json.loads(line)
+    return answer
+
+
+def _urls(value: object) -> dict[Environment, str]:
+    assert isinstance(value, dict)
+    return {Environment(env): str(url) for env, url in value.items()}
+
+
+# --- the measurement ----------------------------------------------------------------------
+
+
 async def bench_fill_to_chat(
     data_dir: Path, *, users: int = USERS, orders: int = 200, spacing: float = SPACING_S,
 ) -> dict[str, float]:
     stamps = Stamps()
     pace = PaceCounter()
-    accounts = generate_accounts(users, Environment.PAPER, prefix="f2c", cash=10**13)
-    limits = dict.fromkeys(Environment, 10_000)
-    async with KisSimulator(accounts, rate_limits=limits) as sim, \
-            BotApiStandIn() as standin, httpx.AsyncClient(timeout=10.0) as http:
-        endpoints = Endpoints(
-            rest={env: sim.rest_url(env) for env in Environment},
-            ws={env: sim.ws_url(env) for env in Environment},
-        )
-        kis = KisClient(endpoints=endpoints, http=http, token_store=MemoryTokenStore(),
-                        rate_limits=dict.fromkeys(Environment, 5000.0))
-        storage = await Storage.open(
-            f"sqlite+aiosqlite:///{data_dir}/fill-{secrets.token_hex(4)}.db",
-            [secrets.token_bytes(32)],
-        )
-        bot = create_bot_for(standin.token, standin.base_url)
-        bot.session.middleware(StampSendMessage(stamps))
-        notifier = Notifier(bot, storage, sleep=pace)
-        watchers = WatcherSupervisor(
-            storage=storage, kis=kis, endpoints=endpoints, wake=notifier.wake,
-            hub_options=HubOptions(connect=stamping_connect(stamps)),
-        )
-        samples: list[float] = []
-        try:
-            traders = await _setup_users(storage, standin, watchers, accounts)
-            await notifier.start()
-            warm_up = len(traders)
-            paced_before = 0
-            next_at = time.perf_counter()
-            for index in range(warm_up + orders):
-                if index == warm_up:
-                    paced_before = pace.waits
-                delay = next_at - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                next_at = max(next_at + spacing, time.perf_counter())
-                trader = traders[index % len(traders)]
-                frames, sends = len(stamps.frames), len(stamps.sends)
-                await _place(storage, kis, trader, index)
-                # Acceptance then fill: two frames on the user's socket, two messages.
-                await stamps.wait(frames + 2, sends + 2)
-                got = stamps.sends[sends:sends + 2]
-                if any(chat != trader.chat_id for _, chat in got):
-                    raise RuntimeError("a message went to another chat")
-                if index >= warm_up:
-                    for arrived, (left, _) in zip(stamps.frames[frames:frames + 2], got,
-                                                  strict=True):
-                        samples.append((left - arrived) * 1000)
-            expected = 2 * (warm_up + orders)
-            await standin.wait_until(
-                lambda: len(standin.calls_to("sendMessage")) >= expected, timeout=10
+    accounts = _accounts(users)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.bench_fill_to_chat", "--peers", "--users", str(users),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )
+    try:
+        peers = await _read_line(proc)
+        endpoints = Endpoints(rest=_urls(peers["rest"]), ws=_urls(peers["ws"]))
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            kis = KisClient(endpoints=endpoints, http=http, token_store=MemoryTokenStore(),
+                            rate_limits=dict.fromkeys(Environment, 5000.0))
+            figures, expected = await _measure(
+                data_dir, kis, endpoints, str(peers["bot_token"]), str(peers["bot_api"]),
+                accounts, stamps, pace, orders=orders, spacing=spacing,
             )
-            sent = len(standin.calls_to("sendMessage"))
-            if sent != expected or len(sim.notices) != expected:
-                raise RuntimeError(f"{sent} messages for {len(sim.notices)} notices")
-            paced = pace.waits - paced_before
-        finally:
-            await notifier.close()
-            await watchers.close()
-            await bot.session.close()
-            await storage.close()
-    return {
+        assert proc.stdin is not None
+        proc.stdin.close()
+        seen = await _read_line(proc)
+        if seen != {"sendMessage": expected, "failed": 0, "notices": expected}:
+            raise RuntimeError(f"expected {expected} notices and messages, peers saw {seen}")
+    finally:
+        if proc.returncode is None:
+            if proc.stdin is not None and not proc.stdin.is_closing():
+                proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+    return figures
+
+
+async def _measure(
+    data_dir: Path, kis: KisClient, endpoints: Endpoints, bot_token: str, bot_api: str,
+    accounts: list[SimAccount], stamps: Stamps, pace: PaceCounter, *, orders: int,
+    spacing: float,
+) -> tuple[dict[str, float], int]:
+    storage = await Storage.open(
+        f"sqlite+aiosqlite:///{data_dir}/fill-{secrets.token_hex(4)}.db",
+        [secrets.token_bytes(32)],
+    )
+    bot = create_bot_for(bot_token, bot_api)
+    bot.session.middleware(StampSendMessage(stamps))
+    marked = Outcomes()
+    notifier = Notifier(bot, storage, sleep=pace, on_send=marked)
+    watchers = WatcherSupervisor(
+        storage=storage, kis=kis, endpoints=endpoints, wake=notifier.wake,
+        hub_options=HubOptions(connect=stamping_connect(stamps)),
+    )
+    samples: list[float] = []
+    try:
+        traders = await _setup_users(storage, watchers, accounts)
+        await notifier.start()
+        warm_up = len(traders)
+        paced_before = 0
+        next_at = time.perf_counter()
+        for index in range(warm_up + orders):
+            if index == warm_up:
+                paced_before = pace.waits
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            next_at = max(next_at + spacing, time.perf_counter())
+            trader = traders[index % len(traders)]
+            frames, sends = len(stamps.frames), len(stamps.sends)
+            await _place(storage, kis, trader, index)
+            # Acceptance then fill: two frames on the user's socket, two messages.
+            await stamps.wait(frames + 2, sends + 2)
+            got = stamps.sends[sends:sends + 2]
+            if any(chat != trader.chat_id for _, chat in got):
+                raise RuntimeError("a message went to another chat")
+            if index >= warm_up:
+                for arrived, (left, _) in zip(stamps.frames[frames:frames + 2], got,
+                                              strict=True):
+                    samples.append((left - arrived) * 1000)
+        expected = 2 * (warm_up + orders)
+        # Every message marked sent, none left or failed.
+        await marked.wait(expected)
+        if marked.other or await storage.outbox.pending_count():
+            raise RuntimeError(f"send outcomes other than sent: {marked.other}")
+        paced = pace.waits - paced_before
+    finally:
+        await notifier.close()
+        await watchers.close()
+        await bot.session.close()
+        await storage.close()
+    figures = {
         "fill_to_chat_ms_p50": percentile(samples, 50),
         "fill_to_chat_ms_p99": percentile(samples, 99),
+        "fill_to_chat_accepted_ms_p50": percentile(samples[0::2], 50),
+        "fill_to_chat_filled_ms_p50": percentile(samples[1::2], 50),
         "fill_to_chat_samples": float(len(samples)),
         "fill_to_chat_paced_waits": float(paced),
     }
+    return figures, expected
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--users", type=int, default=USERS)
+    parser.add_argument("--peers", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.peers:
+        asyncio.run(_serve_peers(args.users))
+        return {}
     print("# fill_to_chat: data frame returned by the client's recv() → sendMessage leaving "
           f"aiogram; {args.orders} market orders (acceptance + fill notice each) over "
           f"{args.users} users, one order every {SPACING_S * 1000:.0f} ms so pacing never "
-          "holds a message; SQLite", flush=True)
+          f"holds a message; fill {FILL_DELAY_S * 1000:.0f} ms after acceptance; SQLite; "
+          "KIS simulator and Bot API stand-in in a child process",
+          flush=True)
     with tempfile.TemporaryDirectory(prefix="moahook-bench-") as tmp:
         figures = asyncio.run(
             bench_fill_to_chat(Path(tmp), users=args.users, orders=args.orders)

@@ -8,8 +8,12 @@
 - Network and server errors retry with exponential backoff (stored as the row's next
   attempt); a chat that blocked the bot or no longer exists is given up on (the row
   stays, marked failed, with the error).
-- `wake()` (called right after enqueueing) makes a new notice leave at once; a poll
-  every `poll_interval` seconds picks up retries and what earlier runs left behind.
+- `wake(message)` (called right after enqueueing, with the queued row) hands the row
+  straight to its chat's worker, so it leaves without the outbox being read again;
+  `wake()` alone makes the loop read the outbox now. A poll every `poll_interval`
+  seconds picks up retries and what earlier runs left behind.
+- Once Telegram accepted a message, the chat's next message goes while the first is
+  being marked sent; the first stays in flight (never handed out again) until marked.
 
 Delivery is at-least-once: a crash between Telegram's answer and `mark_sent` sends
 that one message again after the restart.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import time
 from collections import deque
@@ -48,6 +53,12 @@ SendObserver = Callable[[str], None]  # outcome: "sent" | "retry_after" | "error
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class _Outcome(enum.Enum):
+    SENT = enum.auto()  # Telegram accepted it; still to be marked sent
+    GAVE_UP = enum.auto()  # marked failed for good
+    HELD = enum.auto()  # retry later, with the rest of its chat
 
 
 class Notifier:
@@ -90,6 +101,10 @@ class Notifier:
         self._finished_during_read: set[int] = set()
         self._held_until: dict[int, float] = {}  # chat id → monotonic time
         self._languages: dict[int, Lang] = {}
+        self._marking: set[asyncio.Task[None]] = set()
+        # Until a read of the outbox found less than a batch, older rows may wait
+        # there: new ones then go through the outbox too, so each chat keeps its order.
+        self._backlog = True
         self._closing = False
 
     def __repr__(self) -> str:
@@ -100,6 +115,7 @@ class Notifier:
     async def start(self) -> None:
         if self._task is None:
             self._closing = False
+            self._backlog = True
             self._task = asyncio.create_task(self._run(), name="notifier")
 
     async def close(self) -> None:
@@ -111,13 +127,38 @@ class Notifier:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Sent messages being marked: let them finish, or they would be sent again.
+        await asyncio.gather(*self._marking, return_exceptions=True)
         self._workers.clear()
         self._queues.clear()
         self._inflight.clear()
 
-    def wake(self) -> None:
-        """A notice was just enqueued: look at the outbox now."""
-        self._wake.set()
+    def wake(self, message: OutboxMessage | None = None) -> None:
+        """A notice was just enqueued. Given its new row (as `Outbox.add` returned it),
+        the row goes straight to its chat's worker; otherwise the outbox is read now."""
+        if message is None or not self._hand_off(message):
+            self._wake.set()
+
+    def _hand_off(self, message: OutboxMessage) -> bool:
+        """Queue a freshly stored row for its chat unless the outbox must decide."""
+        if self._task is None or self._closing or self._backlog:
+            return False
+        if message.id in self._inflight:
+            return True
+        held = self._held_until.get(message.chat_id)
+        if held is not None and held > self._clock():
+            return True  # stays pending; the chat's hold ends with a read of the outbox
+        self._queue(message)
+        return True
+
+    def _queue(self, message: OutboxMessage) -> None:
+        self._inflight.add(message.id)
+        self._queues.setdefault(message.chat_id, deque()).append(message)
+        worker = self._workers.get(message.chat_id)
+        if worker is None or worker.done():
+            self._workers[message.chat_id] = asyncio.create_task(
+                self._chat_worker(message.chat_id), name=f"notifier chat {message.chat_id}"
+            )
 
     # --- languages -------------------------------------------------------------------
 
@@ -157,6 +198,7 @@ class Notifier:
         """Hand every due, not yet in-flight message to its chat's worker."""
         self._finished_during_read.clear()
         messages = await self._storage.outbox.due(self._batch, self._now())
+        self._backlog = len(messages) >= self._batch
         finished = self._finished_during_read
         now = self._clock()
         for chat in [c for c, until in self._held_until.items() if until <= now]:
@@ -170,14 +212,8 @@ class Notifier:
                 or message.chat_id in self._held_until
             ):
                 continue
-            self._inflight.add(message.id)
-            self._queues.setdefault(message.chat_id, deque()).append(message)
+            self._queue(message)
             handed += 1
-            worker = self._workers.get(message.chat_id)
-            if worker is None or worker.done():
-                self._workers[message.chat_id] = asyncio.create_task(
-                    self._chat_worker(message.chat_id), name=f"notifier chat {message.chat_id}"
-                )
         return handed
 
     async def _chat_worker(self, chat_id: int) -> None:
@@ -185,8 +221,8 @@ class Notifier:
         try:
             while queue:
                 message = queue[0]
-                keep_going = await self._deliver(message)
-                if not keep_going:
+                outcome = await self._deliver(message)
+                if outcome is _Outcome.HELD:
                     # Held back: everything queued for this chat waits for the next poll,
                     # so the chat's messages keep their order.
                     for held in queue:
@@ -194,12 +230,32 @@ class Notifier:
                     queue.clear()
                     break
                 queue.popleft()
-                self._release(message.id)
+                if outcome is _Outcome.SENT:
+                    self._mark_sent_later(message.id)
+                else:
+                    self._release(message.id)
         finally:
             if self._queues.get(chat_id) is queue and not queue:
                 self._queues.pop(chat_id, None)
             if self._workers.get(chat_id) is asyncio.current_task():
                 self._workers.pop(chat_id, None)
+
+    def _mark_sent_later(self, message_id: int) -> None:
+        """Record the send without holding up the chat's next message; the row stays in
+        flight (not handed out again) until it is marked."""
+        task = asyncio.create_task(self._mark_sent(message_id), name="notifier mark sent")
+        self._marking.add(task)
+        task.add_done_callback(self._marking.discard)
+
+    async def _mark_sent(self, message_id: int) -> None:
+        try:
+            await self._storage.outbox.mark_sent(message_id, self._now())
+        except Exception:
+            # Left in flight: not sent twice by this run (a restart may send it again).
+            log.exception("notifier: could not mark message %d sent", message_id)
+            return
+        self._release(message_id)
+        self._observe("sent")
 
     def _release(self, message_id: int) -> None:
         self._inflight.discard(message_id)
@@ -211,14 +267,15 @@ class Notifier:
         if wait > 0:
             await self._sleep(wait)
 
-    async def _deliver(self, message: OutboxMessage) -> bool:
-        """Send one message; True when done with it (sent or given up)."""
+    async def _deliver(self, message: OutboxMessage) -> _Outcome:
+        """Send one message: SENT (still to be marked), GAVE_UP (marked failed) or HELD
+        (to be retried later, with its chat)."""
         try:
             notice = Notice.from_payload(message.payload)
         except NoticeError as exc:
             await self._storage.outbox.mark_failed(message.id, f"bad payload: {exc}", None)
             self._observe("gave_up")
-            return True
+            return _Outcome.GAVE_UP
         text = format_notice(notice, await self._language(message.user_id))
         while True:
             await self._pace(message.chat_id)
@@ -247,7 +304,7 @@ class Notifier:
                 await self._storage.outbox.mark_failed(
                     message.id, f"{type(exc).__name__}: {exc.message}"[:500], None
                 )
-                return True
+                return _Outcome.GAVE_UP
             except Exception as exc:  # network, 5xx, anything transient
                 self._observe("error")
                 delay = min(self._max_backoff, self._base_backoff * 2 ** min(message.attempts, 16))
@@ -257,10 +314,8 @@ class Notifier:
                     message.id, type(exc).__name__, self._now() + timedelta(seconds=delay)
                 )
                 self._held_until[message.chat_id] = self._clock() + delay
-                return False
-            await self._storage.outbox.mark_sent(message.id, self._now())
-            self._observe("sent")
-            return True
+                return _Outcome.HELD
+            return _Outcome.SENT
 
     def _observe(self, outcome: str) -> None:
         if self._on_send is not None:

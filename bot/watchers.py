@@ -6,7 +6,9 @@ the keys go (`/delete`) or stop being validated. `state_for(user_id, env)` is wh
 order guard reads: only READY lets an order through.
 
 Each notice is stored (fills, order status) and queued in the outbox as a chat
-notice before the notifier is woken, so a notice survives a crash at any point.
+notice before the notifier is woken, so a notice survives a crash at any point. A fill
+and its chat notice are one transaction; the queued row is handed to the notifier as
+it is (`wake(message)`), so it leaves without the outbox being read again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from bot.formatting import kis_time_today
 from bot.notices import Notice, NoticeKind, notice_dedupe_key
@@ -35,11 +38,16 @@ from kis.ws import (
     Status,
 )
 from storage.facade import Storage
-from storage.records import KeySetRecord, UserRecord
+from storage.records import FillResult, KeySetRecord, OutboxMessage, UserRecord
+from storage.repositories.outbox import OutboxEntry
 
 log = logging.getLogger(__name__)
 
-Wake = Callable[[], None]
+
+class Wake(Protocol):
+    """`Notifier.wake`: a message was just queued (given, it can be sent as it is)."""
+
+    def __call__(self, message: OutboxMessage | None = None, /) -> None: ...
 
 
 def _utcnow() -> datetime:
@@ -275,30 +283,30 @@ class WatcherSupervisor:
     ) -> None:
         """Store one fill notice and queue the chat message (then wake the notifier)."""
         kind = notice.kind
-        now = datetime.now(UTC)
-        at = kis_time_today(notice.time, now)
-        queued = False
+        at = kis_time_today(notice.time, datetime.now(UTC))
+        queued: OutboxMessage | None = None
         if kind is KisNoticeKind.FILLED:
             key = fill_notice_key(notice)
-            result = await self._storage.fills.record(
+
+            def fill_message(result: FillResult) -> OutboxEntry:
+                order = result.order
+                if order is not None:
+                    filled, ordered, name = order.filled_qty, order.quantity, order.name or ""
+                else:
+                    filled, ordered, name = notice.quantity, notice.order_qty, ""
+                complete = ordered <= 0 or filled >= ordered
+                message = Notice(
+                    kind=NoticeKind.ORDER_FILLED if complete else NoticeKind.ORDER_PARTIAL,
+                    env=env.value, at=at, symbol=notice.symbol, name=notice.name or name,
+                    side=notice.side, quantity=notice.quantity, price=notice.price,
+                    filled=filled, ordered=ordered, order_no=notice.order_no,
+                )
+                return _entry(chat_id, message, f"fill:{user_id}:{key}")
+
+            _, queued = await self._storage.fills.record_and_queue(
                 user_id, env, notice.order_no, quantity=notice.quantity, price=notice.price,
-                filled_at=at, notice_key=key,
+                filled_at=at, notice_key=key, notice=fill_message,
             )
-            if not result.new:
-                return
-            order = result.order
-            if order is not None:
-                filled, ordered, name = order.filled_qty, order.quantity, order.name or ""
-            else:
-                filled, ordered, name = notice.quantity, notice.order_qty, ""
-            complete = ordered <= 0 or filled >= ordered
-            message = Notice(
-                kind=NoticeKind.ORDER_FILLED if complete else NoticeKind.ORDER_PARTIAL,
-                env=env.value, at=at, symbol=notice.symbol, name=notice.name or name,
-                side=notice.side, quantity=notice.quantity, price=notice.price,
-                filled=filled, ordered=ordered, order_no=notice.order_no,
-            )
-            queued = await self._enqueue(user_id, chat_id, message, f"fill:{user_id}:{key}")
         elif kind is KisNoticeKind.REJECTED:
             order = await self._storage.orders.by_order_no(user_id, notice.order_no, env)
             if order is not None:
@@ -314,10 +322,13 @@ class WatcherSupervisor:
                 notice_dedupe_key(NoticeKind.ORDER_REJECTED, user_id, env.value, notice.order_no),
             )
         elif kind is KisNoticeKind.ACCEPTED:
-            order = await self._storage.orders.by_order_no(user_id, notice.order_no, env)
+            name = notice.name
+            if not name:  # only the stock name is wanted from the stored order
+                order = await self._storage.orders.by_order_no(user_id, notice.order_no, env)
+                name = order.name or "" if order else ""
             message = Notice(
                 kind=NoticeKind.ORDER_ACCEPTED, env=env.value, at=at, symbol=notice.symbol,
-                name=notice.name or (order.name or "" if order else ""), side=notice.side,
+                name=name, side=notice.side,
                 quantity=notice.order_qty or notice.quantity,
                 order_type="limit" if notice.order_kind == "00" else "market",
                 price=notice.order_price or None, order_no=notice.order_no,
@@ -329,12 +340,15 @@ class WatcherSupervisor:
             )
         else:
             log.info("fill notice of kind %s for user %d (no chat message)", kind, user_id)
-        if queued and self._wake is not None:
-            self._wake()
+        if queued is not None and self._wake is not None:
+            self._wake(queued)
 
-    async def _enqueue(self, user_id: int, chat_id: int, notice: Notice, dedupe: str) -> bool:
-        return await self._storage.outbox.enqueue(
-            user_id, chat_id, notice.kind.value, notice.to_payload(), dedupe
+    async def _enqueue(
+        self, user_id: int, chat_id: int, notice: Notice, dedupe: str
+    ) -> OutboxMessage | None:
+        entry = _entry(chat_id, notice, dedupe)
+        return await self._storage.outbox.add(
+            user_id, entry.chat_id, entry.kind, entry.payload, entry.dedupe_key
         )
 
     def _on_state(
@@ -369,7 +383,11 @@ class WatcherSupervisor:
         try:
             dedupe = f"{notice.kind.value}:{user_id}:{stamp}"
             queued = await self._enqueue(user_id, chat_id, notice, dedupe)
-            if queued and self._wake is not None:
-                self._wake()
+            if queued is not None and self._wake is not None:
+                self._wake(queued)
         except Exception:
             log.exception("could not queue the fill-notice state message for user %d", user_id)
+
+
+def _entry(chat_id: int, notice: Notice, dedupe: str) -> OutboxEntry:
+    return OutboxEntry(chat_id, notice.kind.value, notice.to_payload(), dedupe)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.db import Database
@@ -35,10 +37,81 @@ def _record(row: OutboxItem) -> OutboxMessage:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A chat message to queue: what `Outbox.add` takes, also inside another
+    repository's transaction (`insert_entry`)."""
+
+    chat_id: int
+    kind: str
+    payload: Mapping[str, object]
+    dedupe_key: str
+
+
+async def insert_entry(
+    dialect: str, session: AsyncSession, user_id: int | None, entry: OutboxEntry, now: datetime
+) -> OutboxMessage | None:
+    """Inserts the entry in the caller's transaction unless its dedupe key is queued
+    already; the new row as the notifier will see it, or None for a repeat.
+
+    Built from the inserted values and the new id, so sending it needs no re-read."""
+    payload = dict(entry.payload)
+    values: dict[str, object] = {
+        "user_id": user_id,
+        "chat_id": entry.chat_id,
+        "kind": entry.kind,
+        "payload": payload,
+        "dedupe_key": entry.dedupe_key,
+        "status": OutboxStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    new_id = (
+        await session.execute(
+            insert_ignoring(dialect, OutboxItem, values, ["dedupe_key"])
+            .returning(col(OutboxItem.id))
+        )
+    ).scalar_one_or_none()
+    if new_id is None:
+        return None
+    return OutboxMessage(
+        id=new_id,
+        user_id=user_id,
+        chat_id=entry.chat_id,
+        kind=entry.kind,
+        payload=payload,
+        dedupe_key=entry.dedupe_key,
+        status=OutboxStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        last_error=None,
+        created_at=now,
+        sent_at=None,
+    )
+
+
 class Outbox:
     def __init__(self, db: Database, clock: Clock = utcnow) -> None:
         self._db = db
         self._clock = clock
+
+    async def add(
+        self,
+        user_id: int | None,
+        chat_id: int,
+        kind: str,
+        payload: Mapping[str, object],
+        dedupe_key: str,
+        now: datetime | None = None,
+    ) -> OutboxMessage | None:
+        """Queues a message once per `dedupe_key`: the new row (hand it to the notifier
+        as it is), or None if it was queued before."""
+        entry = OutboxEntry(chat_id, kind, payload, dedupe_key)
+        async with self._db.transaction() as session:
+            return await insert_entry(
+                self._db.dialect, session, user_id, entry, now or self._clock()
+            )
 
     async def enqueue(
         self,
@@ -50,26 +123,7 @@ class Outbox:
         now: datetime | None = None,
     ) -> bool:
         """Queues a message once per `dedupe_key`; False if it was queued before."""
-        now = now or self._clock()
-        values: dict[str, object] = {
-            "user_id": user_id,
-            "chat_id": chat_id,
-            "kind": kind,
-            "payload": dict(payload),
-            "dedupe_key": dedupe_key,
-            "status": OutboxStatus.PENDING.value,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        async with self._db.transaction() as session:
-            new_id = (
-                await session.execute(
-                    insert_ignoring(self._db.dialect, OutboxItem, values, ["dedupe_key"])
-                    .returning(col(OutboxItem.id))
-                )
-            ).scalar_one_or_none()
-        return new_id is not None
+        return await self.add(user_id, chat_id, kind, payload, dedupe_key, now) is not None
 
     async def due(self, limit: int = 100, now: datetime | None = None) -> list[OutboxMessage]:
         """Pending messages whose time has come, oldest first."""

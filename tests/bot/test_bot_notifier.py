@@ -17,6 +17,7 @@ from bot.notices import Notice, NoticeKind
 from bot.notifier import Notifier
 from bot.standin import BotApiStandIn
 from storage.facade import Storage
+from storage.records import OutboxMessage
 
 AT = datetime(2026, 5, 11, 0, 1, 2, tzinfo=UTC)
 
@@ -185,3 +186,77 @@ async def test_a_bad_payload_is_failed_not_retried_forever(env: Env) -> None:
         await notifier.close()
     assert env.standin.calls_to("sendMessage") == []
     assert await env.storage.outbox.due(10, datetime(2100, 1, 1, tzinfo=UTC)) == []
+
+
+class Reads:
+    """Counts the notifier's reads of the outbox; `await reads.first()` after one."""
+
+    def __init__(self, storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        self._done = asyncio.Event()
+        due = storage.outbox.due
+
+        async def counting(limit: int = 100, now: datetime | None = None) -> list[OutboxMessage]:
+            messages = await due(limit, now)
+            self.count += 1
+            self._done.set()
+            return messages
+
+        monkeypatch.setattr(storage.outbox, "due", counting)
+
+    async def first(self) -> None:
+        await asyncio.wait_for(self._done.wait(), 10)
+
+
+async def test_a_handed_row_is_sent_without_reading_the_outbox(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id = await _user(env, 8007)
+    reads = Reads(env.storage, monkeypatch)
+    outcomes = Outcomes()
+    notifier = Notifier(env.bot, env.storage, poll_interval=60.0, on_send=outcomes)
+    await notifier.start()
+    try:
+        await reads.first()  # start-up looks at what earlier runs left
+        for n in range(1, 4):
+            fill = _fill(n)
+            row = await env.storage.outbox.add(
+                user_id, 8007, fill.kind.value, fill.to_payload(), f"hand-{n}"
+            )
+            assert row is not None
+            notifier.wake(row)
+        await outcomes.final(3)
+        assert reads.count == 1
+        await _settled(env, notifier, outcomes, 3)
+    finally:
+        await notifier.close()
+    texts = [m.text for m in env.standin.user(8007, "u").bot_messages()]
+    assert [f"매수 {n}주" in text for n, text in enumerate(texts, start=1)] == [True] * 3
+    assert len(env.standin.calls_to("sendMessage")) == 3  # each once
+
+
+async def test_rows_left_from_before_go_first_when_a_new_one_is_handed(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id = await _user(env, 8008)
+    for n in (1, 2):
+        await _enqueue(env, user_id, 8008, _fill(n), f"old-{n}")
+    reads = Reads(env.storage, monkeypatch)
+    outcomes = Outcomes()
+    notifier = Notifier(env.bot, env.storage, poll_interval=60.0, on_send=outcomes)
+    await notifier.start()
+    try:
+        # Handed before the notifier has read the outbox: it must not overtake.
+        fill = _fill(3)
+        row = await env.storage.outbox.add(
+            user_id, 8008, fill.kind.value, fill.to_payload(), "new-3"
+        )
+        assert row is not None
+        notifier.wake(row)
+        await _settled(env, notifier, outcomes, 3)
+    finally:
+        await notifier.close()
+    assert reads.count >= 1
+    texts = [m.text for m in env.standin.user(8008, "u").bot_messages()]
+    assert [f"매수 {n}주" in text for n, text in enumerate(texts, start=1)] == [True] * 3
+    assert len(env.standin.calls_to("sendMessage")) == 3
