@@ -20,9 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bot.standin import BotApiStandIn, render_transcript
+from bot.standin import BotApiStandIn
 from kis.sim import KisSimulator
-from moahook.demo_report import render_exchanges, render_fills, render_orders, section
+from moahook.demo_report import (
+    render_chat,
+    render_exchanges,
+    render_fills,
+    render_orders,
+    section,
+)
 from moahook.demo_steps import DemoFailed, Steps
 from moahook.demo_tour import STEP_TITLES, Tour
 from moahook.log import SecretRegistry, redact, setup_logging
@@ -72,7 +78,8 @@ async def demo(out: TextIO, options: DemoOptions, registry: SecretRegistry) -> i
         await tour.close()
         data_dir.cleanup()
 
-    out.write(section("채팅 (the chat as the user saw it)", render_transcript(report.timeline)))
+    chat = render_chat(report.timeline, report.originals)
+    out.write(section("채팅 (the chat as the user saw it)", chat))
     out.write(section("TradingView alerts → POST /hook/<token>", render_exchanges(report.alerts)))
     out.write(section("Orders (moahook storage vs KIS simulator)", render_orders(report.orders)))
     out.write(section("Fills (from the KIS fill-notice WebSocket)", render_fills(report.fills)))

@@ -4,8 +4,11 @@ moahook stored them next to the simulator's books, and the fills. Pure formattin
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from bot.standin import ChatMessage
+from bot.standin.transcript import render_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,26 @@ class FillRow:
     quantity: int
     price: int
     time: str
+
+
+def render_chat(
+    timeline: Sequence[ChatMessage], originals: Mapping[int, ChatMessage]
+) -> str:
+    """The chat as the user saw it. A message the bot later edited (the keyboard replaced by
+    the choice) shows first as it was, with its buttons, and again edited after the press."""
+    lines: list[str] = []
+    edited_later: dict[int, ChatMessage] = {}
+    for message in timeline:
+        original = originals.get(message.id)
+        if message.kind == "text" and message.edited and original is not None:
+            lines.append(render_message(original))
+            edited_later[message.id] = message
+            continue
+        lines.append(render_message(message))
+        if message.kind == "press" and message.id in edited_later:
+            lines.append(render_message(edited_later.pop(message.id)))
+    lines.extend(render_message(message) for message in edited_later.values())
+    return "".join(f"{line}\n" for line in lines)
 
 
 def display_width(text: str) -> int:

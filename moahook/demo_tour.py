@@ -91,6 +91,7 @@ STEP_TITLES = (
 @dataclass
 class Report:
     timeline: list[ChatMessage] = field(default_factory=list)
+    originals: dict[int, ChatMessage] = field(default_factory=dict)
     alerts: list[AlertExchange] = field(default_factory=list)
     orders: list[OrderRow] = field(default_factory=list)
     fills: list[FillRow] = field(default_factory=list)
@@ -120,6 +121,8 @@ class Tour:
         self._hook_path = ""
         self._public_url = ""
         self._exchanges: list[AlertExchange] = []
+        # Messages as first seen, where the bot edits them later (the environment buttons).
+        self._originals: dict[int, ChatMessage] = {}
         registry.add(self._account.app_key, self._account.app_secret)
 
     # -- the script ------------------------------------------------------------------
@@ -136,7 +139,9 @@ class Tour:
             await self._send_secret(self._account.app_secret, "3/5")
         async with steps.step(next(titles)):
             await self._say(self._account.account_number, "4/5")
-            await self._env_buttons(await self._say(self._account.hts_id, "5/5"))
+            prompt = await self._say(self._account.hts_id, "5/5")
+            self._originals[prompt.id] = prompt
+            await self._env_buttons(prompt)
         async with steps.step(next(titles)):
             code = await self._choose_paper()
         async with steps.step(next(titles)):
@@ -372,7 +377,7 @@ class Tour:
     # -- after the script -------------------------------------------------------------
     async def report(self) -> Report:
         """What happened, as far as it got (also after a failure)."""
-        report = Report(alerts=list(self._exchanges))
+        report = Report(alerts=list(self._exchanges), originals=dict(self._originals))
         if self._user is not None:
             report.timeline = self._user.timeline
         with contextlib.suppress(Exception):
