@@ -1,4 +1,8 @@
-"""The order guards of SPEC section 7, in order, and sizing refusals as chat reasons. Pure.
+"""The order guards of SPEC section 7, in order, and sizing refusals as chat reasons.
+
+The guards themselves are pure. `GuardInputs` keeps what they read about a user (pause,
+active environment, key set) in memory until it changes; prices and holdings are
+never cached (SPEC section 7: fresh from KIS for each alert).
 
 Each refusal carries a stable `code` (metrics, logs), the English `reason` stored on
 the alert for `/log`, and a `reason_key` + params naming a `reason.*` text of the
@@ -8,11 +12,11 @@ catalog text (`reason_key == ""`) are shown as the literal `reason`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Final, Protocol
 
 from kis.env import Environment
 from storage.records import KeySetRecord, UserRecord
@@ -29,6 +33,59 @@ class FillNoticeReadiness(Protocol):
     """
 
     def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]: ...
+
+
+MAX_CACHED_USERS: Final = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class UserState:
+    """The guard inputs of one user: the user and the key set of their active environment."""
+
+    user: UserRecord
+    keys: KeySetRecord | None
+
+
+LoadUserState = Callable[[int], Awaitable[UserState | None]]
+
+
+class GuardInputs:
+    """`UserState` per user, loaded once and kept until `forget(user_id)`.
+
+    Call `forget` whenever a user's pause flag, active environment, chat or key sets
+    change (storage's change listeners do it for writes made through `Storage`). A
+    load that overlaps a `forget` is not kept, so a change during a load is never
+    hidden behind what was read before it.
+    """
+
+    def __init__(self, load: LoadUserState, *, max_users: int = MAX_CACHED_USERS) -> None:
+        self._load = load
+        self._max_users = max_users
+        self._states: dict[int, UserState] = {}
+        self._forgets = 0  # bumped by every forget: loads that overlap one are not kept
+
+    def __repr__(self) -> str:
+        return f"GuardInputs(cached_users={len(self._states)})"
+
+    async def get(self, user_id: int) -> UserState | None:
+        state = self._states.get(user_id)
+        if state is not None:
+            return state
+        forgets = self._forgets
+        state = await self._load(user_id)
+        if state is not None and forgets == self._forgets:
+            if len(self._states) >= self._max_users:
+                self._states.pop(next(iter(self._states)))
+            self._states[user_id] = state
+        return state
+
+    def forget(self, user_id: int) -> None:
+        self._forgets += 1
+        self._states.pop(user_id, None)
+
+    def forget_all(self) -> None:
+        self._forgets += 1
+        self._states.clear()
 
 
 class AlwaysReady:

@@ -5,10 +5,17 @@ database (`resume`). Jobs are keyed by (user, symbol) so one stock of one user i
 handled in order while everything else runs in parallel.
 
 Exactly once: the order row (one per alert, enforced by the database) is written
-before the request leaves, so an alert that already has an order row is never sent
-again. An order whose answer was lost — `OrderOutcomeUnknown`, a cancellation during
-the request, or a crash — is reconciled against KIS's daily executions before
-anything else is done for that user and stock; it is never re-sent automatically.
+`pending` before the request leaves, so an alert that already has an order row is
+never sent again. An order whose answer was lost — `OrderOutcomeUnknown`, a KIS
+server error (OPSQ…, a 5xx) that does not prove the order was refused, a
+cancellation during the request, or a crash (a `pending` row) — is reconciled
+against KIS's daily executions before anything else is done for that user and
+stock; it is never re-sent automatically.
+
+Database writes per alert on the way to KIS: the alert (group-committed by the
+intake) and the pending order row. After KIS answers, one transaction records the
+outcome, closes the alert and queues the chat notice. What the guards read about a
+user is cached (`GuardInputs`) and forgotten when storage reports a change.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from kis.env import Environment
 from kis.errors import (
     KisApiError,
     KisError,
+    KisServerError,
     KisTransportError,
     OrderOutcomeUnknown,
 )
@@ -41,12 +49,22 @@ from kis.models import (
 )
 from storage.errors import OrderAlreadyExists
 from storage.facade import Storage
-from storage.records import AlertRecord, AlertStatus, KeySetRecord, OrderRecord, OrderStatus
+from storage.records import (
+    AlertRecord,
+    AlertStatus,
+    KeySetRecord,
+    OrderRecord,
+    OrderStatus,
+    OutboxMessage,
+)
+from storage.repositories.outbox import OutboxEntry
 from storage.types import utcnow
 from webhook_server.alert import Alert, JSONValue, Position, Quantity
 from webhook_server.guards import (
     FillNoticeReadiness,
+    GuardInputs,
     Refusal,
+    UserState,
     below_one_share,
     check_guards,
     sizing_refusal,
@@ -149,6 +167,9 @@ class OrderPipeline:
         )
         self._reconciler = Reconciler(kis, attempts=reconcile_attempts, delay_s=reconcile_delay_s)
         self._db_gate = asyncio.Semaphore(db_slots)
+        self._inputs = GuardInputs(self._load_user_state)
+        storage.users.on_change(self.forget_user)
+        storage.key_sets.on_change(self.forget_user)
         # (user, symbol) whose earlier order could not be reconciled: nothing more is sent
         self._blocked: dict[tuple[int, str], int] = {}
 
@@ -170,6 +191,25 @@ class OrderPipeline:
 
     def set_wake(self, wake: Wake) -> None:
         self._wake = wake
+
+    def forget_user(self, user_id: int) -> None:
+        """Drop what the guards cached about a user (pause flag, active environment, chat,
+        key sets). Writes through this pipeline's `Storage` call it by themselves; call
+        it for changes made any other way."""
+        self._inputs.forget(user_id)
+
+    def forget_all_users(self) -> None:
+        self._inputs.forget_all()
+
+    async def _load_user_state(self, user_id: int) -> UserState | None:
+        user, key_sets = await asyncio.gather(
+            self._db(self._storage.users.get(user_id)),
+            self._db(self._storage.key_sets.for_user(user_id)),
+        )
+        if user is None:
+            return None
+        env = user.active_environment
+        return UserState(user, next((k for k in key_sets if k.environment is env), None))
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -248,15 +288,12 @@ class OrderPipeline:
                 )
 
     async def _process_alert(self, alert_id: int, user_id: int, alert: Alert) -> None:
-        user, key_sets = await asyncio.gather(
-            self._db(self._storage.users.get(user_id)),
-            self._db(self._storage.key_sets.for_user(user_id)),
-        )
-        if user is None:
+        state = await self._inputs.get(user_id)
+        if state is None:
             await self._db(self._storage.alerts.mark_failed(alert_id, "the user no longer exists"))
             return
+        user, keys = state.user, state.keys
         env = user.active_environment
-        keys = next((k for k in key_sets if k.environment is env), None)
         base = Notice(
             kind=NoticeKind.ORDER_REFUSED,
             env=env.value,
@@ -330,16 +367,21 @@ class OrderPipeline:
         except KisError as exc:
             reason = _kis_reason(exc)
             log.warning("alert %d: KIS inquiry failed: %s", alert_id, type(exc).__name__)
-            await self._db(
-                self._storage.alerts.mark_failed(alert_id, f"KIS inquiry failed: {reason}")
-            )
-            await self._notify(
-                ctx.user_id,
-                ctx.chat_id,
-                replace(base, kind=NoticeKind.ORDER_FAILED, reason=reason),
-                f"alert_failed:{alert_id}",
+            queued = await self._db(
+                self._storage.alerts.finish(
+                    alert_id,
+                    AlertStatus.FAILED,
+                    f"KIS inquiry failed: {reason}",
+                    notice=_entry(
+                        ctx.chat_id,
+                        replace(base, kind=NoticeKind.ORDER_FAILED, reason=reason),
+                        f"alert_failed:{alert_id}",
+                    ),
+                    user_id=ctx.user_id,
+                )
             )
             self._metrics.orders.labels("failed").inc()
+            self._woken(queued)
             return None
         result = size_order(alert, current_price=price, holding=holding, tick=tick)
         if isinstance(result, SizingRefusal):
@@ -410,33 +452,34 @@ class OrderPipeline:
     async def _send(
         self, order: OrderRecord, request: OrderRequest, ctx: _Context, notice: Notice
     ) -> OrderAck | None:
-        """Send once. Returns the ack, or None when the outcome was recorded otherwise."""
-        # Recorded alongside the request (not before it, to keep the alert→order path
-        # short): a `pending` row is treated exactly like `sent` when reconciling.
-        marking = asyncio.create_task(self._db(self._storage.orders.mark_sent(order.id)))
+        """Send once. Returns the ack, or None when the outcome was recorded otherwise.
+
+        Nothing is written between the pending row and the request: a `pending` row is
+        treated exactly like `sent` when reconciling, and the answer's transaction
+        records when it was sent."""
         try:
             ack = await self._send_retrying_unsent(ctx, request)
         except asyncio.CancelledError:
             # Stopped while the request may have been on the wire: unknown, reconcile later.
             with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.shield(self._unknown_after_cancel(order, marking))
+                await asyncio.shield(self._unknown_after_cancel(order))
             raise
         except OrderOutcomeUnknown as exc:
-            await _settle(marking)
             await self._unknown(order, ctx, notice, str(exc))
             return None
+        except KisServerError as exc:
+            # OPSQ… or a 5xx: a gateway fault that does not prove the order was refused.
+            await self._unknown(order, ctx, notice, _kis_reason(exc))
+            return None
         except KisTransportError as exc:
-            await _settle(marking)
             reason = f"could not reach KIS: {exc}"
             await self._failed(order, ctx, notice, reason, None, rejected=False)
             return None
         except KisApiError as exc:
-            await _settle(marking)
             await self._failed(
                 order, ctx, notice, _kis_reason(exc), exc.msg_cd or None, rejected=True
             )
             return None
-        await _settle(marking)
         return ack
 
     async def _send_retrying_unsent(self, ctx: _Context, request: OrderRequest) -> OrderAck:
@@ -447,12 +490,11 @@ class OrderPipeline:
             await asyncio.sleep(TRANSPORT_RETRY_DELAY_S)
             return await self._kis.place_order(ctx.creds, ctx.account, request)
 
-    async def _unknown_after_cancel(
-        self, order: OrderRecord, marking: asyncio.Task[OrderRecord | None]
-    ) -> None:
-        await _settle(marking)
+    async def _unknown_after_cancel(self, order: OrderRecord) -> None:
         await self._db(
-            self._storage.orders.mark_unknown(order.id, "stopped while the order was sent")
+            self._storage.orders.record_outcome(
+                order, OrderStatus.UNKNOWN, "stopped while the order was sent"
+            )
         )
         self._metrics.orders.labels("unknown").inc()
 
@@ -466,15 +508,22 @@ class OrderPipeline:
         ctx: _Context,
         notice: Notice,
     ) -> None:
-        await self._db(self._storage.orders.mark_accepted(order.id, order_no, branch))
-        await self._db(self._storage.alerts.mark_done(order.alert_id))
-        self._metrics.orders.labels("accepted").inc()
-        await self._notify(
-            ctx.user_id,
-            ctx.chat_id,
-            replace(notice, order_no=order_no),
-            notice_dedupe_key(NoticeKind.ORDER_ACCEPTED, ctx.user_id, ctx.env.value, order_no),
+        _, queued = await self._db(
+            self._storage.orders.record_accepted(
+                order,
+                order_no,
+                branch,
+                notice=_entry(
+                    ctx.chat_id,
+                    replace(notice, order_no=order_no),
+                    notice_dedupe_key(
+                        NoticeKind.ORDER_ACCEPTED, ctx.user_id, ctx.env.value, order_no
+                    ),
+                ),
+            )
         )
+        self._metrics.orders.labels("accepted").inc()
+        self._woken(queued)
 
     async def _failed(
         self,
@@ -486,53 +535,71 @@ class OrderPipeline:
         *,
         rejected: bool,
     ) -> None:
-        if rejected:
-            await self._db(self._storage.orders.mark_rejected(order.id, reason, msg_cd))
-        else:
-            await self._db(self._storage.orders.mark_failed(order.id, reason, msg_cd))
-        await self._db(self._storage.alerts.mark_failed(order.alert_id, f"order failed: {reason}"))
-        self._metrics.orders.labels("rejected" if rejected else "failed").inc()
-        await self._notify(
-            ctx.user_id,
-            ctx.chat_id,
-            replace(notice, kind=NoticeKind.ORDER_FAILED, reason=reason),
-            f"order_failed:{order.id}",
+        _, queued = await self._db(
+            self._storage.orders.record_outcome(
+                order,
+                OrderStatus.REJECTED if rejected else OrderStatus.FAILED,
+                reason,
+                msg_cd,
+                alert_status=AlertStatus.FAILED,
+                alert_reason=f"order failed: {reason}",
+                notice=_entry(
+                    ctx.chat_id,
+                    replace(notice, kind=NoticeKind.ORDER_FAILED, reason=reason),
+                    f"order_failed:{order.id}",
+                ),
+            )
         )
+        self._metrics.orders.labels("rejected" if rejected else "failed").inc()
+        self._woken(queued)
 
     async def _unknown(self, order: OrderRecord, ctx: _Context, notice: Notice, why: str) -> None:
         log.warning("order %d: outcome unknown (%s); reconciling", order.id, why)
-        fresh = await self._db(self._storage.orders.mark_unknown(order.id, "no answer from KIS"))
-        self._metrics.orders.labels("unknown").inc()
-        await self._notify(
-            ctx.user_id,
-            ctx.chat_id,
-            replace(
-                notice,
-                kind=NoticeKind.ORDER_FAILED,
-                reason_key="outcome_unknown",
-                reason="KIS did not answer; checking whether the order was placed",
-            ),
-            f"order_unknown:{order.id}",
+        fresh, queued = await self._db(
+            self._storage.orders.record_outcome(
+                order,
+                OrderStatus.UNKNOWN,
+                "no answer from KIS",
+                notice=_entry(
+                    ctx.chat_id,
+                    replace(
+                        notice,
+                        kind=NoticeKind.ORDER_FAILED,
+                        reason_key="outcome_unknown",
+                        reason="KIS did not answer; checking whether the order was placed",
+                    ),
+                    f"order_unknown:{order.id}",
+                ),
+            )
         )
-        await self._reconcile(fresh or order, ctx)
+        self._metrics.orders.labels("unknown").inc()
+        self._woken(queued)
+        await self._reconcile(fresh, ctx)
 
     async def _refuse(
         self, alert_id: int, user_id: int, chat_id: int, base: Notice, refusal: Refusal | None
     ) -> None:
         refusal = refusal or Refusal("no_keys", "no validated keys (/keys)", "no_keys")
-        await self._db(self._storage.alerts.mark_refused(alert_id, refusal.reason))
-        self._metrics.alerts_refused.labels(refusal.code).inc()
-        await self._notify(
-            user_id,
-            chat_id,
-            replace(
-                base,
-                reason=refusal.reason,
-                reason_key=refusal.reason_key,
-                reason_params=dict(refusal.params),
-            ),
-            f"order_refused:{alert_id}",
+        queued = await self._db(
+            self._storage.alerts.finish(
+                alert_id,
+                AlertStatus.REFUSED,
+                refusal.reason,
+                notice=_entry(
+                    chat_id,
+                    replace(
+                        base,
+                        reason=refusal.reason,
+                        reason_key=refusal.reason_key,
+                        reason_params=dict(refusal.params),
+                    ),
+                    f"order_refused:{alert_id}",
+                ),
+                user_id=user_id,
+            )
         )
+        self._metrics.alerts_refused.labels(refusal.code).inc()
+        self._woken(queued)
 
     # -- reconciliation -------------------------------------------------------------------
 
@@ -624,21 +691,18 @@ class OrderPipeline:
 
     # -- notices --------------------------------------------------------------------------
 
-    async def _notify(self, user_id: int, chat_id: int, notice: Notice, dedupe: str) -> None:
-        try:
-            queued = await self._db(
-                self._storage.outbox.enqueue(
-                    user_id, chat_id, notice.kind.value, notice.to_payload(), dedupe
-                )
-            )
-        except Exception:
-            log.exception("could not queue a %s notice", notice.kind.value)
+    def _woken(self, queued: OutboxMessage | None) -> None:
+        """Wake the notifier once a notice was queued (it reads the outbox itself)."""
+        if queued is None or self._wake is None:
             return
-        if queued and self._wake is not None:
-            try:
-                self._wake()
-            except Exception:
-                log.exception("waking the notifier failed")
+        try:
+            self._wake()
+        except Exception:
+            log.exception("waking the notifier failed")
+
+
+def _entry(chat_id: int, notice: Notice, dedupe: str) -> OutboxEntry:
+    return OutboxEntry(chat_id, notice.kind.value, notice.to_payload(), dedupe)
 
 
 def _alert_of(record: AlertRecord) -> Alert | None:
@@ -658,13 +722,3 @@ def _kis_reason(exc: KisError) -> str:
         text = exc.msg1 or "(no message)"
         return f"[{exc.msg_cd}] {text}" if exc.msg_cd else text
     return str(exc)
-
-
-async def _settle(task: asyncio.Task[OrderRecord | None]) -> None:
-    """Wait for a bookkeeping task; its failure is logged, never raised."""
-    try:
-        await task
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("recording the order as sent failed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
@@ -9,7 +10,10 @@ from sqlalchemy import Insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
+log = logging.getLogger(__name__)
+
 Clock = Callable[[], datetime]
+ChangeListener = Callable[[int], None]
 
 # Namespaces for `Database.lock` (PostgreSQL advisory locks).
 LOCK_ALERTS = 1
@@ -62,3 +66,29 @@ def rowcount(result: object) -> int:
     """Rows an UPDATE/DELETE touched (`CursorResult.rowcount`, typed loosely by SQLAlchemy)."""
     count = getattr(result, "rowcount", 0)
     return count if isinstance(count, int) else 0
+
+
+class ChangeListeners:
+    """Callbacks told a user's id after a change of theirs committed.
+
+    For in-memory caches of what rarely changes (the order pipeline's guard inputs):
+    called synchronously right after the commit, so no await separates the change
+    from the invalidation.
+    """
+
+    def __init__(self) -> None:
+        self._listeners: list[ChangeListener] = []
+
+    def add(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    def remove(self, listener: ChangeListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def notify(self, user_id: int) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(user_id)
+            except Exception:  # a cache must never break a write
+                log.exception("change listener failed")

@@ -28,8 +28,15 @@ from sqlmodel import col
 
 from storage.db import Database
 from storage.models import Alert
-from storage.records import OPEN_ALERT_STATUSES, AcceptResult, AlertRecord, AlertStatus
+from storage.records import (
+    OPEN_ALERT_STATUSES,
+    AcceptResult,
+    AlertRecord,
+    AlertStatus,
+    OutboxMessage,
+)
 from storage.repositories._sql import LOCK_ALERTS, Clock, require_id, rowcount
+from storage.repositories.outbox import OutboxEntry, insert_entry
 from storage.types import UtcDateTime, utcnow
 
 ID_WINDOW: Final = timedelta(hours=24)  # same `id` field within this → duplicate
@@ -385,10 +392,37 @@ class Alerts:
             ).scalars().all()
         return [_record(row) for row in rows]
 
+    async def finish(
+        self,
+        alert_id: int,
+        status: AlertStatus,
+        reason: str | None,
+        *,
+        notice: OutboxEntry | None = None,
+        user_id: int | None = None,
+    ) -> OutboxMessage | None:
+        """Closes the alert and queues the chat notice saying so, in one transaction.
+
+        Returns the queued message (None without a notice, or when its dedupe key was
+        queued before)."""
+        now = self._clock()
+        async with self._db.transaction() as session:
+            await finish_in(session, alert_id, status, reason, now)
+            if notice is None:
+                return None
+            return await insert_entry(self._db.dialect, session, user_id, notice, now)
+
     async def _finish(self, alert_id: int, status: AlertStatus, reason: str | None) -> None:
         async with self._db.transaction() as session:
-            await session.execute(
-                update(Alert)
-                .where(col(Alert.id) == alert_id)
-                .values(status=status.value, reason=reason, updated_at=self._clock())
-            )
+            await finish_in(session, alert_id, status, reason, self._clock())
+
+
+async def finish_in(
+    session: AsyncSession, alert_id: int, status: AlertStatus, reason: str | None, now: datetime
+) -> None:
+    """Sets an alert's final status inside the caller's transaction."""
+    await session.execute(
+        update(Alert)
+        .where(col(Alert.id) == alert_id)
+        .values(status=status.value, reason=reason, updated_at=now)
+    )

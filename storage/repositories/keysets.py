@@ -14,7 +14,7 @@ from storage.crypto import SecretBox, hash_token
 from storage.db import Database
 from storage.models import KeySet, User
 from storage.records import ActiveKeySet, KeySetRecord
-from storage.repositories._sql import Clock, rowcount, upsert
+from storage.repositories._sql import ChangeListener, ChangeListeners, Clock, rowcount, upsert
 from storage.repositories.users import user_record
 from storage.types import utcnow
 
@@ -41,6 +41,11 @@ class KeySets:
         self._db = db
         self._box = box
         self._clock = clock
+        self._changes = ChangeListeners()
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """`listener(user_id)` after a user's key sets were saved, checked or deleted."""
+        self._changes.add(listener)
 
     def _record(self, row: KeySet) -> KeySetRecord:
         env = row.environment
@@ -102,6 +107,7 @@ class KeySets:
                     _SAVED_COLUMNS,
                 )
             )
+        self._changes.notify(user_id)
 
     async def get(self, user_id: int, environment: Environment) -> KeySetRecord | None:
         async with self._db.session() as session:
@@ -149,12 +155,14 @@ class KeySets:
                     updated_at=now,
                 )
             )
+        self._changes.notify(user_id)
         return rowcount(result) > 0
 
     async def delete_all(self, user_id: int) -> int:
         """Forgets every key set of the user; returns how many were deleted."""
         async with self._db.transaction() as session:
             result = await session.execute(delete(KeySet).where(col(KeySet.user_id) == user_id))
+        self._changes.notify(user_id)
         return rowcount(result)
 
     async def validated_for_active(self) -> list[ActiveKeySet]:

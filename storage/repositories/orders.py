@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import col
 
 from kis.env import Environment
 from storage.db import Database
 from storage.errors import OrderAlreadyExists
 from storage.models import Fill, Order
-from storage.records import OrderRecord, OrderStatus
-from storage.repositories._sql import Clock, insert_ignoring, require_id
+from storage.records import AlertStatus, OrderRecord, OrderStatus, OutboxMessage
+from storage.repositories._sql import Clock, insert_ignoring, require_id, rowcount
+from storage.repositories.alerts import finish_in
+from storage.repositories.outbox import OutboxEntry, insert_entry
 from storage.types import utcnow
 
 # Statuses whose outcome is not known after a crash: reconcile with KIS first.
@@ -42,6 +47,28 @@ def order_record(row: Order) -> OrderRecord:
         sent_at=row.sent_at,
         updated_at=row.updated_at,
     )
+
+
+_PENDING_COLUMNS = (
+    "alert_id", "user_id", "environment", "symbol", "name", "side", "order_type", "quantity",
+    "price", "status", "filled_qty", "filled_amount", "created_at", "updated_at",
+)
+_PENDING_INSERTS: dict[str, ReturningInsert[int | None]] = {}
+
+
+def _pending_insert(dialect: str) -> ReturningInsert[int | None]:
+    """INSERT of a pending order unless its alert has one; parameters by column name."""
+    statement = _PENDING_INSERTS.get(dialect)
+    if statement is None:
+        statement = insert_ignoring(
+            dialect,
+            Order,
+            {name: bindparam(name, type_=Order.__table__.c[name].type)  # type: ignore[attr-defined]  # SQLModel table
+             for name in _PENDING_COLUMNS},
+            ["alert_id"],
+        ).returning(col(Order.id))
+        _PENDING_INSERTS[dialect] = statement
+    return statement
 
 
 class Orders:
@@ -81,13 +108,9 @@ class Orders:
             "updated_at": now,
         }
         async with self._db.transaction() as session:
-            new_id = (
-                await session.execute(
-                    insert_ignoring(self._db.dialect, Order, values, ["alert_id"]).returning(
-                        col(Order.id)
-                    )
-                )
-            ).scalar_one_or_none()
+            # Core execution of a statement built once: this is on the way to KIS.
+            conn = await session.connection()
+            new_id = (await conn.execute(_pending_insert(self._db.dialect), values)).scalar()
             if new_id is None:
                 existing = (
                     await session.execute(
@@ -95,10 +118,29 @@ class Orders:
                     )
                 ).scalar_one_or_none()
                 raise OrderAlreadyExists(alert_id, existing)
-            row = await session.get(Order, new_id)
-        if row is None:  # pragma: no cover - inserted just above
-            raise LookupError(f"order {new_id} vanished")
-        return order_record(row)
+        # Built from what was inserted: no read back on the way to KIS.
+        return OrderRecord(
+            id=require_id(new_id),
+            alert_id=alert_id,
+            user_id=user_id,
+            environment=Environment(environment),
+            symbol=symbol,
+            name=name,
+            side=side,
+            order_type=order_type,
+            quantity=quantity,
+            price=price,
+            order_no=None,
+            branch=None,
+            status=OrderStatus.PENDING,
+            reason=None,
+            msg_cd=None,
+            filled_qty=0,
+            filled_amount=0,
+            created_at=now,
+            sent_at=None,
+            updated_at=now,
+        )
 
     async def mark_sent(self, order_id: int) -> OrderRecord | None:
         now = self._clock()
@@ -110,51 +152,141 @@ class Orders:
         self, order_id: int, order_no: str, branch: str | None = None
     ) -> OrderRecord | None:
         """KIS gave an order number. Fills that arrived before it are linked now."""
-        now = self._clock()
         async with self._db.transaction() as session:
             row = await session.get(Order, order_id)
             if row is None:
                 return None
-            await session.execute(
-                update(Fill)
-                .where(
-                    col(Fill.user_id) == row.user_id,
-                    col(Fill.environment) == row.environment,
-                    col(Fill.order_no) == order_no,
-                    col(Fill.order_id).is_(None),
-                )
-                .values(order_id=order_id)
+            return await self._accept_in(
+                session, order_record(row), order_no, branch, self._clock()
             )
+
+    async def record_accepted(
+        self,
+        order: OrderRecord,
+        order_no: str,
+        branch: str | None = None,
+        *,
+        notice: OutboxEntry | None = None,
+    ) -> tuple[OrderRecord, OutboxMessage | None]:
+        """KIS accepted `order`: the order gets its number (fills that came first are
+        linked), its alert is done, and the chat notice is queued — one transaction.
+
+        Returns the order as recorded and the queued message (None without a notice or
+        when its dedupe key was queued before)."""
+        now = self._clock()
+        async with self._db.transaction() as session:
+            record = await self._accept_in(session, order, order_no, branch, now)
+            await finish_in(session, order.alert_id, AlertStatus.DONE, None, now)
+            queued = (
+                None
+                if notice is None
+                else await insert_entry(self._db.dialect, session, order.user_id, notice, now)
+            )
+        return record, queued
+
+    async def record_outcome(
+        self,
+        order: OrderRecord,
+        status: OrderStatus,
+        reason: str | None,
+        msg_cd: str | None = None,
+        *,
+        alert_status: AlertStatus | None = None,
+        alert_reason: str | None = None,
+        notice: OutboxEntry | None = None,
+    ) -> tuple[OrderRecord, OutboxMessage | None]:
+        """`order` rejected, failed or of unknown outcome; with `alert_status` its alert
+        is closed too, and `notice` is queued — one transaction."""
+        if status not in (OrderStatus.REJECTED, OrderStatus.FAILED, OrderStatus.UNKNOWN):
+            raise ValueError(f"record_outcome does not record {status.value}")
+        now = self._clock()
+        values: dict[str, object] = {
+            "status": status.value,
+            "reason": reason,
+            "msg_cd": msg_cd,
+            "updated_at": now,
+        }
+        sent_at = order.sent_at
+        if status is not OrderStatus.FAILED:  # KIS answered, or may have got it
+            values["sent_at"] = func.coalesce(col(Order.sent_at), now)
+            sent_at = sent_at or now
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(Order).where(col(Order.id) == order.id).values(**values)
+            )
+            if alert_status is not None:
+                await finish_in(session, order.alert_id, alert_status, alert_reason, now)
+            queued = (
+                None
+                if notice is None
+                else await insert_entry(self._db.dialect, session, order.user_id, notice, now)
+            )
+        record = replace(
+            order, status=status, reason=reason, msg_cd=msg_cd, sent_at=sent_at, updated_at=now
+        )
+        return record, queued
+
+    async def _accept_in(
+        self,
+        session: AsyncSession,
+        order: OrderRecord,
+        order_no: str,
+        branch: str | None,
+        now: datetime,
+    ) -> OrderRecord:
+        linked = await session.execute(
+            update(Fill)
+            .where(
+                col(Fill.user_id) == order.user_id,
+                col(Fill.environment) == order.environment.value,
+                col(Fill.order_no) == order_no,
+                col(Fill.order_id).is_(None),
+            )
+            .values(order_id=order.id)
+        )
+        filled_qty = filled_amount = 0
+        # Fills can only be ours if some were just linked or the number was known before.
+        if rowcount(linked) > 0 or order.order_no is not None:
             qty, amount = (
                 await session.execute(
                     select(
                         func.coalesce(func.sum(col(Fill.quantity)), 0),
                         func.coalesce(func.sum(col(Fill.quantity) * col(Fill.price)), 0),
-                    ).where(col(Fill.order_id) == order_id)
+                    ).where(col(Fill.order_id) == order.id)
                 )
             ).one()
             filled_qty, filled_amount = int(qty), int(amount)
-            if filled_qty <= 0:
-                status = OrderStatus.ACCEPTED
-            elif filled_qty >= row.quantity:
-                status = OrderStatus.FILLED
-            else:
-                status = OrderStatus.PARTIALLY_FILLED
-            await session.execute(
-                update(Order)
-                .where(col(Order.id) == order_id)
-                .values(
-                    order_no=order_no,
-                    branch=branch,
-                    status=status.value,
-                    filled_qty=filled_qty,
-                    filled_amount=filled_amount,
-                    reason=None,
-                    updated_at=now,
-                )
+        if filled_qty <= 0:
+            status = OrderStatus.ACCEPTED
+        elif filled_qty >= order.quantity:
+            status = OrderStatus.FILLED
+        else:
+            status = OrderStatus.PARTIALLY_FILLED
+        await session.execute(
+            update(Order)
+            .where(col(Order.id) == order.id)
+            .values(
+                order_no=order_no,
+                branch=branch,
+                status=status.value,
+                filled_qty=filled_qty,
+                filled_amount=filled_amount,
+                reason=None,
+                sent_at=func.coalesce(col(Order.sent_at), now),
+                updated_at=now,
             )
-            fresh = await session.get(Order, order_id, populate_existing=True)
-        return None if fresh is None else order_record(fresh)
+        )
+        return replace(
+            order,
+            order_no=order_no,
+            branch=branch,
+            status=status,
+            filled_qty=filled_qty,
+            filled_amount=filled_amount,
+            reason=None,
+            sent_at=order.sent_at or now,
+            updated_at=now,
+        )
 
     async def mark_rejected(
         self, order_id: int, reason: str, msg_cd: str | None = None

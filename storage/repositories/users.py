@@ -15,7 +15,14 @@ from storage.db import Database
 from storage.errors import UnknownUser
 from storage.models import User
 from storage.records import UserRecord
-from storage.repositories._sql import Clock, insert_ignoring, require_id, rowcount
+from storage.repositories._sql import (
+    ChangeListener,
+    ChangeListeners,
+    Clock,
+    insert_ignoring,
+    require_id,
+    rowcount,
+)
 from storage.types import utcnow
 
 LANGUAGES: Final = ("ko", "en")
@@ -44,6 +51,11 @@ class Users:
         self._db = db
         self._box = box
         self._clock = clock
+        self._changes = ChangeListeners()
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """`listener(user_id)` after a user's chat, language, environment or pause changed."""
+        self._changes.add(listener)
 
     async def get_or_create(
         self, telegram_id: int, chat_id: int, language: str = "ko"
@@ -60,6 +72,7 @@ class Users:
                     .where(col(User.telegram_id) == telegram_id)
                     .values(chat_id=chat_id, updated_at=self._clock())
                 )
+            self._changes.notify(existing.id)
         else:
             token = new_webhook_token()
             now = self._clock()
@@ -168,6 +181,7 @@ class Users:
             )
             if rowcount(result) == 0:
                 raise UnknownUser(user_id)
+        self._changes.notify(user_id)
 
 
 def _check_language(language: str) -> None:

@@ -705,3 +705,120 @@ def test_demo_constants_are_the_simulators() -> None:
     assert demo_account().app_key == DEMO_APP_KEY and demo_account().hts_id == DEMO_HTS_ID
     assert demo_account().app_secret == DEMO_APP_SECRET
 
+
+
+# --- KIS server errors on an order: unknown, then reconciled ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"), [("OPSQ0001", {}), ("http_5xx", {"status": 502})]
+)
+async def test_server_error_on_order_is_unknown_then_reconciled_not_placed(
+    tmp_path: Path, kind: str, params: dict[str, object]
+) -> None:
+    """OPSQ… and a bare 5xx do not prove the order was refused: the order is recorded
+    unknown, checked against the daily executions, and never sent again."""
+    async with stack(tmp_path) as s:
+        s.sim.faults.add("order", kind, **params)
+        _, answer = await s.post(BUY)
+        await s.settle()
+        assert s.sim.orders == []  # the simulator's fault replaced the order
+        assert len([r for r in s.sim.requests if r.endpoint == "order"]) == 1, "not re-sent"
+        assert "ccld" in [r.endpoint for r in s.sim.requests]
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.status is OrderStatus.FAILED
+        assert order.reason == NOT_PLACED
+        assert (await s.alert(answer["alert_id"])).status is AlertStatus.FAILED
+        kinds = [(n["kind"], n["reason_key"]) for n in await s.outbox()]
+        assert kinds == [("order_failed", "outcome_unknown"), ("order_failed", "")]
+        assert 'moahook_orders_total{outcome="unknown"} 1.0' in s.metrics.render().decode()
+
+
+async def test_server_error_after_the_order_was_placed_finds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order reached KIS but the answer was a gateway error: reconciliation finds
+    exactly the one order and records it accepted."""
+    from kis.errors import KisServerError
+
+    async with stack(tmp_path) as s:
+        real = s.kis.place_order
+        calls: list[int] = []
+
+        async def placed_then_opsq(*args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            await real(*args, **kwargs)
+            raise KisServerError(rt_cd="1", msg_cd="OPSQ0001", msg1="gateway error",
+                                 tr_id="VTTC0802U", http_status=500)
+
+        monkeypatch.setattr(s.kis, "place_order", placed_then_opsq)
+        _, answer = await s.post(BUY)
+        await s.settle()
+        assert calls == [1] and len(s.sim.orders) == 1
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.order_no == s.sim.orders[0].odno
+        assert order.status in (OrderStatus.ACCEPTED, OrderStatus.FILLED)
+        assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
+
+
+# --- cached guard inputs ------------------------------------------------------------------
+
+
+async def test_guard_inputs_are_read_once_and_forgotten_on_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with stack(tmp_path) as s:
+        reads: list[int] = []
+        real_get = s.storage.users.get
+
+        async def counting_get(user_id: int) -> Any:
+            reads.append(user_id)
+            return await real_get(user_id)
+
+        monkeypatch.setattr(s.storage.users, "get", counting_get)
+        for n in range(3):
+            await s.post({**BUY, "id": f"c{n}"})
+            await s.settle()
+        assert len(s.sim.orders) == 3 and reads == [s.user.id]  # read once, then cached
+
+        await s.storage.users.set_paused(s.user.id, True)  # the bot's /pause
+        alert, _ = await refused_after(s, {**BUY, "id": "paused"})
+        assert "paused" in alert.reason
+        await s.storage.users.set_paused(s.user.id, False)
+        await s.storage.key_sets.record_checks(s.user.id, PAPER, {}, validated=False)
+        alert, _ = await refused_after(s, {**BUY, "id": "unvalidated"})
+        assert "no validated" in alert.reason
+        await s.storage.key_sets.record_checks(s.user.id, PAPER, {}, validated=True)
+        await s.storage.users.set_active_environment(s.user.id, Environment.REAL)
+        alert, _ = await refused_after(s, {**BUY, "id": "real"})
+        assert "no validated real keys" in alert.reason
+        await s.storage.users.set_active_environment(s.user.id, PAPER)
+        await s.post({**BUY, "id": "again"})
+        await s.settle()
+        assert len(s.sim.orders) == 4
+
+
+async def refused_after(s: Stack, message: dict[str, object]) -> tuple[Any, list[Any]]:
+    orders_before = len(s.sim.orders)
+    status, answer = await s.post(message)
+    assert status == 200 and answer["status"] == "accepted"
+    await s.settle()
+    assert len(s.sim.orders) == orders_before
+    alert = await s.alert(answer["alert_id"])
+    assert alert.status is AlertStatus.REFUSED
+    return alert, await s.outbox()
+
+
+async def test_pipeline_forget_user_drops_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """For changes made outside this process's Storage: `forget_user` rereads."""
+    async with stack(tmp_path) as s:
+        await s.post({**BUY, "id": "one"})
+        await s.settle()
+        # a change the pipeline's Storage does not see (another process, plain SQL)
+        async with s.storage.db.transaction() as session:
+            await session.execute(text("UPDATE users SET paused = :p"), {"p": True})
+        s.pipeline.forget_user(s.user.id)
+        alert, _ = await refused_after(s, {**BUY, "id": "two"})
+        assert "paused" in alert.reason
