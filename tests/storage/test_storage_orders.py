@@ -116,3 +116,72 @@ async def test_concurrent_repeats_of_a_fill_count_once(store: Storage) -> None:
     assert sum(r.new for r in results) == 1
     order = await store.orders.get(order_id)
     assert order is not None and order.filled_qty == 3
+
+
+async def test_record_accepted_closes_the_alert_and_queues_the_notice_at_once(
+    store: Storage,
+) -> None:
+    from storage.records import AlertStatus
+    from storage.repositories.outbox import OutboxEntry
+
+    user = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    alert_id = await _alert(store, user.id, 1)
+    pending = await store.orders.create_pending(
+        alert_id, user_id=user.id, environment=Environment.PAPER, symbol="005930",
+        side="buy", order_type="market", quantity=5,
+    )
+    assert pending == await store.orders.get(pending.id)  # built without a read back
+    early = await store.fills.record(user.id, Environment.PAPER, "0000000088", quantity=2,
+                                     price=1000, filled_at=FILLED_AT, notice_key="early")
+    assert early.order is None
+    entry = OutboxEntry(1, "order_accepted", {"order_no": "0000000088"}, "acc:88")
+    order, queued = await store.orders.record_accepted(pending, "0000000088", "1",
+                                                       notice=entry)
+    assert order.status is OrderStatus.PARTIALLY_FILLED and order.filled_qty == 2
+    assert order.sent_at is not None
+    assert order == await store.orders.get(pending.id)
+    assert queued is not None and queued.dedupe_key == "acc:88"
+    alert = await store.alerts.get(alert_id)
+    assert alert is not None and alert.status is AlertStatus.DONE
+    assert [m.dedupe_key for m in await store.outbox.due()] == ["acc:88"]
+
+
+async def test_record_outcome_and_alert_finish(store: Storage) -> None:
+    from storage.records import AlertStatus
+    from storage.repositories.outbox import OutboxEntry
+
+    user = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    alert_id = await _alert(store, user.id, 1)
+    pending = await store.orders.create_pending(
+        alert_id, user_id=user.id, environment=Environment.PAPER, symbol="005930",
+        side="buy", order_type="market", quantity=5,
+    )
+    unknown, queued = await store.orders.record_outcome(
+        pending, OrderStatus.UNKNOWN, "no answer",
+        notice=OutboxEntry(1, "order_failed", {}, "unknown:1"),
+    )
+    assert unknown.status is OrderStatus.UNKNOWN and unknown.sent_at is not None
+    assert queued is not None
+    assert [o.id for o in await store.orders.unknown_orders()] == [pending.id]
+    alert = await store.alerts.get(alert_id)
+    assert alert is not None and alert.status is AlertStatus.ACCEPTED  # still open
+    failed, again = await store.orders.record_outcome(
+        unknown, OrderStatus.FAILED, "not placed", alert_status=AlertStatus.FAILED,
+        alert_reason="order failed: not placed",
+        notice=OutboxEntry(1, "order_failed", {}, "unknown:1"),  # same key: not twice
+    )
+    assert failed == await store.orders.get(pending.id) and again is None
+    alert = await store.alerts.get(alert_id)
+    assert alert is not None and alert.status is AlertStatus.FAILED
+    with pytest.raises(ValueError, match="accepted"):
+        await store.orders.record_outcome(failed, OrderStatus.ACCEPTED, None)
+
+    other = await _alert(store, user.id, 2)
+    message = await store.alerts.finish(
+        other, AlertStatus.REFUSED, "paused",
+        notice=OutboxEntry(1, "order_refused", {}, "refused:2"), user_id=user.id,
+    )
+    assert message is not None and message.user_id == user.id
+    refused = await store.alerts.get(other)
+    assert refused is not None and refused.status is AlertStatus.REFUSED
+    assert await store.alerts.finish(other, AlertStatus.REFUSED, "paused") is None
