@@ -69,6 +69,14 @@ def fill_notice_key(notice: FillNotice) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
+class WatcherObserver(Protocol):
+    """What the supervisor reports for metrics (kept free of any metrics library)."""
+
+    def notice(self, kind: str) -> None: ...
+
+    def state(self, user_id: int, status: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Target:
     creds: AppCredentials
@@ -86,8 +94,10 @@ class WatcherSupervisor:
         wake: Wake | None = None,
         hub_options: HubOptions | None = None,
         now: Callable[[], datetime] = _utcnow,
+        observer: WatcherObserver | None = None,
     ) -> None:
         self._storage = storage
+        self._observer = observer
         self._kis = kis
         self._endpoints = endpoints
         self._wake = wake
@@ -283,6 +293,8 @@ class WatcherSupervisor:
     ) -> None:
         """Store one fill notice and queue the chat message (then wake the notifier)."""
         kind = notice.kind
+        if self._observer is not None:
+            self._observer.notice(kind.value)
         at = kis_time_today(notice.time, datetime.now(UTC))
         queued: OutboxMessage | None = None
         if kind is KisNoticeKind.FILLED:
@@ -354,6 +366,8 @@ class WatcherSupervisor:
     def _on_state(
         self, user_id: int, chat_id: int, env: Environment, state: ConnectionState
     ) -> None:
+        if self._observer is not None:
+            self._observer.state(user_id, state.status.value)
         if state.status is Status.READY:
             self._was_ready.add(user_id)
             if user_id in self._down_reported:

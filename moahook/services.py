@@ -23,6 +23,7 @@ from bot.runner import attach_bot
 from bot.watchers import WatcherSupervisor
 from kis.client import KisClient, default_http_client
 from moahook.log import SecretRegistry
+from moahook.observers import WatcherMetrics
 from moahook.settings import Settings
 from storage.crypto import load_master_keys
 from storage.facade import Storage
@@ -79,7 +80,8 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
         bot = create_bot_for(settings.bot_token.reveal(), settings.telegram_api_url)
         notifier = Notifier(bot, storage, on_send=_telegram_failures(metrics))
         watchers = WatcherSupervisor(
-            storage=storage, kis=kis, endpoints=settings.kis, wake=notifier.wake
+            storage=storage, kis=kis, endpoints=settings.kis, wake=notifier.wake,
+            observer=WatcherMetrics(metrics),
         )
         pipeline = OrderPipeline(
             storage=storage,
