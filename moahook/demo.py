@@ -53,7 +53,12 @@ def run_demo(out: TextIO | None = None, options: DemoOptions | None = None) -> i
     stream = out if out is not None else sys.stdout
     registry = SecretRegistry()
     with _quiet_logging(registry):
-        return asyncio.run(demo(stream, options or DemoOptions(), registry))
+        try:
+            return asyncio.run(demo(stream, options or DemoOptions(), registry))
+        except KeyboardInterrupt:
+            # asyncio.run has cancelled the tour, and its clean-up has run.
+            stream.write("\ndemo: interrupted\n")
+            return 130
 
 
 async def demo(out: TextIO, options: DemoOptions, registry: SecretRegistry) -> int:
