@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -59,6 +60,12 @@ def run_demo(out: TextIO | None = None, options: DemoOptions | None = None) -> i
             # asyncio.run has cancelled the tour, and its clean-up has run.
             stream.write("\ndemo: interrupted\n")
             return 130
+        except BrokenPipeError:
+            # The reader went away (`moahook demo | head`); the clean-up has run. Keep
+            # the interpreter's final flush from complaining about the closed pipe.
+            if stream is sys.stdout:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
 
 
 async def demo(out: TextIO, options: DemoOptions, registry: SecretRegistry) -> int:
