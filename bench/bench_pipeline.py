@@ -2,17 +2,25 @@
 
     python -m bench.bench_pipeline
 
+Three processes, as in production: this one runs moahook's side (aiohttp web server,
+intake, SQLite storage, order pipeline, KIS client) on one event loop; the KIS
+simulator runs in a child process (KIS answering instantly over loopback, never
+sharing moahook's loop); the load generator of the throughput benchmarks runs in
+another child. KIS access tokens are issued before any measurement (tokens cached).
+
 Prints `name=value` lines:
 - alert_to_order_ms_p50/p99: from the alert's HTTP request reaching the server (an
-  outermost aiohttp middleware stamps it) to the order-cash request leaving the KIS
-  client (an httpx request hook), one alert at a time, quantity mode.
-- ack_ms_p99: webhook response times at a steady 1,000 alerts/s, open loop, sent by a
-  separate process (the load generator must not share the server's core budget).
-- alerts_per_s: accepted alerts per second with as many in flight as the sender keeps
-  (many users, SQLite); then every accepted alert id is checked in the database.
+  outermost aiohttp middleware stamps it, once aiohttp has parsed the request line
+  and headers) to the order-cash request leaving the KIS client (an httpx request
+  hook, just before the request is written), one alert at a time, quantity mode.
+- ack_ms_p50/p99: webhook response times seen by the sender at a steady 1,000
+  alerts/s, open loop, 200 users, the pipeline placing every order; each user had
+  sent one alert before (warm webhook-token cache and connections).
+- alerts_per_s: accepted alerts per second with as many in flight as 64 senders keep
+  (200 users, SQLite, pipeline attached); then every accepted alert id is checked
+  in the database. front_only_*: the same without the pipeline (alerts only stored).
 - kis_rate_utilization: one REAL key with a backlog of orders: orders/s at the
   simulator ÷ 20 (KIS's per-key limit), and the simulator's EGW00201 count must be 0.
-The whole service runs in this process: intake, pipeline, storage and the simulator.
 """
 
 from __future__ import annotations
@@ -30,16 +38,22 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx
 from aiohttp import web
+from sqlalchemy import select
+from sqlmodel import col
 
 from kis.client import KisClient
 from kis.env import Endpoints, Environment
+from kis.models import AppCredentials
+from kis.secret import Secret
 from kis.sim import KisSimulator, SimAccount, generate_accounts
 from kis.tokenstore import MemoryTokenStore
 from storage.facade import Storage
+from storage.models import Alert as AlertRow
 from webhook_server.app import create_app
 from webhook_server.guards import AlwaysReady
 from webhook_server.market_hours import MarketClock
@@ -58,9 +72,107 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+# --- the simulator in its own process ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    """Accounts are derived from (count, env, prefix): both processes build the same."""
+
+    count: int
+    env: Environment
+    prefix: str
+    limits: dict[Environment, int]
+    cash: int = 10**13
+
+    def accounts(self) -> list[SimAccount]:
+        return generate_accounts(self.count, self.env, prefix=self.prefix, cash=self.cash)
+
+    def to_json(self) -> str:
+        return json.dumps({"count": self.count, "env": self.env.value, "prefix": self.prefix,
+                           "cash": self.cash,
+                           "limits": {env.value: n for env, n in self.limits.items()}})
+
+    @classmethod
+    def from_json(cls, text: str) -> SimSpec:
+        raw = json.loads(text)
+        return cls(int(raw["count"]), Environment(raw["env"]), str(raw["prefix"]),
+                   {Environment(k): int(v) for k, v in raw["limits"].items()}, int(raw["cash"]))
+
+
+@dataclass
+class SimReport:
+    order_times: list[float]  # the simulator's clock, for rates only
+    rate_limited: int  # EGW00201 answers
+    placed: int
+
+
+class SimProcess:
+    """The KIS simulator in a child process (`--sim`), driven over its stdin/stdout."""
+
+    def __init__(self, spec: SimSpec) -> None:
+        self.spec = spec
+        self.urls: dict[Environment, str] = {}
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.bench_pipeline", "--sim",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )
+        answer = await self._ask(self.spec.to_json())
+        self.urls = {Environment(k): str(v) for k, v in answer.items()}
+
+    async def report(self) -> SimReport:
+        answer = await self._ask("report")
+        return SimReport([float(t) for t in answer["order_times"]],
+                         int(answer["rate_limited"]), int(answer["placed"]))
+
+    async def stop(self) -> None:
+        if self._proc is None:
+            return
+        proc, self._proc = self._proc, None
+        assert proc.stdin is not None
+        proc.stdin.write(b"stop\n")
+        await proc.stdin.drain()
+        proc.stdin.close()
+        await asyncio.wait_for(proc.wait(), 10)
+
+    async def _ask(self, line: str) -> dict[str, Any]:
+        assert self._proc is not None and self._proc.stdin and self._proc.stdout
+        self._proc.stdin.write(line.encode() + b"\n")
+        await self._proc.stdin.drain()
+        reply = await asyncio.wait_for(self._proc.stdout.readline(), 30)
+        if not reply:
+            raise RuntimeError("the simulator process exited")
+        answer: dict[str, Any] = json.loads(reply)
+        return answer
+
+
+async def _sim_child() -> None:
+    loop = asyncio.get_running_loop()
+    spec = SimSpec.from_json(await loop.run_in_executor(None, sys.stdin.readline))
+    sim = KisSimulator(spec.accounts(), rate_limits=spec.limits)
+    await sim.start()
+    try:
+        print(json.dumps({env.value: sim.rest_url(env) for env in Environment}), flush=True)
+        while (await loop.run_in_executor(None, sys.stdin.readline)).strip() == "report":
+            orders = [r for r in sim.requests if r.endpoint == "order"]
+            print(json.dumps({
+                "order_times": [r.time for r in orders],
+                "rate_limited": sum(1 for r in sim.requests if r.msg_cd == "EGW00201"),
+                "placed": len(sim.orders),
+            }), flush=True)
+    finally:
+        await sim.stop()
+
+
+# --- moahook's side ------------------------------------------------------------------------
+
+
 @dataclass
 class Service:
-    sim: KisSimulator
+    sim: SimProcess
     storage: Storage
     pipeline: OrderPipeline
     intake: StorageIntake
@@ -73,10 +185,11 @@ class Service:
 
 @asynccontextmanager
 async def service(
-    data_dir: Path, accounts: list[SimAccount], *, sim_limits: dict[Environment, int],
+    data_dir: Path, spec: SimSpec, *,
     client_limits: dict[Environment, float] | None = None, pipeline_attached: bool = True,
 ) -> AsyncIterator[Service]:
-    sim = KisSimulator(accounts, rate_limits=sim_limits)
+    accounts = spec.accounts()
+    sim = SimProcess(spec)
     await sim.start()
     arrivals: list[float] = []
     order_sent: list[float] = []
@@ -93,7 +206,7 @@ async def service(
     )
     metrics = Metrics()
     kis = KisClient(
-        endpoints=Endpoints(rest={env: sim.rest_url(env) for env in Environment}, ws={}),
+        endpoints=Endpoints(rest=dict(sim.urls), ws={}),
         http=http, token_store=MemoryTokenStore(), rate_limits=client_limits,
         on_response=kis_metrics_observer(metrics),
     )
@@ -118,6 +231,10 @@ async def service(
         )
         await storage.key_sets.record_checks(user.id, account.env, {}, validated=True)
         tokens.append(await storage.users.webhook_token(user.id))
+        # tokens cached (SPEC section 11): issued before anything is measured
+        await kis.tokens.access_token(
+            AppCredentials(account.app_key, Secret(account.app_secret), account.env)
+        )
 
     @web.middleware
     async def stamp(
@@ -148,6 +265,29 @@ async def service(
         await sim.stop()
 
 
+async def _missing(storage: Storage, alert_ids: list[int]) -> int:
+    """How many of these accepted alerts are not in the database (must be 0)."""
+    found = 0
+    async with storage.db.session() as session:
+        for start in range(0, len(alert_ids), 500):
+            chunk = alert_ids[start:start + 500]
+            found += len((await session.execute(
+                select(col(AlertRow.id)).where(col(AlertRow.id).in_(chunk))
+            )).all())
+    return len(set(alert_ids)) - found
+
+
+async def _warm_up(svc: Service) -> None:
+    """One alert per user first: each webhook token is in the intake's cache, as it is
+    for any user who has sent an alert since the process started."""
+    async with aiohttp.ClientSession() as session:
+        for index, token in enumerate(svc.tokens):
+            async with session.post(f"{svc.url}/hook/{token}",
+                                    data=alert_body(-1 - index)) as response:
+                await response.read()
+    await asyncio.wait_for(svc.pipeline.wait_idle(), 60)
+
+
 class _Drop:
     """A sink for measuring the front alone: accepted alerts stay in the database."""
 
@@ -165,9 +305,9 @@ def alert_body(index: int) -> bytes:
 
 
 async def bench_alert_to_order(data_dir: Path, count: int = 300) -> dict[str, float]:
-    accounts = generate_accounts(1, Environment.PAPER, prefix="lat", cash=10**13)
-    limits = {Environment.PAPER: 10_000, Environment.REAL: 10_000}
-    async with service(data_dir, accounts, sim_limits=limits,
+    spec = SimSpec(1, Environment.PAPER, "lat", {Environment.PAPER: 10_000,
+                                                Environment.REAL: 10_000})
+    async with service(data_dir, spec,
                        client_limits=dict.fromkeys(Environment, 5000.0)) as svc, \
             aiohttp.ClientSession() as session:
         url = f"{svc.url}/hook/{svc.tokens[0]}"
@@ -194,7 +334,7 @@ async def bench_alert_to_order(data_dir: Path, count: int = 300) -> dict[str, fl
 
 
 def run_load(url: str, tokens: list[str], *, rate: float, seconds: float,
-             concurrency: int) -> dict[str, object]:
+             concurrency: int) -> dict[str, Any]:
     """Runs `_load_main` in a child process; returns its JSON report."""
     spec = json.dumps({"url": url, "tokens": tokens, "rate": rate, "seconds": seconds,
                        "concurrency": concurrency})
@@ -202,7 +342,7 @@ def run_load(url: str, tokens: list[str], *, rate: float, seconds: float,
         [sys.executable, "-m", "bench.bench_pipeline", "--load"], input=spec.encode(),
         capture_output=True, check=True, timeout=seconds + 60,
     )
-    report: dict[str, object] = json.loads(completed.stdout)
+    report: dict[str, Any] = json.loads(completed.stdout)
     return report
 
 
@@ -261,27 +401,25 @@ async def _load(spec: dict[str, object]) -> dict[str, object]:
 async def bench_intake(
     data_dir: Path, users: int = 200, *, pipeline_attached: bool = True
 ) -> dict[str, float]:
-    accounts = generate_accounts(users, Environment.REAL, prefix="load", cash=10**13)
-    limits = {Environment.PAPER: 2, Environment.REAL: 20}
-    async with service(
-        data_dir, accounts, sim_limits=limits, pipeline_attached=pipeline_attached
-    ) as svc:
+    spec = SimSpec(users, Environment.REAL, "load", {Environment.PAPER: 2,
+                                                     Environment.REAL: 20})
+    async with service(data_dir, spec, pipeline_attached=pipeline_attached) as svc:
+        await _warm_up(svc)
         loop = asyncio.get_running_loop()
         steady = await loop.run_in_executor(
             None, lambda: run_load(svc.url, svc.tokens, rate=1000, seconds=3, concurrency=500)
         )
-        latencies = [float(x) for x in steady["latencies"]]  # type: ignore[attr-defined]
+        latencies = [float(x) for x in steady["latencies"]]
         burst = await loop.run_in_executor(
             None, lambda: run_load(svc.url, svc.tokens, rate=0, seconds=3, concurrency=64)
         )
-        accepted = [int(x) for x in burst["accepted"]]  # type: ignore[attr-defined]
+        accepted = [int(x) for x in burst["accepted"]]
         elapsed = float(str(burst["elapsed"]))
-        lost = 0
-        for alert_id in accepted + [int(x) for x in steady["accepted"]]:  # type: ignore[attr-defined]
-            if await svc.storage.alerts.get(alert_id) is None:
-                lost += 1
+        lost = await _missing(svc.storage, accepted + [int(x) for x in steady["accepted"]])
         errors = sum(
-            count for status, count in {**steady["statuses"], **burst["statuses"]}.items()  # type: ignore[dict-item]
+            int(count)
+            for report in (steady, burst)
+            for status, count in report["statuses"].items()
             if status != "200"
         )
         await svc.pipeline.close()
@@ -299,9 +437,9 @@ async def bench_intake(
 
 
 async def bench_rate(data_dir: Path, orders: int = 120) -> dict[str, float]:
-    account = generate_accounts(1, Environment.REAL, prefix="rate", cash=10**13)[0]
-    limits = {Environment.PAPER: 2, Environment.REAL: int(KIS_LIMIT_PER_KEY)}
-    async with service(data_dir, [account], sim_limits=limits) as svc, \
+    spec = SimSpec(1, Environment.REAL, "rate", {Environment.PAPER: 2,
+                                                Environment.REAL: int(KIS_LIMIT_PER_KEY)})
+    async with service(data_dir, spec) as svc, \
             aiohttp.ClientSession() as session:
         url = f"{svc.url}/hook/{svc.tokens[0]}"
         # A backlog: many alerts for different stocks of one key, all accepted at once.
@@ -313,9 +451,10 @@ async def bench_rate(data_dir: Path, orders: int = 120) -> dict[str, float]:
         ]
         await asyncio.gather(*(session.post(url, data=b) for b in bodies))
         await asyncio.wait_for(svc.pipeline.wait_idle(), 60)
-        times = sorted(r.time for r in svc.sim.requests if r.endpoint == "order")
-        rejected = sum(1 for r in svc.sim.requests if r.msg_cd == "EGW00201")
-        placed = len(svc.sim.orders)
+        report = await svc.sim.report()
+        times = sorted(report.order_times)
+        rejected = report.rate_limited
+        placed = report.placed
     if placed != orders:
         raise SystemExit(f"rate bench: {placed} of {orders} orders placed")
     rate = (len(times) - 1) / (times[-1] - times[0])
@@ -338,6 +477,11 @@ async def _main() -> dict[str, float]:
 
 
 def main() -> dict[str, float]:
+    print("# alert_to_order: aiohttp request received -> order-cash request leaving httpx, "
+          "quantity mode, one alert at a time; KIS simulator in its own process over "
+          "loopback, tokens issued beforehand")
+    print("# ack/alerts_per_s: load generator in its own process, 200 users, SQLite, "
+          "pipeline placing every order (front_only_*: pipeline detached)")
     results = asyncio.run(_main())
     for name, value in results.items():
         print(f"{name}={value:.3f}")
@@ -353,8 +497,12 @@ def _load_entry() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
-    if parser.parse_args().load:
+    parser.add_argument("--sim", action="store_true", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.load:
         _load_entry()
+    elif options.sim:
+        asyncio.run(_sim_child())
     else:
         started = datetime.now(UTC)
         main()
