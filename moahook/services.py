@@ -183,25 +183,31 @@ def _ready_ctx(started: asyncio.Event, mirror: asyncio.Event) -> CleanupContext:
 
 
 def _resume_ctx(services: Services) -> CleanupContext:
-    """Pick up alerts accepted before a crash and reconcile unknown orders, once the
-    fill-notice watchers have settled (bounded), without delaying start-up."""
+    """Pick up alerts accepted before a crash and reconcile unknown orders.
 
-    async def resume() -> None:
+    The snapshot is taken before the web server accepts new alerts (this runs as a
+    start-up step), so nothing in flight can be mistaken for a crash leftover; the
+    resumed jobs themselves wait (bounded) for the fill-notice watchers to settle.
+    """
+
+    async def settled() -> None:
         await services.watchers.wait_settled(RESUME_SETTLE_S)
-        report = await services.pipeline.resume()
+
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        gate = asyncio.ensure_future(settled())
+
+        async def wait_gate() -> None:
+            await asyncio.shield(gate)
+
+        report = await services.pipeline.resume(gate=wait_gate)
         if report.alerts or report.reconciling:
             log.info(
                 "resumed %d alert(s), reconciling %d order(s)", report.alerts, report.reconciling
             )
-
-    async def ctx(_app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(resume(), name="pipeline resume")
         yield
-        if not task.done():
-            task.cancel()
+        gate.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+            await gate
         await services.pipeline.close()
 
     return ctx
-

@@ -57,6 +57,7 @@ from storage.records import (
     OrderStatus,
     OutboxMessage,
 )
+from storage.repositories.orders import UNRESOLVED
 from storage.repositories.outbox import OutboxEntry
 from storage.types import utcnow
 from webhook_server.alert import Alert, JSONValue, Position, Quantity
@@ -81,7 +82,6 @@ _T = TypeVar("_T")
 
 Wake = Callable[[], None]
 Hook = Callable[[int], Awaitable[None]]
-UNRESOLVED: Final = (OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.UNKNOWN)
 TRANSPORT_RETRY_DELAY_S: Final = 0.2
 
 
@@ -226,9 +226,14 @@ class OrderPipeline:
     def _reconcile_later(self, order: OrderRecord) -> Job:
         return lambda: self._reconcile_job(order)
 
-    async def resume(self) -> ResumeReport:
+    async def resume(self, *, gate: Job | None = None) -> ResumeReport:
         """At start, before alerts arrive: reconcile orders of unknown outcome, then
-        queue accepted-but-unprocessed alerts. Each (user, symbol) reconciles first."""
+        queue accepted-but-unprocessed alerts. Each (user, symbol) reconciles first.
+
+        The work is queued at once (so later alerts of the same stock wait behind it),
+        but each job first awaits `gate` — e.g. the fill-notice watchers settling, so
+        the guard does not refuse resumed alerts only because they are still connecting.
+        """
         open_alerts = await self._db(self._storage.alerts.unprocessed())
         unresolved: dict[int, OrderRecord] = {
             order.id: order for order in await self._db(self._storage.orders.unknown_orders())
@@ -252,9 +257,11 @@ class OrderPipeline:
                 continue
             to_process.append((record, alert))
         for order in sorted(unresolved.values(), key=lambda o: o.id):
-            self._workers.submit((order.user_id, order.symbol), self._reconcile_later(order))
+            self._workers.submit(
+                (order.user_id, order.symbol), _gated(gate, self._reconcile_later(order))
+            )
         for record, alert in to_process:
-            job = self._process_later(record.id, record.user_id, alert)
+            job = _gated(gate, self._process_later(record.id, record.user_id, alert))
             self._workers.submit((record.user_id, alert.symbol), job)
         log.info(
             "resume: %d alerts queued, %d orders to reconcile, %d closed",
@@ -703,6 +710,17 @@ class OrderPipeline:
 
 def _entry(chat_id: int, notice: Notice, dedupe: str) -> OutboxEntry:
     return OutboxEntry(chat_id, notice.kind.value, notice.to_payload(), dedupe)
+
+
+def _gated(gate: Job | None, job: Job) -> Job:
+    if gate is None:
+        return job
+
+    async def run() -> None:
+        await gate()
+        await job()
+
+    return run
 
 
 def _alert_of(record: AlertRecord) -> Alert | None:

@@ -20,8 +20,9 @@ from storage.repositories.alerts import finish_in
 from storage.repositories.outbox import OutboxEntry, insert_entry
 from storage.types import utcnow
 
-# Statuses whose outcome is not known after a crash: reconcile with KIS first.
-UNRESOLVED = (OrderStatus.SENT, OrderStatus.UNKNOWN)
+# Statuses whose outcome is not known after a crash: reconcile with KIS first. A
+# pending row counts: the request may have left just before the crash.
+UNRESOLVED = (OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.UNKNOWN)
 
 
 def order_record(row: Order) -> OrderRecord:
@@ -336,7 +337,8 @@ class Orders:
         return await self._one(*conditions)
 
     async def unknown_orders(self) -> list[OrderRecord]:
-        """Orders sent without a known outcome (`sent` or `unknown`); call at start-up."""
+        """Orders whose outcome is not known (pending, sent, unknown); call at start-up only,
+        when nothing is in flight."""
         return await self._many(col(Order.status).in_([s.value for s in UNRESOLVED]))
 
     async def recent(self, user_id: int, limit: int = 10) -> list[OrderRecord]:

@@ -822,3 +822,79 @@ async def test_pipeline_forget_user_drops_the_cache(
         s.pipeline.forget_user(s.user.id)
         alert, _ = await refused_after(s, {**BUY, "id": "two"})
         assert "paused" in alert.reason
+
+
+# --- start-up: what a crash can leave behind ------------------------------------------
+
+
+async def test_pending_order_of_a_closed_alert_is_reconciled_at_start(tmp_path: Path) -> None:
+    """The request left, then recording its outcome failed and the alert was closed: the
+    pending row alone must still be reconciled at start, never re-sent."""
+    async with stack(tmp_path) as s:
+        _, answer = await s.post(BUY)
+        await s.settle()
+        [placed] = s.sim.orders
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None
+        # Put the row back to how such a crash leaves it.
+        async with s.storage.db.transaction() as session:
+            await session.execute(
+                text("UPDATE orders SET status = 'pending', order_no = NULL WHERE id = :id"),
+                {"id": order.id},
+            )
+        assert s.make_pipeline is not None
+        await s.pipeline.close()
+        s.pipeline = s.make_pipeline()
+        report = await s.pipeline.resume()
+        assert report.reconciling == 1
+        await s.settle()
+        again = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert again is not None and again.order_no == placed.odno
+        assert len(s.sim.orders) == 1
+
+
+async def test_resumed_work_waits_for_its_gate_and_new_alerts_wait_behind_it(
+    tmp_path: Path,
+) -> None:
+    async with stack(tmp_path) as s:
+        alert_id = await kill_and_resume_gated(s)
+        gate_open = asyncio.Event()
+        entered = asyncio.Event()
+
+        async def gate() -> None:
+            entered.set()
+            await gate_open.wait()
+
+        report = await s.pipeline.resume(gate=gate)
+        assert report.alerts == 1
+        await asyncio.wait_for(entered.wait(), WAIT)
+        # A new alert for the same stock arrives meanwhile: it queues behind.
+        from webhook_server.alert import parse_alert
+
+        intake = StorageIntake(s.storage, s.pipeline)
+        raw = json.dumps({**BUY, "id": "later"}).encode()
+        await intake.submit(s.user.token, raw, parse_alert(raw), datetime.now(UTC))
+        assert s.sim.orders == []
+        gate_open.set()
+        await s.settle()
+        assert len(s.sim.orders) == 2
+        first = await s.storage.orders.by_alert(int(alert_id))
+        assert first is not None and first.order_no == s.sim.orders[0].odno
+
+
+async def kill_and_resume_gated(s: Stack) -> str:
+    """Store an alert with a pipeline that stops before the order row, then kill it and
+    leave a fresh pipeline (not yet resumed) in place."""
+    stop = Stop()
+    assert s.make_pipeline is not None
+    await s.pipeline.close()
+    s.pipeline = s.make_pipeline(PipelineHooks(before_order=stop))
+    s.intake = StorageIntake(s.storage, s.pipeline)
+    from webhook_server.alert import parse_alert
+
+    raw = json.dumps(BUY).encode()
+    result = await s.intake.submit(s.user.token, raw, parse_alert(raw), datetime.now(UTC))
+    await asyncio.wait_for(stop.reached.wait(), WAIT)
+    await s.pipeline.close()
+    s.pipeline = s.make_pipeline()
+    return str(result.alert_id)
