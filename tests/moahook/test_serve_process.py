@@ -1,0 +1,98 @@
+"""`moahook serve` as an operator runs it: a separate process, configured only through
+MOAHOOK_* variables, stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+
+from bot.standin import BotApiStandIn
+from kis.sim import KisSimulator
+from moahook.settings import encode_master_key
+
+READY_LINE = "moahook serving on"
+
+
+async def _read_until(stream: asyncio.StreamReader, marker: str, seen: list[str]) -> str:
+    while True:
+        raw = await stream.readline()
+        if not raw:
+            raise AssertionError("serve exited early:\n" + "".join(seen))
+        line = raw.decode(errors="replace")
+        seen.append(line)
+        if marker in line:
+            return line
+
+
+async def test_serve_process_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    async with KisSimulator() as sim, BotApiStandIn() as standin:
+        port = _free_port()
+        env = {
+            key: value for key, value in os.environ.items() if not key.startswith("MOAHOOK_")
+        }
+        env.update(sim.env_vars())
+        env.update(
+            {
+                "MOAHOOK_BOT_TOKEN": standin.token,
+                "MOAHOOK_TELEGRAM_API_URL": standin.base_url,
+                "MOAHOOK_DATA_DIR": str(tmp_path / "data"),
+                "MOAHOOK_HOST": "127.0.0.1",
+                "MOAHOOK_PORT": str(port),
+                "MOAHOOK_MARKET_HOURS": "off",
+                "MOAHOOK_LOG_LEVEL": "INFO",
+            }
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "moahook.cli", "serve",
+            cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stderr is not None
+        seen: list[str] = []
+        try:
+            await asyncio.wait_for(_read_until(proc.stderr, READY_LINE, seen), 30)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                health = await http.get("/healthz")
+            assert health.status_code == 200, health.text
+            key_file = tmp_path / "data" / "master.key"
+            assert key_file.exists()
+            assert (key_file.stat().st_mode & 0o777) == 0o600
+            proc.send_signal(signal.SIGTERM)
+            rest = await asyncio.wait_for(proc.stderr.read(), 30)
+            code = await asyncio.wait_for(proc.wait(), 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        output = "".join(seen) + rest.decode(errors="replace")
+        assert code == 0, output
+        assert "Traceback" not in output
+        assert standin.token.split(":")[1] not in output
+
+
+def test_a_bad_setting_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    import subprocess
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MOAHOOK_")}
+    env.update({"MOAHOOK_PORT": "eighty", "MOAHOOK_MASTER_KEY": encode_master_key(b"k" * 32)})
+    result = subprocess.run(
+        [sys.executable, "-m", "moahook.cli", "serve"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "MOAHOOK_PORT" in lines[0]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
