@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Final, Protocol
 
 from kis.env import Environment
+from kis.ws import NOT_READY
 from storage.records import KeySetRecord, UserRecord
 from webhook_server.alert import Alert, Amount
 from webhook_server.market_hours import MARKET_CLOSED, MarketClock
@@ -122,8 +122,9 @@ def check_guards(
         )
     ready, why = readiness.state_for(user.id, env)
     if not ready:
-        reason = "fill notices are not ready" + (f": {why}" if why else "")
-        return Refusal("fill_not_ready", reason, "fill_not_ready", {"detail": why})
+        detail = _bare(why, f"{NOT_READY}: ")  # the catalog text says "not ready" already
+        reason = "fill notices are not ready" + (f": {detail}" if detail else "")
+        return Refusal("fill_not_ready", reason, "fill_not_ready", {"detail": detail})
     if alert.is_stale(now):
         lag = alert.lag_seconds(now) or 0.0
         max_lag = alert.max_lag or 0.0
@@ -135,32 +136,23 @@ def check_guards(
         )
     closed = market.check(now)
     if closed is not None:
-        return Refusal(MARKET_CLOSED, closed, "market_closed")
+        return Refusal(MARKET_CLOSED, closed, "market_closed", {"detail": closed})
     return None
 
 
-def sizing_refusal(alert: Alert, refusal: SizingRefusal, unit_price: int | None) -> Refusal:
-    """A sizing refusal as a chat reason (`unit_price`: the price amount mode divided by)."""
+def sizing_refusal(alert: Alert, refusal: SizingRefusal) -> Refusal:
+    """A sizing refusal as a chat reason: `reason.<code>` with the refusal's params, except
+    that amount mode's "below one share" names the amount and the price it divided by."""
     code = refusal.reason_code
-    if code is RefusalCode.NOT_HELD:
-        return Refusal(code.value, refusal.message, "not_held")
     if code is RefusalCode.BELOW_ONE_SHARE and isinstance(alert.sizing, Amount):
-        price = unit_price if unit_price is not None else (alert.price or 0)
-        return Refusal(
-            code.value,
-            refusal.message,
-            "amount_below_one_share",
-            {"amount": _krw(alert.sizing.krw), "price": _krw(Decimal(price))},
-        )
-    # insufficient_holding, percent_rounds_to_zero, nothing_to_do: no catalog text yet
-    return Refusal(code.value, refusal.message)
+        return Refusal(code.value, refusal.message, "amount_below_one_share", refusal.params)
+    return Refusal(code.value, refusal.message, code.value, refusal.params)
 
 
 def below_one_share() -> Refusal:
     return Refusal("quantity_below_one", "quantity is below 1 share", "quantity_below_one")
 
 
-def _krw(value: Decimal) -> str:
-    if value == value.to_integral_value():
-        return f"{int(value):,}"
-    return f"{value:,.2f}"
+def _bare(text: str, prefix: str) -> str:
+    text = text.strip()
+    return text[len(prefix) :].strip() if text.startswith(prefix) else text

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final, TypeVar, cast
@@ -335,6 +335,8 @@ class OrderPipeline:
                     "earlier_unknown",
                     f"the outcome of an earlier order of {alert.symbol} (#{blocked}) is still "
                     "unknown; nothing more is sent for it until it is checked (/orders)",
+                    "earlier_unknown",
+                    {"order_id": str(blocked)},
                 ),
             )
             return
@@ -381,7 +383,13 @@ class OrderPipeline:
                     f"KIS inquiry failed: {reason}",
                     notice=_entry(
                         ctx.chat_id,
-                        replace(base, kind=NoticeKind.ORDER_FAILED, reason=reason),
+                        replace(
+                            base,
+                            kind=NoticeKind.ORDER_FAILED,
+                            reason=reason,
+                            reason_key="inquiry_failed",
+                            reason_params={"detail": reason},
+                        ),
                         f"alert_failed:{alert_id}",
                     ),
                     user_id=ctx.user_id,
@@ -392,8 +400,7 @@ class OrderPipeline:
             return None
         result = size_order(alert, current_price=price, holding=holding, tick=tick)
         if isinstance(result, SizingRefusal):
-            unit = price if alert.order_type is OrderType.MARKET else None
-            return sizing_refusal(alert, result, unit)
+            return sizing_refusal(alert, result)
         if (
             isinstance(alert.sizing, Position)
             and held is not None
@@ -404,6 +411,8 @@ class OrderPipeline:
                 "insufficient_holding",
                 f"cannot sell {result.quantity:,} of {alert.symbol} to reach the target "
                 f"position: {held.sellable:,} can be sold now",
+                "insufficient_holding",
+                {"quantity": f"{result.quantity:,}", "sellable": f"{held.sellable:,}"},
             )
         return result
 
@@ -480,7 +489,16 @@ class OrderPipeline:
             return None
         except KisTransportError as exc:
             reason = f"could not reach KIS: {exc}"
-            await self._failed(order, ctx, notice, reason, None, rejected=False)
+            await self._failed(
+                order,
+                ctx,
+                notice,
+                reason,
+                None,
+                rejected=False,
+                reason_key="kis_unreachable",
+                reason_params={"detail": str(exc)},
+            )
             return None
         except KisApiError as exc:
             await self._failed(
@@ -541,7 +559,11 @@ class OrderPipeline:
         msg_cd: str | None,
         *,
         rejected: bool,
+        reason_key: str = "",
+        reason_params: Mapping[str, str] | None = None,
     ) -> None:
+        """`reason_key` names the bot's localized text; without one the chat shows `reason`
+        as is (KIS's own msg1 for a rejection)."""
         _, queued = await self._db(
             self._storage.orders.record_outcome(
                 order,
@@ -552,7 +574,13 @@ class OrderPipeline:
                 alert_reason=f"order failed: {reason}",
                 notice=_entry(
                     ctx.chat_id,
-                    replace(notice, kind=NoticeKind.ORDER_FAILED, reason=reason),
+                    replace(
+                        notice,
+                        kind=NoticeKind.ORDER_FAILED,
+                        reason=reason,
+                        reason_key=reason_key,
+                        reason_params=dict(reason_params or {}),
+                    ),
                     f"order_failed:{order.id}",
                 ),
             )
@@ -675,7 +703,9 @@ class OrderPipeline:
                 )
             )
             log.info("order %d reconciled: not placed at KIS", order.id)
-            await self._failed(order, ctx, notice, NOT_PLACED, None, rejected=False)
+            await self._failed(
+                order, ctx, notice, NOT_PLACED, None, rejected=False, reason_key="not_placed"
+            )
         else:
             # KIS could not be asked: leave it unknown and send nothing more for it.
             self._blocked[key] = order.id

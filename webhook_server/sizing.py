@@ -7,7 +7,8 @@ calls `size_order`. A refusal carries a stable code and a message for the chat.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 
 from kis.models import OrderType, Side
@@ -33,8 +34,11 @@ class SizedOrder:
 
 @dataclass(frozen=True, slots=True)
 class SizingRefusal:
+    """`message` is the English reason; `params` fill the bot's `reason.<code>` text."""
+
     reason_code: RefusalCode
     message: str
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,7 @@ def size_order(
             return SizingRefusal(
                 RefusalCode.NOTHING_TO_DO,
                 f"already holding {_shares(held)} of {alert.symbol}, the target position",
+                {"held": f"{held:,}"},
             )
         side = Side.BUY if difference > 0 else Side.SELL
         return _order(alert, side, abs(difference), tick)
@@ -85,9 +90,7 @@ def size_order(
         raise ValueError("alert has no action")
     side = alert.action
     if side is Side.SELL and held == 0:
-        return SizingRefusal(
-            RefusalCode.NOT_HELD, f"cannot sell {alert.symbol}: no shares held"
-        )
+        return SizingRefusal(RefusalCode.NOT_HELD, f"cannot sell {alert.symbol}: no shares held")
 
     if isinstance(sizing, Quantity):
         quantity = sizing.shares
@@ -99,6 +102,7 @@ def size_order(
             return SizingRefusal(
                 RefusalCode.PERCENT_ROUNDS_TO_ZERO,
                 f"{sizing.percent}% of {_shares(held)} of {alert.symbol} rounds down to 0 shares",
+                {"percent": f"{sizing.percent}", "held": f"{held:,}"},
             )
     else:
         unit_price = _amount_price(alert, side, current_price, tick)
@@ -108,12 +112,14 @@ def size_order(
                 RefusalCode.BELOW_ONE_SHARE,
                 f"amount {_krw(sizing.krw)} KRW is less than one share of {alert.symbol} "
                 f"at {_krw(unit_price)} KRW",
+                {"amount": _krw(sizing.krw), "price": _krw(unit_price)},
             )
 
     if side is Side.SELL and quantity > held:
         return SizingRefusal(
             RefusalCode.INSUFFICIENT_HOLDING,
             f"cannot sell {_shares(quantity)} of {alert.symbol}: {held:,} can be sold",
+            {"quantity": f"{quantity:,}", "sellable": f"{held:,}"},
         )
     return _order(alert, side, quantity, tick)
 

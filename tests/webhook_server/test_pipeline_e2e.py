@@ -10,6 +10,7 @@ import json
 import os
 import random
 import secrets
+import string
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
+from bot.texts import EN, KO
 from kis.client import KisClient
 from kis.env import Endpoints, Environment
 from kis.sim import (
@@ -232,6 +234,21 @@ class Gate(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+class Unreachable(httpx.AsyncBaseTransport):
+    """KIS's order endpoint cannot be connected to; everything else passes through."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("order-cash"):
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 async def _healthy() -> tuple[bool, str]:
     return True, ""
 
@@ -331,6 +348,8 @@ async def test_target_position_already_held_is_nothing_to_do(tmp_path: Path) -> 
         assert s.sim.orders == []
         alert = await s.alert(answer["alert_id"])
         assert alert.status is AlertStatus.REFUSED and "target position" in alert.reason
+        [notice] = await s.outbox()
+        assert notice["reason_key"] == "nothing_to_do"
 
 
 @pytest.mark.parametrize(
@@ -369,11 +388,26 @@ async def refused(s: Stack, message: dict[str, object]) -> tuple[Any, dict[str, 
 BUY: dict[str, str] = {"ticker": "005930", "action": "buy", "quantity": "1"}
 
 
+def localized(notice: dict[str, object]) -> dict[str, str]:
+    """The notice names a `reason.*` text of both catalogs and carries every parameter that
+    text asks for (so the chat never falls back to the English literal); its params."""
+    key = f"reason.{notice['reason_key']}"
+    params = notice["reason_params"]
+    assert notice["reason_key"] and isinstance(params, dict), notice
+    for catalog in (KO, EN):
+        fields = {name for _, name, _, _ in string.Formatter().parse(catalog[key]) if name}
+        assert fields <= set(params), (key, params)
+        catalog[key].format(**params)
+    assert notice["reason"], "the literal reason is kept for /log and as the fallback"
+    return {str(k): str(v) for k, v in params.items()}
+
+
 async def test_guard_paused(tmp_path: Path) -> None:
     async with stack(tmp_path) as s:
         await s.storage.users.set_paused(s.user.id, True)
         alert, notice = await refused(s, BUY)
         assert notice["reason_key"] == "paused" and "paused" in alert.reason
+        localized(notice)
         assert s.readiness.asked == []  # paused is checked first
 
 
@@ -382,6 +416,7 @@ async def test_guard_no_validated_keys(tmp_path: Path) -> None:
         await s.storage.key_sets.record_checks(s.user.id, PAPER, {}, validated=False)
         _, notice = await refused(s, BUY)
         assert notice["reason_key"] == "no_keys"
+        localized(notice)
 
 
 async def test_guard_no_keys_for_the_active_environment(tmp_path: Path) -> None:
@@ -393,10 +428,11 @@ async def test_guard_no_keys_for_the_active_environment(tmp_path: Path) -> None:
 
 async def test_guard_fill_notice_not_ready(tmp_path: Path) -> None:
     async with stack(tmp_path) as s:
-        s.readiness.ready, s.readiness.reason = False, "HTS ID refused"
+        s.readiness.ready, s.readiness.reason = False, "fill notice not ready: HTS ID refused"
         alert, notice = await refused(s, BUY)
         assert notice["reason_key"] == "fill_not_ready"
-        assert "HTS ID refused" in alert.reason
+        assert localized(notice) == {"detail": "HTS ID refused"}  # the bare detail
+        assert alert.reason == "fill notices are not ready: HTS ID refused"
 
 
 async def test_guard_stale(tmp_path: Path) -> None:
@@ -404,6 +440,7 @@ async def test_guard_stale(tmp_path: Path) -> None:
         fired = (datetime.now(UTC) - timedelta(seconds=120)).isoformat()
         alert, notice = await refused(s, {**BUY, "time": fired, "max_lag": "30"})
         assert notice["reason_key"] == "stale"
+        localized(notice)
         assert notice["reason_params"]["max_lag"] == "30"  # type: ignore[index]
 
 
@@ -412,6 +449,7 @@ async def test_guard_market_closed(tmp_path: Path) -> None:
     async with stack(tmp_path, market=MarketClock(enforce=True), clock=lambda: saturday) as s:
         alert, notice = await refused(s, BUY)
         assert notice["reason_key"] == "market_closed" and "Saturday" in alert.reason
+        assert "Saturday" in localized(notice)["detail"]
 
 
 async def test_market_open_with_fixed_clock_places(tmp_path: Path) -> None:
@@ -426,6 +464,37 @@ async def test_guard_sell_not_held(tmp_path: Path) -> None:
     async with stack(tmp_path) as s:
         alert, notice = await refused(s, {"ticker": "000660", "action": "sell", "quantity": "1"})
         assert notice["reason_key"] == "not_held" and "000660" in alert.reason
+        localized(notice)
+
+
+@pytest.mark.parametrize(
+    ("message", "key", "params"),
+    [
+        ({"action": "sell", "quantity": "20"}, "insufficient_holding",
+         {"quantity": "20", "sellable": "10"}),
+        ({"action": "sell", "quantity": "5%"}, "percent_rounds_to_zero",
+         {"percent": "5", "held": "10"}),
+        ({"position": "10"}, "nothing_to_do", {"held": "10"}),
+    ],
+)
+async def test_sizing_refusals_name_their_reason_text(
+    tmp_path: Path, message: dict[str, str], key: str, params: dict[str, str]
+) -> None:
+    async with stack(tmp_path) as s:  # the demo account holds 10 × 005930
+        _, notice = await refused(s, {"ticker": "005930", **message})
+        assert notice["reason_key"] == key and localized(notice) == params
+
+
+async def test_failed_inquiry_names_its_reason_text(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        s.sim.faults.add("balance", "APBK0919", status=200, msg1="balance refused")
+        _, answer = await s.post({"ticker": "005930", "action": "sell", "quantity": "1"})
+        await s.settle()
+        assert s.sim.orders == []
+        [notice] = await s.outbox()
+        assert notice["kind"] == "order_failed" and notice["reason_key"] == "inquiry_failed"
+        assert "balance refused" in localized(notice)["detail"]
+        assert (await s.alert(answer["alert_id"])).status is AlertStatus.FAILED
 
 
 # --- duplicates, KIS errors -------------------------------------------------------------
@@ -512,6 +581,36 @@ async def test_timeout_after_sending_is_reconciled_not_resent(tmp_path: Path) ->
         assert kinds == [("order_failed", "outcome_unknown"), ("order_accepted", "")]
         assert "ccld" in [r.endpoint for r in s.sim.requests]
         assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
+
+
+async def test_unreachable_kis_names_its_reason_text(tmp_path: Path) -> None:
+    async with stack(tmp_path, transport=Unreachable()) as s:
+        _, answer = await s.post(BUY)
+        await s.settle()
+        assert s.sim.orders == []
+        [notice] = await s.outbox()
+        assert notice["kind"] == "order_failed" and notice["reason_key"] == "kis_unreachable"
+        detail = localized(notice)["detail"]
+        assert "ConnectError" in detail and "could not reach KIS" not in detail
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.status is OrderStatus.FAILED
+
+
+async def test_unreconciled_order_blocks_the_stock_with_a_reason_text(tmp_path: Path) -> None:
+    async with stack(tmp_path, kis_timeout=0.5) as s:
+        s.sim.faults.add("order", "timeout_after_accept")
+        s.sim.faults.add("ccld", "APBK0919", count=50, status=200)
+        _, first = await s.post(BUY)
+        await s.settle()
+        order = await s.storage.orders.by_alert(int(first["alert_id"]))
+        assert order is not None and order.status is OrderStatus.UNKNOWN
+        _, second = await s.post({**BUY, "id": "next"})
+        await s.settle()
+        assert len(s.sim.orders) == 1, "nothing more is sent for the stock"
+        notices = [n for n in await s.outbox() if n["kind"] == "order_refused"]
+        assert [n["reason_key"] for n in notices] == ["earlier_unknown"]
+        assert localized(notices[0]) == {"order_id": str(order.id)}
+        assert (await s.alert(second["alert_id"])).status is AlertStatus.REFUSED
 
 
 async def test_next_alert_waits_for_reconciliation(tmp_path: Path) -> None:
@@ -603,6 +702,8 @@ async def test_killed_before_sending_is_not_sent_later(tmp_path: Path) -> None:
         assert (await s.alert(alert_id)).status is AlertStatus.FAILED
         [notice] = await s.outbox()
         assert notice["kind"] == "order_failed" and notice["reason"] == NOT_PLACED
+        assert notice["reason_key"] == "not_placed"
+        localized(notice)
 
 
 async def test_killed_after_the_answer_before_recording(tmp_path: Path) -> None:
@@ -730,7 +831,7 @@ async def test_server_error_on_order_is_unknown_then_reconciled_not_placed(
         assert order.reason == NOT_PLACED
         assert (await s.alert(answer["alert_id"])).status is AlertStatus.FAILED
         kinds = [(n["kind"], n["reason_key"]) for n in await s.outbox()]
-        assert kinds == [("order_failed", "outcome_unknown"), ("order_failed", "")]
+        assert kinds == [("order_failed", "outcome_unknown"), ("order_failed", "not_placed")]
         assert 'moahook_orders_total{outcome="unknown"} 1.0' in s.metrics.render().decode()
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import string
 from typing import Any
 
 import pytest
 
+from bot.texts import EN, KO
 from kis.models import OrderType, Side
 from webhook_server.alert import parse_alert
+from webhook_server.guards import sizing_refusal
 from webhook_server.sizing import (
     RefusalCode,
     SizedOrder,
@@ -65,31 +68,39 @@ def test_sized(fields: dict[str, Any], price: int | None, holding: int | None,
 
 
 @pytest.mark.parametrize(
-    ("fields", "price", "holding", "code", "message"),
+    ("fields", "price", "holding", "code", "message", "params"),
     [
         ({"action": "buy", "amount": 50_000}, 71_500, None, RefusalCode.BELOW_ONE_SHARE,
-         "amount 50,000 KRW is less than one share of 005930 at 71,500 KRW"),
+         "amount 50,000 KRW is less than one share of 005930 at 71,500 KRW",
+         {"amount": "50,000", "price": "71,500"}),
         ({"action": "buy", "amount": "1234567.5"}, 1_500_000, None, RefusalCode.BELOW_ONE_SHARE,
-         "amount 1,234,567.50 KRW is less than one share of 005930 at 1,500,000 KRW"),
+         "amount 1,234,567.50 KRW is less than one share of 005930 at 1,500,000 KRW",
+         {"amount": "1,234,567.50", "price": "1,500,000"}),
         ({"action": "sell", "quantity": 1}, None, 0, RefusalCode.NOT_HELD,
-         "cannot sell 005930: no shares held"),
+         "cannot sell 005930: no shares held", {}),
         ({"action": "sell", "quantity": "all"}, None, 0, RefusalCode.NOT_HELD,
-         "cannot sell 005930: no shares held"),
+         "cannot sell 005930: no shares held", {}),
         ({"action": "sell", "amount": 100_000}, 71_500, 0, RefusalCode.NOT_HELD,
-         "cannot sell 005930: no shares held"),
+         "cannot sell 005930: no shares held", {}),
         ({"action": "sell", "quantity": 11}, None, 10, RefusalCode.INSUFFICIENT_HOLDING,
-         "cannot sell 11 shares of 005930: 10 can be sold"),
+         "cannot sell 11 shares of 005930: 10 can be sold", {"quantity": "11", "sellable": "10"}),
         ({"action": "sell", "quantity": "50%"}, None, 1, RefusalCode.PERCENT_ROUNDS_TO_ZERO,
-         "50% of 1 share of 005930 rounds down to 0 shares"),
+         "50% of 1 share of 005930 rounds down to 0 shares", {"percent": "50", "held": "1"}),
         ({"position": 5}, None, 5, RefusalCode.NOTHING_TO_DO,
-         "already holding 5 shares of 005930, the target position"),
+         "already holding 5 shares of 005930, the target position", {"held": "5"}),
     ],
 )
 def test_refused(fields: dict[str, Any], price: int | None, holding: int | None,
-                 code: RefusalCode, message: str) -> None:
-    assert size_order(alert(**fields), current_price=price, holding=holding) == SizingRefusal(
-        code, message
-    )
+                 code: RefusalCode, message: str, params: dict[str, str]) -> None:
+    parsed = alert(**fields)
+    refusal = size_order(parsed, current_price=price, holding=holding)
+    assert refusal == SizingRefusal(code, message, params)
+    # As a chat reason: a catalog text that asks for exactly these params, in both languages.
+    chat = sizing_refusal(parsed, refusal)
+    assert chat.code == code.value and chat.reason == message
+    for catalog in (KO, EN):
+        template = catalog[f"reason.{chat.reason_key}"]
+        assert set(chat.params) == {n for _, n, _, _ in string.Formatter().parse(template) if n}
 
 
 def test_needs_says_what_to_fetch() -> None:
