@@ -154,12 +154,40 @@ async def test_blocked_chat_is_given_up_and_others_still_get_theirs(env: Env) ->
     assert await env.storage.outbox.pending_count() == 0
 
 
-async def test_one_chat_keeps_order_and_is_paced(env: Env) -> None:
+class FakeClock:
+    """The notifier's monotonic clock and sleep: sleeping moves the clock, not wall time."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+async def test_one_chat_keeps_order_and_is_paced(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     user_id = await _user(env, 8005)
     for n in range(1, 6):
         await _enqueue(env, user_id, 8005, _fill(n), f"burst-{n}")
+    clock = FakeClock()
+    sent_at: list[float] = []  # the fake clock when each request left: the schedule
+    send = env.bot.send_message
+
+    async def stamped(chat_id: int, text: str) -> object:
+        sent_at.append(clock())
+        return await send(chat_id, text)
+
+    monkeypatch.setattr(env.bot, "send_message", stamped)
     outcomes = Outcomes()
-    notifier = _notifier(env, outcomes, chat_rate=10.0, chat_burst=2)
+    notifier = Notifier(env.bot, env.storage, poll_interval=0.05, on_send=outcomes,
+                        chat_rate=10.0, chat_burst=2, clock=clock, sleep=clock.sleep)
     await notifier.start()
     try:
         chat = env.standin.user(8005, "u")
@@ -169,9 +197,10 @@ async def test_one_chat_keeps_order_and_is_paced(env: Env) -> None:
         await notifier.close()
     texts = [m.text for m in chat.bot_messages()]
     assert [f"매수 {n}주" in text for n, text in enumerate(texts, start=1)] == [True] * 5
-    times = env.standin.send_times(8005)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert all(gap >= 0.09 for gap in gaps[1:]), gaps  # after a burst of 2: 10 a second
+    gaps = [b - a for a, b in zip(sent_at, sent_at[1:], strict=False)]
+    # A burst of 2 goes at once, then one every 1/chat_rate = 0.1 s.
+    assert gaps == pytest.approx([0.0, 0.1, 0.1, 0.1]), gaps
+    assert clock.sleeps == pytest.approx([0.1, 0.1, 0.1])  # paced by waiting, not by luck
 
 
 async def test_a_bad_payload_is_failed_not_retried_forever(env: Env) -> None:
