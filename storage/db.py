@@ -3,8 +3,14 @@
 SQLite allows one writer at a time even in WAL mode. Rather than letting writers
 collide inside the driver (and fail with "database is locked" when a read-then-write
 transaction loses the race), write transactions of this process queue on one
-asyncio lock. PostgreSQL needs no such lock: repositories use row locks, advisory
-locks and unique constraints there.
+asyncio lock; `urgent` writers (the webhook's alert writes, which an HTTP answer
+waits on) go ahead of the others queued. PostgreSQL needs no such lock:
+repositories use row locks, advisory locks and unique constraints there.
+
+`write_one` runs one prebuilt statement as a transaction of its own. On a SQLite
+file that is a single hand-off to a dedicated autocommit connection (execute, fetch
+and commit in one trip to the driver's thread) instead of the half-dozen trips of a
+session; elsewhere it is an ordinary `transaction()`.
 """
 
 from __future__ import annotations
@@ -12,10 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import sqlite3
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+import aiosqlite
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
@@ -28,6 +38,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.compiler import Compiled, SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +68,96 @@ def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> N
         cursor.close()
 
 
+class WriterLock:
+    """One holder at a time, FIFO within a priority; urgent waiters go first.
+
+    Not reentrant. A waiter cancelled while queued never holds the lock."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    def __repr__(self) -> str:
+        return (
+            f"WriterLock(held={self._held}, urgent={len(self._urgent)}, "
+            f"normal={len(self._normal)})"
+        )
+
+    @property
+    def locked(self) -> bool:
+        return self._held
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._held and not self._urgent and not self._normal:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._normal
+        queue.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed over just as it was cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    queue.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        if not self._held:
+            raise RuntimeError("WriterLock released while not held")
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the lock passes straight to it
+                    return
+        self._held = False
+
+    @contextlib.asynccontextmanager
+    async def hold(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        await self.acquire(urgent=urgent)
+        try:
+            yield
+        finally:
+            self.release()
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A statement compiled for SQLite: its SQL and how to turn parameters into `?`s."""
+
+    compiled: Compiled
+    sql: str
+    names: tuple[str, ...]
+    processors: Mapping[str, Callable[[Any], Any]]
+
+    def positional(self, params: Mapping[str, object]) -> tuple[object, ...]:
+        values = self.compiled.construct_params(dict(params)) or {}
+        out: list[object] = []
+        for name in self.names:
+            value = values[name]
+            process = self.processors.get(name)
+            out.append(process(value) if process is not None else value)
+        return tuple(out)
+
+
 class Database:
     """One engine and its session factory. Create with `Database.create(url)`."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._write_lock = WriterLock() if self.is_sqlite else None
+        database = engine.url.database or ""
+        # A second connection to a private in-memory database would see another database.
+        in_memory = database in ("", ":memory:") or "mode=memory" in database
+        self._direct_path = database if self.is_sqlite and not in_memory else None
+        self._direct: aiosqlite.Connection | None = None
+        self._direct_opening = asyncio.Lock()
+        self._prepared: dict[tuple[int, frozenset[str]], tuple[UpdateBase, _Prepared]] = {}
 
     def __repr__(self) -> str:
         return f"Database({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -106,21 +201,83 @@ class Database:
             yield session
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A short write transaction: committed on success, rolled back on error.
 
-        Never await other I/O (KIS, Telegram) inside it.
+        `urgent`: on SQLite, queue ahead of the other writers waiting (something is
+        answered only once this is written). Never await other I/O (KIS, Telegram)
+        inside it.
         """
-        async with self._writer(), self._sessions() as session, session.begin():
+        async with self._writer(urgent), self._sessions() as session, session.begin():
             yield session
 
     @contextlib.asynccontextmanager
-    async def _writer(self) -> AsyncIterator[None]:
+    async def _writer(self, urgent: bool = False) -> AsyncIterator[None]:
         if self._write_lock is None:
             yield
             return
-        async with self._write_lock:
+        async with self._write_lock.hold(urgent=urgent):
             yield
+
+    async def write_one(
+        self, statement: UpdateBase, params: Mapping[str, object], *, urgent: bool = False
+    ) -> Sequence[tuple[Any, ...]]:
+        """Runs one write statement (an `INSERT … RETURNING`, an `UPDATE`) as its own
+        transaction and returns the rows it returned, as the driver gives them (no
+        result type processing: use it for ids and plain columns).
+
+        Pass the same statement object every time (build it once): its compiled form
+        is kept. On a SQLite file this is one trip to the driver; errors are the
+        driver's (`sqlite3.Error`)."""
+        if self._direct_path is None:
+            async with self.transaction(urgent=urgent) as session:
+                conn = await session.connection()
+                result = await conn.execute(statement, dict(params))
+                return [tuple(row) for row in result.all()] if result.returns_rows else []
+        prepared = self._prepare(statement, frozenset(params))
+        values = prepared.positional(params)
+        async with self._writer(urgent):
+            direct = await self._direct_connection()
+            rows = await direct.execute_fetchall(prepared.sql, values)
+        return [tuple(row) for row in rows]
+
+    def _prepare(self, statement: UpdateBase, keys: frozenset[str]) -> _Prepared:
+        cached = self._prepared.get((id(statement), keys))
+        if cached is not None and cached[0] is statement:
+            return cached[1]
+        dialect = self.engine.dialect
+        # As SQLAlchemy compiles for execution: the parameter names pick an INSERT's columns.
+        compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
+        if not isinstance(compiled, SQLCompiler):
+            raise TypeError("write_one takes SQL statements")
+        names = tuple(compiled.positiontup or ())
+        processors: dict[str, Callable[[Any], Any]] = {}
+        for name in set(names):
+            bind = compiled.binds.get(name)
+            process = None if bind is None else bind.type.bind_processor(dialect)
+            if process is not None:
+                processors[name] = process
+        prepared = _Prepared(compiled, str(compiled), names, processors)
+        self._prepared[(id(statement), keys)] = (statement, prepared)  # keeps it alive
+        return prepared
+
+    async def _direct_connection(self) -> aiosqlite.Connection:
+        if self._direct is not None:
+            return self._direct
+        async with self._direct_opening:
+            if self._direct is None:
+                assert self._direct_path is not None
+                # isolation_level=None: autocommit, so one statement is one transaction.
+                conn = await aiosqlite.connect(self._direct_path, isolation_level=None)
+                try:
+                    await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                    await conn.execute("PRAGMA foreign_keys=ON")
+                    await conn.execute("PRAGMA synchronous=NORMAL")
+                except BaseException:
+                    await conn.close()
+                    raise
+                self._direct = conn
+        return self._direct
 
     async def lock(self, session: AsyncSession, namespace: int, key: int) -> None:
         """Serialises transactions on (namespace, key) until commit, across processes.
@@ -153,6 +310,10 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        direct, self._direct = self._direct, None
+        if direct is not None:
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await direct.close()
         await self.engine.dispose()
 
 

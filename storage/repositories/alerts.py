@@ -221,11 +221,15 @@ class Alerts:
             batch = self._queue[:_MAX_BATCH]
             del self._queue[:_MAX_BATCH]
             try:
-                async with self._db.transaction() as session:
-                    if len(batch) == 1:
-                        results = [await self._accept_one(session, batch[0])]
-                    else:
-                        results = await self._accept_batch(session, batch)
+                if len(batch) == 1 and self._db.is_sqlite:
+                    results = [await self._accept_single(batch[0])]
+                else:
+                    # urgent: HTTP answers wait on this; other writers queue behind it
+                    async with self._db.transaction(urgent=True) as session:
+                        if len(batch) == 1:
+                            results = [await self._accept_one(session, batch[0])]
+                        else:
+                            results = await self._accept_batch(session, batch)
             except Exception:  # noqa: BLE001 - one bad alert must not sink the others
                 await self._accept_alone(batch)  # each on its own; errors go to the caller
                 continue
@@ -236,7 +240,7 @@ class Alerts:
     async def _accept_alone(self, batch: list[_Pending]) -> None:
         for item in batch:
             try:
-                async with self._db.transaction() as session:
+                async with self._db.transaction(urgent=True) as session:
                     result = await self._accept_one(session, item)
             except Exception as exc:  # noqa: BLE001 - handed to the caller
                 if not item.future.done():
@@ -244,6 +248,19 @@ class Alerts:
             else:
                 if not item.future.done():
                     item.future.set_result(result)
+
+    async def _accept_single(self, item: _Pending) -> AcceptResult:
+        """SQLite, one alert: the insert-unless-repeat statement is the whole transaction
+        (the writer lock orders it against every other write), in one database trip."""
+        by_key = item.key is not None
+        params = item.params()
+        inserted = await self._db.write_one(_INSERT_UNLESS_EARLIER[by_key], params, urgent=True)
+        if inserted:
+            return AcceptResult(alert_id=require_id(inserted[0][0]), duplicate=False)
+        async with self._db.session() as session:
+            conn = await session.connection()
+            first = (await conn.execute(_FIRST_EARLIER[by_key], params)).scalar_one()
+        return AcceptResult(alert_id=require_id(first), duplicate=True)
 
     async def _accept_one(self, session: AsyncSession, item: _Pending) -> AcceptResult:
         by_key = item.key is not None

@@ -108,17 +108,17 @@ class Orders:
             "created_at": now,
             "updated_at": now,
         }
-        async with self._db.transaction() as session:
-            # Core execution of a statement built once: this is on the way to KIS.
-            conn = await session.connection()
-            new_id = (await conn.execute(_pending_insert(self._db.dialect), values)).scalar()
-            if new_id is None:
+        # One prebuilt statement, one trip to the database: this is on the way to KIS.
+        inserted = await self._db.write_one(_pending_insert(self._db.dialect), values)
+        if not inserted:
+            async with self._db.session() as session:
                 existing = (
                     await session.execute(
                         select(col(Order.id)).where(col(Order.alert_id) == alert_id)
                     )
                 ).scalar_one_or_none()
-                raise OrderAlreadyExists(alert_id, existing)
+            raise OrderAlreadyExists(alert_id, existing)
+        new_id = inserted[0][0]
         # Built from what was inserted: no read back on the way to KIS.
         return OrderRecord(
             id=require_id(new_id),
