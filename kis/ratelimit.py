@@ -4,13 +4,23 @@ Each `acquire()` books the next free slot on a virtual schedule *before* it awai
 anything, so callers are served in arrival order (FIFO), nobody polls, and no two
 calls are ever closer than `1 / rate` seconds: there is no burst above the rate, not
 even after a quiet period.
+
+A second check guards the real send times: when the event loop stalls, sleepers wake
+late and together, so calls booked `1 / rate` apart could leave back to back. No more
+than `ceil(rate)` calls are released in any one-second window (KIS counts requests
+per second), whatever the wake-up times were.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
+
+WINDOW_S = 1.0
+_TOLERANCE_S = 1e-6  # float schedules land a hair short of a whole second
 
 
 class RateLimiter:
@@ -28,6 +38,8 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._next_slot: float | None = None  # earliest time the next call may start
+        self.window_capacity = max(1, math.ceil(rate_per_s))
+        self._released: deque[float] = deque()  # release times within the last second
 
     async def acquire(self) -> None:
         """Wait for this caller's slot. A cancelled waiter's slot stays used (never faster)."""
@@ -37,6 +49,14 @@ class RateLimiter:
         delay = slot - now
         if delay > 0:
             await self._sleep(delay)
+        while True:
+            now = self._clock()
+            while self._released and self._released[0] <= now - WINDOW_S + _TOLERANCE_S:
+                self._released.popleft()
+            if len(self._released) < self.window_capacity:
+                self._released.append(now)
+                return
+            await self._sleep(self._released[0] + WINDOW_S - now)
 
     def __repr__(self) -> str:
         return f"RateLimiter(rate_per_s={self.rate_per_s})"

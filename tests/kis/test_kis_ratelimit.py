@@ -156,3 +156,36 @@ async def test_200_concurrent_client_calls_reach_kis_at_the_key_rate() -> None:
         assert_within_rate(sorted(times), 19.0)
     # The two keys have separate limiters: B is not queued behind A.
     assert max(arrivals["B"]) == pytest.approx(49 / 19.0)
+
+
+async def test_late_wakeups_never_release_more_than_the_rate_in_a_second() -> None:
+    """A stalled event loop wakes sleepers late and together; the releases still keep
+    to ceil(rate) per one-second window."""
+
+    now = 0.0
+    stall_every = 7
+
+    def clock() -> float:
+        return now
+
+    calls = 0
+
+    async def late_sleep(delay: float) -> None:
+        nonlocal now, calls
+        calls += 1
+        # every few sleeps the loop stalls for 120 ms on top of the delay
+        now += delay + (0.12 if calls % stall_every == 0 else 0.0)
+        await asyncio.sleep(0)
+
+    limiter = RateLimiter(19.0, clock=clock, sleep=late_sleep)
+    released: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire()
+        released.append(now)
+
+    await asyncio.gather(*(one() for _ in range(200)))
+    released.sort()
+    for i, start in enumerate(released):
+        in_window = [t for t in released[i:] if t < start + 1.0]
+        assert len(in_window) <= 19
