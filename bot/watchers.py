@@ -359,8 +359,9 @@ class WatcherSupervisor:
         self, user_id: int, chat_id: int, notice: Notice, dedupe: str
     ) -> OutboxMessage | None:
         entry = _entry(chat_id, notice, dedupe)
+        # urgent: the chat notice goes ahead of pipeline writes waiting for SQLite.
         return await self._storage.outbox.add(
-            user_id, entry.chat_id, entry.kind, entry.payload, entry.dedupe_key
+            user_id, entry.chat_id, entry.kind, entry.payload, entry.dedupe_key, urgent=True
         )
 
     def _on_state(

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import col
 
 from storage.db import Database
@@ -18,6 +19,97 @@ from storage.repositories._sql import Clock, insert_ignoring, require_id
 from storage.types import utcnow
 
 _MAX_ERROR_CHARS: Final = 500
+_COLUMNS: Final = (
+    "user_id", "chat_id", "kind", "payload", "dedupe_key", "status", "attempts",
+    "next_attempt_at", "created_at",
+)
+_INSERTS: dict[str, ReturningInsert[int | None]] = {}
+
+
+def outbox_insert(dialect: str) -> ReturningInsert[int | None]:
+    """INSERT of a pending row unless its dedupe key is queued; parameters by column
+    (`entry_values`), the new id returned."""
+    statement = _INSERTS.get(dialect)
+    if statement is None:
+        statement = insert_ignoring(
+            dialect,
+            OutboxItem,
+            {name: bindparam(name, type_=OutboxItem.__table__.c[name].type)  # type: ignore[attr-defined]  # SQLModel table
+             for name in _COLUMNS},
+            ["dedupe_key"],
+        ).returning(col(OutboxItem.id))
+        _INSERTS[dialect] = statement
+    return statement
+
+
+# Prebuilt updates, run by `Database.write_one` in one trip. Parameter names are not
+# column names, so compiling them adds no SET clause of their own.
+_MARK_SENT: Final = (
+    update(OutboxItem)
+    .where(col(OutboxItem.id) == bindparam("p_id"))
+    .values(
+        status=OutboxStatus.SENT.value,
+        sent_at=bindparam("p_now", type_=OutboxItem.__table__.c["sent_at"].type),  # type: ignore[attr-defined]  # SQLModel table
+        attempts=col(OutboxItem.attempts) + 1,
+    )
+)
+_RETRY_LATER: Final = (
+    update(OutboxItem)
+    .where(col(OutboxItem.id) == bindparam("p_id"))
+    .values(
+        attempts=col(OutboxItem.attempts) + 1,
+        last_error=bindparam("p_error"),
+        next_attempt_at=bindparam(
+            "p_retry_at", type_=OutboxItem.__table__.c["next_attempt_at"].type  # type: ignore[attr-defined]  # SQLModel table
+        ),
+    )
+)
+_GIVE_UP: Final = (
+    update(OutboxItem)
+    .where(col(OutboxItem.id) == bindparam("p_id"))
+    .values(
+        attempts=col(OutboxItem.attempts) + 1,
+        last_error=bindparam("p_error"),
+        status=OutboxStatus.FAILED.value,
+    )
+)
+
+
+def entry_values(
+    user_id: int | None, entry: OutboxEntry, payload: dict[str, object], now: datetime
+) -> dict[str, object]:
+    return {
+        "user_id": user_id,
+        "chat_id": entry.chat_id,
+        "kind": entry.kind,
+        "payload": payload,
+        "dedupe_key": entry.dedupe_key,
+        "status": OutboxStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def pending_message(
+    new_id: int, user_id: int | None, entry: OutboxEntry, payload: dict[str, object],
+    now: datetime,
+) -> OutboxMessage:
+    """The row just inserted, as the notifier will see it (no re-read)."""
+    return OutboxMessage(
+        id=new_id,
+        user_id=user_id,
+        chat_id=entry.chat_id,
+        kind=entry.kind,
+        payload=payload,
+        dedupe_key=entry.dedupe_key,
+        status=OutboxStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        last_error=None,
+        created_at=now,
+        sent_at=None,
+    )
 
 
 def _record(row: OutboxItem) -> OutboxMessage:
@@ -56,39 +148,17 @@ async def insert_entry(
 
     Built from the inserted values and the new id, so sending it needs no re-read."""
     payload = dict(entry.payload)
-    values: dict[str, object] = {
-        "user_id": user_id,
-        "chat_id": entry.chat_id,
-        "kind": entry.kind,
-        "payload": payload,
-        "dedupe_key": entry.dedupe_key,
-        "status": OutboxStatus.PENDING.value,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
     new_id = (
         await session.execute(
-            insert_ignoring(dialect, OutboxItem, values, ["dedupe_key"])
+            insert_ignoring(
+                dialect, OutboxItem, entry_values(user_id, entry, payload, now), ["dedupe_key"]
+            )
             .returning(col(OutboxItem.id))
         )
     ).scalar_one_or_none()
     if new_id is None:
         return None
-    return OutboxMessage(
-        id=new_id,
-        user_id=user_id,
-        chat_id=entry.chat_id,
-        kind=entry.kind,
-        payload=payload,
-        dedupe_key=entry.dedupe_key,
-        status=OutboxStatus.PENDING,
-        attempts=0,
-        next_attempt_at=now,
-        last_error=None,
-        created_at=now,
-        sent_at=None,
-    )
+    return pending_message(new_id, user_id, entry, payload, now)
 
 
 class Outbox:
@@ -104,14 +174,24 @@ class Outbox:
         payload: Mapping[str, object],
         dedupe_key: str,
         now: datetime | None = None,
+        *,
+        urgent: bool = False,
     ) -> OutboxMessage | None:
         """Queues a message once per `dedupe_key`: the new row (hand it to the notifier
-        as it is), or None if it was queued before."""
+        as it is), or None if it was queued before.
+
+        One prebuilt statement in one database trip; `urgent` (a chat notice someone
+        waits for) queues it ahead of other writers waiting on SQLite."""
         entry = OutboxEntry(chat_id, kind, payload, dedupe_key)
-        async with self._db.transaction() as session:
-            return await insert_entry(
-                self._db.dialect, session, user_id, entry, now or self._clock()
-            )
+        now = now or self._clock()
+        payload = dict(payload)
+        values = entry_values(user_id, entry, payload, now)
+        inserted = await self._db.write_one(
+            outbox_insert(self._db.dialect), values, urgent=urgent
+        )
+        if not inserted:
+            return None
+        return pending_message(require_id(inserted[0][0]), user_id, entry, payload, now)
 
     async def enqueue(
         self,
@@ -143,34 +223,17 @@ class Outbox:
         return [_record(row) for row in rows]
 
     async def mark_sent(self, message_id: int, now: datetime | None = None) -> None:
-        now = now or self._clock()
-        async with self._db.transaction() as session:
-            await session.execute(
-                update(OutboxItem)
-                .where(col(OutboxItem.id) == message_id)
-                .values(
-                    status=OutboxStatus.SENT.value,
-                    sent_at=now,
-                    attempts=col(OutboxItem.attempts) + 1,
-                )
-            )
+        await self._db.write_one(_MARK_SENT, {"p_id": message_id, "p_now": now or self._clock()})
 
     async def mark_failed(
         self, message_id: int, error: str, retry_at: datetime | None
     ) -> None:
         """Records a failed attempt; retried at `retry_at`, or given up when it is None."""
-        values: dict[str, object] = {
-            "attempts": col(OutboxItem.attempts) + 1,
-            "last_error": error[:_MAX_ERROR_CHARS],
-        }
+        params: dict[str, object] = {"p_id": message_id, "p_error": error[:_MAX_ERROR_CHARS]}
         if retry_at is None:
-            values["status"] = OutboxStatus.FAILED.value
+            await self._db.write_one(_GIVE_UP, params)
         else:
-            values["next_attempt_at"] = retry_at
-        async with self._db.transaction() as session:
-            await session.execute(
-                update(OutboxItem).where(col(OutboxItem.id) == message_id).values(**values)
-            )
+            await self._db.write_one(_RETRY_LATER, {**params, "p_retry_at": retry_at})
 
     async def pending_count(self) -> int:
         async with self._db.session() as session:
