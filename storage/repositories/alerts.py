@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import col
 
-from storage.db import Database
+from storage.db import Database, in_transaction
 from storage.models import Alert
 from storage.records import (
     OPEN_ALERT_STATUSES,
@@ -109,6 +110,27 @@ _INSERT_UNLESS_EARLIER: Final = {flag: _insert_unless_earlier(flag) for flag in 
 _FIRST_EARLIER: Final = {
     flag: _earlier(flag).order_by(col(Alert.id)).limit(1) for flag in (True, False)
 }
+
+
+_EARLIER_KEYS: Final = frozenset({"user_id", "match", "cutoff"})
+# One alert on the direct SQLite connection: SQL and positional values of the insert
+# unless it repeats an earlier alert, and of the query for the first such alert.
+_DirectStep = tuple[str, tuple[object, ...], str, tuple[object, ...]]
+
+
+def _accept_steps(conn: sqlite3.Connection, steps: Sequence[_DirectStep]) -> list[AcceptResult]:
+    """On the connection's thread: each alert in turn, so a later alert of the batch sees
+    the earlier ones exactly as if it had come alone after them."""
+    results: list[AcceptResult] = []
+    for insert_sql, insert_values, first_sql, first_values in steps:
+        inserted = conn.execute(insert_sql, insert_values).fetchall()
+        if inserted:
+            results.append(AcceptResult(alert_id=require_id(inserted[0][0]), duplicate=False))
+            continue
+        first = conn.execute(first_sql, first_values).fetchall()
+        results.append(AcceptResult(alert_id=require_id(first[0][0] if first else None),
+                                    duplicate=True))
+    return results
 
 
 _SEEN: Final = select(
@@ -221,7 +243,9 @@ class Alerts:
             batch = self._queue[:_MAX_BATCH]
             del self._queue[:_MAX_BATCH]
             try:
-                if len(batch) == 1 and self._db.is_sqlite:
+                if self._db.has_direct:
+                    results = await self._accept_direct(batch)
+                elif len(batch) == 1 and self._db.is_sqlite:
                     results = [await self._accept_single(batch[0])]
                 else:
                     # urgent: HTTP answers wait on this; other writers queue behind it
@@ -248,6 +272,26 @@ class Alerts:
             else:
                 if not item.future.done():
                     item.future.set_result(result)
+
+    async def _accept_direct(self, batch: Sequence[_Pending]) -> list[AcceptResult]:
+        """SQLite file: the whole batch in one trip to the database's direct connection —
+        one transaction of prebuilt insert-unless-repeat statements (a lone alert is one
+        autocommit statement). The writer lock orders it against every other write."""
+        steps: list[_DirectStep] = []
+        for item in batch:
+            by_key = item.key is not None
+            params = item.params()
+            insert = self._db.prepare(_INSERT_UNLESS_EARLIER[by_key], frozenset(params))
+            first = self._db.prepare(_FIRST_EARLIER[by_key], _EARLIER_KEYS)
+            steps.append(
+                (insert.sql, insert.positional(params), first.sql, first.positional(params))
+            )
+        if len(steps) == 1:
+            return await self._db.write_direct(lambda conn: _accept_steps(conn, steps),
+                                               urgent=True)
+        return await self._db.write_direct(
+            lambda conn: in_transaction(conn, lambda c: _accept_steps(c, steps)), urgent=True
+        )
 
     async def _accept_single(self, item: _Pending) -> AcceptResult:
         """SQLite, one alert: the insert-unless-repeat statement is the whole transaction

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, text
 from sqlmodel import col
 
-from storage.db import Database, WriterLock
+from storage.db import Database, WriterLock, in_transaction
 from storage.facade import Storage
 from storage.models import Alert
 from storage.records import AlertStatus
@@ -163,5 +165,57 @@ async def test_write_one_waits_for_the_writer_lock(file_db: Storage) -> None:
         release.set()
         await asyncio.wait_for(holder, WAIT)
         assert not (await asyncio.wait_for(accept, WAIT)).duplicate
+    finally:
+        await storage.close()
+
+
+async def test_write_direct_transaction_is_all_or_nothing(file_db: Storage) -> None:
+    storage = file_db
+    try:
+        user = await storage.users.get_or_create(1, 1)
+
+        def half_then_fail(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE users SET paused = 1 WHERE id = ?", (user.id,))
+            raise sqlite3.IntegrityError("stop here")
+
+        with pytest.raises(sqlite3.IntegrityError):
+            await storage.db.write_direct(lambda c: in_transaction(c, half_then_fail))
+        # rolled back, and the connection is usable (not left inside a transaction)
+        paused = await storage.db.write_direct(
+            lambda c: c.execute("SELECT paused FROM users WHERE id = ?", (user.id,)).fetchall()
+        )
+        assert paused == [(0,)]
+        assert await storage.db.write_direct(lambda c: c.in_transaction) is False
+    finally:
+        await storage.close()
+
+
+async def test_a_batch_of_accepts_is_one_trip_to_the_direct_connection(
+    file_db: Storage,
+) -> None:
+    """Concurrent accepts share one transaction on the direct connection, and repeats
+    inside it are recognised exactly as if they had come one after another."""
+    storage = file_db
+    try:
+        user = await storage.users.get_or_create(1, 1)
+        trips: list[int] = []
+        write_direct = storage.db.write_direct
+
+        async def counting(work: Any, *, urgent: bool = False) -> Any:
+            trips.append(1)
+            return await write_direct(work, urgent=urgent)
+
+        storage.db.write_direct = counting  # type: ignore[method-assign]  # spy
+        bodies = [f'{{"n": {i % 10}}}' for i in range(40)]
+        results = await asyncio.wait_for(asyncio.gather(
+            *(storage.alerts.accept(user.id, body, {}, None) for body in bodies),
+            *(storage.alerts.accept(user.id, "{}", {}, f"k{i % 5}") for i in range(20)),
+        ), WAIT)
+        assert len(trips) <= 2  # the first alert alone, then everything queued behind it
+        fresh = [r for r in results if not r.duplicate]
+        assert len(fresh) == 15 and len({r.alert_id for r in fresh}) == 15
+        first_by_body = {bodies[i]: results[i].alert_id for i in range(10)}
+        assert all(results[i].alert_id == first_by_body[bodies[i]] for i in range(40))
+        assert all(results[40 + i].alert_id == results[40 + i % 5].alert_id for i in range(20))
     finally:
         await storage.close()
