@@ -1,15 +1,14 @@
 """Fills from KIS fill notices: each notice stored once, the order's totals updated.
 
 `record_and_queue` is on the way from a fill notice to the chat. On a SQLite file it
-runs its transaction (fill, order totals, chat notice) on a connection of its own in
-one hop to a worker thread, instead of the dozen driver trips of an ORM session.
+runs its transaction (fill, order totals, chat notice) on the database's direct
+connection in one trip (`Database.write_direct`), instead of the dozen driver trips
+of an ORM session.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +21,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from sqlmodel import col
 
 from kis.env import Environment
-from storage.db import BUSY_TIMEOUT_MS, Database
+from storage.db import Database, in_transaction
 from storage.models import Fill, Order
 from storage.records import FillRecord, FillResult, OrderRecord, OrderStatus, OutboxMessage
 from storage.repositories._sql import Clock, insert_ignoring, require_id
@@ -62,8 +61,7 @@ class Fills:
     def __init__(self, db: Database, clock: Clock = utcnow) -> None:
         self._db = db
         self._clock = clock
-        path = _sqlite_file(db)
-        self._direct = None if path is None else _DirectWriter(path, db.engine.dialect)
+        self._statements: _Statements | None = None
 
     async def record(
         self,
@@ -105,18 +103,18 @@ class Fills:
 
         `notice` must be quick and do no I/O: on SQLite it runs in the database's
         thread, inside the transaction."""
-        if self._direct is not None:
+        if self._db.has_direct:
+            sql = self._statements = self._statements or _Statements(self._db.engine.dialect)
+            fill = _FillParams(
+                user_id, Environment(environment).value, order_no, quantity, price,
+                filled_at, notice_key, self._clock(),
+            )
+
+            def work(conn: sqlite3.Connection) -> tuple[FillResult, OutboxMessage | None]:
+                return in_transaction(conn, lambda c: _write(c, sql, fill, notice))
+
             # urgent: a chat notice waits on this; other writers queue behind it.
-            async with self._db.transaction(urgent=True):
-                # The session is never used (it opens no connection): it only holds
-                # the database's writer lock while the dedicated connection writes.
-                return await self._direct.record_and_queue(
-                    _FillParams(
-                        user_id, Environment(environment).value, order_no, quantity, price,
-                        filled_at, notice_key, self._clock(),
-                    ),
-                    notice,
-                )
+            return await self._db.write_direct(work, urgent=True)
         async with self._db.transaction() as session:
             result = await self._record_in(
                 session, user_id, environment, order_no, quantity=quantity, price=price,
@@ -214,18 +212,7 @@ class Fills:
         return [_record(row) for row in rows]
 
 
-# --- SQLite: the fill's transaction in one hop ------------------------------------------
-
-
-def _sqlite_file(db: Database) -> str | None:
-    """The database file when `db` is SQLite on a plain file path (a second connection
-    to an in-memory database would see another database)."""
-    if not db.is_sqlite:
-        return None
-    database = db.engine.url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:") or "mode=memory" in database:
-        return None
-    return database
+# --- SQLite: the fill's transaction in one trip -----------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,101 +335,41 @@ def _order(sql: _Sql, raw: Sequence[object] | None) -> OrderRecord | None:
     return OrderRecord(**values)
 
 
-class _DirectWriter:
-    """A dedicated sqlite3 connection (autocommit, explicit transactions) used from the
-    event loop's executor. Callers hold the database's writer lock; the thread lock
-    keeps a transaction whole even if its caller was cancelled mid-way."""
-
-    def __init__(self, path: str, dialect: Dialect) -> None:
-        self._path = path
-        self._dialect = dialect
-        self._sql: _Statements | None = None
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    async def record_and_queue(
-        self, fill: _FillParams, notice: NoticeFor
-    ) -> tuple[FillResult, OutboxMessage | None]:
-        loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(None, self._record_and_queue, fill, notice)
-        try:
-            return await asyncio.shield(job)
-        except asyncio.CancelledError:
-            # It commits or rolls back in its thread regardless; the writer lock stays
-            # held until then so the next writer does not meet a busy database.
-            await asyncio.wait({job})
-            raise
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            conn = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-            )
-            try:
-                conn.execute("PRAGMA foreign_keys=ON")
-                conn.execute("PRAGMA synchronous=NORMAL")
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
-        return self._conn
-
-    def close(self) -> None:
-        with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                conn.close()
-
-    def _record_and_queue(
-        self, fill: _FillParams, notice: NoticeFor
-    ) -> tuple[FillResult, OutboxMessage | None]:
-        with self._lock:
-            sql = self._sql = self._sql or _Statements(self._dialect)
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                outcome = self._write(conn, sql, fill, notice)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return outcome
-
-    @staticmethod
-    def _write(
-        conn: sqlite3.Connection, sql: _Statements, fill: _FillParams, notice: NoticeFor
-    ) -> tuple[FillResult, OutboxMessage | None]:
-        of_order = {
-            "user_id": fill.user_id, "environment": fill.environment, "order_no": fill.order_no,
-        }
-        inserted = conn.execute(sql.insert_fill.sql, sql.insert_fill.args({
-            **of_order, "quantity": fill.quantity, "price": fill.price,
-            "filled_at": fill.filled_at, "notice_key": fill.notice_key, "created_at": fill.now,
+def _write(
+    conn: sqlite3.Connection, sql: _Statements, fill: _FillParams, notice: NoticeFor
+) -> tuple[FillResult, OutboxMessage | None]:
+    """The fill, its order's totals and its notice, on the direct connection inside
+    the caller's transaction."""
+    of_order = {
+        "user_id": fill.user_id, "environment": fill.environment, "order_no": fill.order_no,
+    }
+    inserted = conn.execute(sql.insert_fill.sql, sql.insert_fill.args({
+        **of_order, "quantity": fill.quantity, "price": fill.price,
+        "filled_at": fill.filled_at, "notice_key": fill.notice_key, "created_at": fill.now,
+    })).fetchone()
+    if inserted is None:  # seen before: nothing changes
+        raw = conn.execute(
+            sql.order_of_repeat.sql, sql.order_of_repeat.args(of_order)
+        ).fetchone()
+        return FillResult(new=False, order=_order(sql.order_of_repeat, raw)), None
+    order_id = inserted[1]
+    order = None
+    if order_id is not None:
+        raw = conn.execute(sql.add_to_order.sql, sql.add_to_order.args({
+            "p_order_id": order_id, "p_quantity": fill.quantity,
+            "p_amount": fill.quantity * fill.price, "p_now": fill.now,
         })).fetchone()
-        if inserted is None:  # seen before: nothing changes
-            raw = conn.execute(
-                sql.order_of_repeat.sql, sql.order_of_repeat.args(of_order)
-            ).fetchone()
-            return FillResult(new=False, order=_order(sql.order_of_repeat, raw)), None
-        order_id = inserted[1]
-        order = None
-        if order_id is not None:
-            raw = conn.execute(sql.add_to_order.sql, sql.add_to_order.args({
-                "p_order_id": order_id, "p_quantity": fill.quantity,
-                "p_amount": fill.quantity * fill.price, "p_now": fill.now,
-            })).fetchone()
-            order = _order(sql.add_to_order, raw)
-        result = FillResult(new=True, order=order)
-        entry = notice(result)
-        if entry is None:
-            return result, None
-        payload = dict(entry.payload)
-        queued = conn.execute(sql.insert_notice.sql, sql.insert_notice.args(
-            entry_values(fill.user_id, entry, payload, fill.now)
-        )).fetchone()
-        if queued is None:
-            return result, None
-        return result, pending_message(
-            require_id(queued[0]), fill.user_id, entry, payload, fill.now
-        )
+        order = _order(sql.add_to_order, raw)
+    result = FillResult(new=True, order=order)
+    entry = notice(result)
+    if entry is None:
+        return result, None
+    payload = dict(entry.payload)
+    queued = conn.execute(sql.insert_notice.sql, sql.insert_notice.args(
+        entry_values(fill.user_id, entry, payload, fill.now)
+    )).fetchone()
+    if queued is None:
+        return result, None
+    return result, pending_message(
+        require_id(queued[0]), fill.user_id, entry, payload, fill.now
+    )
