@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from datetime import datetime
+from typing import Final
 
-from sqlalchemy import ColumnElement, bindparam, func, select, update
+from sqlalchemy import ColumnElement, String, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import col
 
 from kis.env import Environment
-from storage.db import Database
+from storage.db import Database, in_transaction
 from storage.errors import OrderAlreadyExists
-from storage.models import Fill, Order
+from storage.models import Alert, Fill, Order
 from storage.records import AlertStatus, OrderRecord, OrderStatus, OutboxMessage
 from storage.repositories._sql import Clock, insert_ignoring, require_id, rowcount
 from storage.repositories.alerts import finish_in
-from storage.repositories.outbox import OutboxEntry, insert_entry
-from storage.types import utcnow
+from storage.repositories.outbox import (
+    OutboxEntry,
+    entry_values,
+    insert_entry,
+    outbox_insert,
+    pending_message,
+)
+from storage.types import UtcDateTime, utcnow
 
 # Statuses whose outcome is not known after a crash: reconcile with KIS first. A
 # pending row counts: the request may have left just before the crash.
@@ -70,6 +78,55 @@ def _pending_insert(dialect: str) -> ReturningInsert[int | None]:
         ).returning(col(Order.id))
         _PENDING_INSERTS[dialect] = statement
     return statement
+
+
+# record_accepted on a SQLite file: prebuilt statements run in one trip to the direct
+# connection. Parameter names are not column names (no SET clauses of their own).
+_LINK_FILLS: Final = (
+    update(Fill)
+    .where(
+        col(Fill.user_id) == bindparam("p_user_id"),
+        col(Fill.environment) == bindparam("p_env", type_=String()),
+        col(Fill.order_no) == bindparam("p_order_no", type_=String()),
+        col(Fill.order_id).is_(None),
+    )
+    .values(order_id=bindparam("p_order_id"))
+)
+_FILL_TOTALS: Final = select(
+    func.coalesce(func.sum(col(Fill.quantity)), 0),
+    func.coalesce(func.sum(col(Fill.quantity) * col(Fill.price)), 0),
+).where(col(Fill.order_id) == bindparam("p_order_id"))
+_ACCEPT_ORDER: Final = (
+    update(Order)
+    .where(col(Order.id) == bindparam("p_order_id"))
+    .values(
+        order_no=bindparam("p_order_no", type_=String()),
+        branch=bindparam("p_branch", type_=String()),
+        status=bindparam("p_status", type_=String()),
+        filled_qty=bindparam("p_filled_qty"),
+        filled_amount=bindparam("p_filled_amount"),
+        reason=None,
+        sent_at=func.coalesce(col(Order.sent_at), bindparam("p_now", type_=UtcDateTime())),
+        updated_at=bindparam("p_now", type_=UtcDateTime()),
+    )
+)
+_ALERT_DONE: Final = (
+    update(Alert)
+    .where(col(Alert.id) == bindparam("p_alert_id"))
+    .values(
+        status=AlertStatus.DONE.value,
+        reason=None,
+        updated_at=bindparam("p_now", type_=UtcDateTime()),
+    )
+)
+
+
+def accepted_status(filled_qty: int, quantity: int) -> OrderStatus:
+    if filled_qty <= 0:
+        return OrderStatus.ACCEPTED
+    if filled_qty >= quantity:
+        return OrderStatus.FILLED
+    return OrderStatus.PARTIALLY_FILLED
 
 
 class Orders:
@@ -175,6 +232,8 @@ class Orders:
         Returns the order as recorded and the queued message (None without a notice or
         when its dedupe key was queued before)."""
         now = self._clock()
+        if self._db.has_direct:
+            return await self._record_accepted_direct(order, order_no, branch, notice, now)
         async with self._db.transaction() as session:
             record = await self._accept_in(session, order, order_no, branch, now)
             await finish_in(session, order.alert_id, AlertStatus.DONE, None, now)
@@ -183,6 +242,79 @@ class Orders:
                 if notice is None
                 else await insert_entry(self._db.dialect, session, order.user_id, notice, now)
             )
+        return record, queued
+
+    async def _record_accepted_direct(
+        self,
+        order: OrderRecord,
+        order_no: str,
+        branch: str | None,
+        notice: OutboxEntry | None,
+        now: datetime,
+    ) -> tuple[OrderRecord, OutboxMessage | None]:
+        """`record_accepted` on a SQLite file: one transaction in one database trip."""
+        db = self._db
+        link = db.prepare(_LINK_FILLS, frozenset({"p_user_id", "p_env", "p_order_no",
+                                                  "p_order_id"}))
+        totals = db.prepare(_FILL_TOTALS, frozenset({"p_order_id"}))
+        accept = db.prepare(_ACCEPT_ORDER, frozenset({
+            "p_order_id", "p_order_no", "p_branch", "p_status", "p_filled_qty",
+            "p_filled_amount", "p_now"}))
+        done = db.prepare(_ALERT_DONE, frozenset({"p_alert_id", "p_now"}))
+        link_values = link.positional({
+            "p_user_id": order.user_id, "p_env": order.environment.value,
+            "p_order_no": order_no, "p_order_id": order.id,
+        })
+        totals_values = totals.positional({"p_order_id": order.id})
+        done_values = done.positional({"p_alert_id": order.alert_id, "p_now": now})
+        accept_params: dict[str, object] = {
+            "p_order_id": order.id, "p_order_no": order_no, "p_branch": branch, "p_now": now,
+        }
+        payload: dict[str, object] = {}
+        queue_sql: str | None = None
+        queue_values: tuple[object, ...] = ()
+        if notice is not None:
+            payload = dict(notice.payload)
+            values = entry_values(order.user_id, notice, payload, now)
+            queue = db.prepare(outbox_insert(db.dialect), frozenset(values))
+            queue_sql, queue_values = queue.sql, queue.positional(values)
+        known = order.order_no is not None
+
+        def work(conn: sqlite3.Connection) -> tuple[int, int, int | None]:
+            linked = conn.execute(link.sql, link_values).rowcount
+            qty = amount = 0
+            if linked > 0 or known:
+                row = conn.execute(totals.sql, totals_values).fetchone()
+                qty, amount = (int(row[0]), int(row[1])) if row else (0, 0)
+            status = accepted_status(qty, order.quantity)
+            conn.execute(accept.sql, accept.positional({
+                **accept_params, "p_status": status.value, "p_filled_qty": qty,
+                "p_filled_amount": amount,
+            }))
+            conn.execute(done.sql, done_values)
+            new_id: int | None = None
+            if queue_sql is not None:
+                rows = conn.execute(queue_sql, queue_values).fetchall()
+                new_id = rows[0][0] if rows else None
+            return qty, amount, new_id
+
+        qty, amount, new_id = await db.write_direct(lambda conn: in_transaction(conn, work))
+        record = replace(
+            order,
+            order_no=order_no,
+            branch=branch,
+            status=accepted_status(qty, order.quantity),
+            filled_qty=qty,
+            filled_amount=amount,
+            reason=None,
+            sent_at=order.sent_at or now,
+            updated_at=now,
+        )
+        queued = (
+            None
+            if notice is None or new_id is None
+            else pending_message(new_id, order.user_id, notice, payload, now)
+        )
         return record, queued
 
     async def record_outcome(
@@ -257,12 +389,7 @@ class Orders:
                 )
             ).one()
             filled_qty, filled_amount = int(qty), int(amount)
-        if filled_qty <= 0:
-            status = OrderStatus.ACCEPTED
-        elif filled_qty >= order.quantity:
-            status = OrderStatus.FILLED
-        else:
-            status = OrderStatus.PARTIALLY_FILLED
+        status = accepted_status(filled_qty, order.quantity)
         await session.execute(
             update(Order)
             .where(col(Order.id) == order.id)

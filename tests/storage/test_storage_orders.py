@@ -144,6 +144,11 @@ async def test_record_accepted_closes_the_alert_and_queues_the_notice_at_once(
     alert = await store.alerts.get(alert_id)
     assert alert is not None and alert.status is AlertStatus.DONE
     assert [m.dedupe_key for m in await store.outbox.due()] == ["acc:88"]
+    # recorded again (a reconciled order): same number, the notice is not queued twice
+    again, repeat = await store.orders.record_accepted(order, "0000000088", "1", notice=entry)
+    assert repeat is None and again.filled_qty == 2
+    assert again == await store.orders.get(pending.id)
+    assert [m.dedupe_key for m in await store.outbox.due()] == ["acc:88"]
 
 
 async def test_record_outcome_and_alert_finish(store: Storage) -> None:
