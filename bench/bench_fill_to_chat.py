@@ -18,7 +18,9 @@ stand-in — run in a child process over loopback, as KIS and Telegram are remot
 production and must not take turns on moahook's event loop. Market orders are placed
 one at a time through the KIS client, each recorded in storage the way the order
 pipeline records it; each order gives one acceptance and, 20 ms later, one fill
-notice, i.e. two chat messages (p50 of each kind is printed too). Orders rotate over many users
+notice, i.e. two chat messages (p50 of each kind is printed too). The acceptance notice
+arrives while the order's acceptance is being recorded, as it does when the pipeline
+records it: its write waits for that transaction. Orders rotate over many users
 and are spaced so that neither Telegram's per-chat pace (1/s, small burst) nor the
 global pace (25/s) holds a message back. The first order of every user is warm-up
 (connections, the user's language) and not counted.
