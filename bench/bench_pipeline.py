@@ -54,7 +54,7 @@ from kis.sim import KisSimulator, SimAccount, generate_accounts
 from kis.tokenstore import MemoryTokenStore
 from storage.facade import Storage
 from storage.models import Alert as AlertRow
-from webhook_server.app import create_app
+from webhook_server.app import create_app, make_runner
 from webhook_server.guards import AlwaysReady
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
@@ -248,7 +248,7 @@ async def service(
 
     app = create_app(intake=intake, metrics=metrics, health=healthy)
     app.middlewares.insert(0, stamp)  # outermost: the request has just arrived
-    runner = web.AppRunner(app, access_log=None)
+    runner = make_runner(app)  # as served: masking access logger, collector settled
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import ipaddress
 import json
@@ -506,6 +507,26 @@ async def test_make_runner_serves_with_masking_logger() -> None:
         assert len(intake.accepted) == 1
     finally:
         await runner.cleanup()
+
+
+async def test_make_runner_settles_the_garbage_collector_once_started() -> None:
+    """What is alive at start is frozen out of the collector (no long full collections
+    while answering); a runner told not to leaves the collector alone."""
+    gc.unfreeze()
+    try:
+        plain = make_runner(
+            create_app(intake=MemoryIntake(), metrics=Metrics(), health=Health()),
+            freeze_gc=False,
+        )
+        await plain.setup()
+        await plain.cleanup()
+        assert gc.get_freeze_count() == 0
+        runner = make_runner(create_app(intake=MemoryIntake(), metrics=Metrics(), health=Health()))
+        await runner.setup()
+        await runner.cleanup()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 async def test_cleanup_contexts_run_around_the_app() -> None:
