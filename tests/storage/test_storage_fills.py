@@ -4,6 +4,7 @@ transaction, elsewhere an ORM session; both must store and answer the same."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -30,7 +31,9 @@ async def _accepted_order(store: Storage, user_id: int, order_no: str, qty: int)
     return order.id
 
 
-def _notice(chat_id: int, key: str) -> tuple[list[FillResult], object]:
+def _notice(
+    chat_id: int, key: str
+) -> tuple[list[FillResult], Callable[[FillResult], OutboxEntry]]:
     seen: list[FillResult] = []
 
     def notice(result: FillResult) -> OutboxEntry:
@@ -49,7 +52,7 @@ async def _fill(
     seen, notice = _notice(chat_id, f"fill:{key}")
     result, queued = await store.fills.record_and_queue(
         user_id, Environment.PAPER, order_no, quantity=qty, price=70_000, filled_at=at,
-        notice_key=key, notice=notice,  # type: ignore[arg-type]  # built by _notice
+        notice_key=key, notice=notice,
     )
     return result, queued, seen
 
