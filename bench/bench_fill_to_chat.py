@@ -232,17 +232,19 @@ async def _setup_users(
 
 
 async def _place(storage: Storage, kis: KisClient, trader: Trader, index: int) -> None:
-    """One market order, recorded as the pipeline records it (alert, pending, sent,
-    accepted with the order number)."""
+    """One market order, recorded as the pipeline records it (alert, pending order,
+    then the acceptance with the order number in one `record_accepted`). The pipeline
+    also queues its own "accepted" chat notice there, under the same dedupe key as
+    KIS's acceptance notice; here it queues none, so the message measured is the one
+    from KIS's notice."""
     body = json.dumps({"ticker": SYMBOL, "action": "buy", "quantity": "1", "id": f"f{index}"})
     alert = await storage.alerts.accept(trader.user_id, body, json.loads(body), f"f{index}")
     order = await storage.orders.create_pending(
         alert.alert_id, user_id=trader.user_id, environment=trader.creds.env, symbol=SYMBOL,
         side="buy", order_type="market", quantity=1,
     )
-    await storage.orders.mark_sent(order.id)
     ack = await kis.place_order(trader.creds, trader.account, OrderRequest(SYMBOL, Side.BUY, 1))
-    await storage.orders.mark_accepted(order.id, ack.order_no, ack.branch)
+    await storage.orders.record_accepted(order, ack.order_no, ack.branch)
 
 
 # --- the peers: KIS simulator and Bot API stand-in, in a child process ---------------------
