@@ -340,7 +340,11 @@ class Database:
         processors: dict[str, Callable[[Any], Any]] = {}
         for name in set(names):
             bind = compiled.binds.get(name)
-            process = None if bind is None else bind.type.bind_processor(dialect)
+            # The type's form for this dialect converts, as SQLAlchemy does when executing
+            # (SQLite datetimes as the ORM writes them, not the sqlite3 default adapter).
+            if bind is None:
+                continue
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 processors[name] = process
         prepared = Prepared(compiled, str(compiled), names, processors)

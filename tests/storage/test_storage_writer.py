@@ -89,11 +89,12 @@ async def file_db(tmp_path: Path) -> Storage:
 _INSERT = insert(Alert).returning(col(Alert.id), col(Alert.status))
 
 
-async def test_write_one_stores_what_the_orm_reads_back(file_db: Storage) -> None:
+@pytest.mark.parametrize("micro", [250_000, 0])  # 0: a whole second, formatted like the ORM
+async def test_write_one_stores_what_the_orm_reads_back(file_db: Storage, micro: int) -> None:
     storage = file_db
     try:
         user = await storage.users.get_or_create(1, 1)
-        at = datetime(2026, 1, 5, 0, 30, 1, 250_000, tzinfo=UTC)
+        at = datetime(2026, 1, 5, 0, 30, 1, micro, tzinfo=UTC)
         values: dict[str, object] = {
             "user_id": user.id, "received_at": at, "raw_body": '{"a":"한"}',
             "parsed": {"a": "한", "n": [1, 2]}, "idempotency_key": None,
