@@ -44,6 +44,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.compiler import Compiled, SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.selectable import ReturnsRows
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -196,12 +197,14 @@ def in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection]
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A statement compiled for SQLite: its SQL and how to turn parameters into `?`s."""
+    """A statement compiled for SQLite: its SQL, how to turn parameters into `?`s and,
+    for the rows it returns (SELECT, RETURNING), how to convert each column."""
 
     compiled: Compiled
     sql: str
     names: tuple[str, ...]
     processors: Mapping[str, Callable[[Any], Any]]
+    results: tuple[Callable[[Any], Any] | None, ...] = ()
 
     def positional(self, params: Mapping[str, object]) -> tuple[object, ...]:
         values = self.compiled.construct_params(dict(params)) or {}
@@ -211,6 +214,10 @@ class Prepared:
             process = self.processors.get(name)
             out.append(process(value) if process is not None else value)
         return tuple(out)
+
+    def row(self, raw: Sequence[object]) -> list[object]:
+        """A returned row's values as the ORM reads them (the column types convert)."""
+        return [v if p is None else p(v) for v, p in zip(raw, self.results, strict=True)]
 
 
 class Database:
@@ -327,7 +334,8 @@ class Database:
 
     def prepare(self, statement: ClauseElement, keys: frozenset[str]) -> Prepared:
         """`statement` compiled once for the direct SQLite connection; `keys` are the
-        parameter names that will be passed (they pick an INSERT's columns)."""
+        parameter names that will be passed (they pick an INSERT's columns). Rows it
+        returns convert with `Prepared.row`."""
         cached = self._prepared.get((id(statement), keys))
         if cached is not None and cached[0] is statement:
             return cached[1]
@@ -335,7 +343,7 @@ class Database:
         # As SQLAlchemy compiles for execution: the parameter names pick an INSERT's columns.
         compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
         if not isinstance(compiled, SQLCompiler):
-            raise TypeError("write_one takes SQL statements")
+            raise TypeError("prepare takes SQL statements")
         names = tuple(compiled.positiontup or ())
         processors: dict[str, Callable[[Any], Any]] = {}
         for name in set(names):
@@ -347,7 +355,12 @@ class Database:
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 processors[name] = process
-        prepared = Prepared(compiled, str(compiled), names, processors)
+        # The returned columns' types convert results, as SQLAlchemy does when fetching.
+        returned = statement.exported_columns if isinstance(statement, ReturnsRows) else ()
+        results = tuple(
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in returned
+        )
+        prepared = Prepared(compiled, str(compiled), names, processors, results)
         self._prepared[(id(statement), keys)] = (statement, prepared)  # keeps it alive
         return prepared
 

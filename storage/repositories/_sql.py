@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Insert
+from sqlalchemy import Insert, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
@@ -34,6 +34,18 @@ def insert_ignoring(
         )
     return sqlite.insert(model).values(**values).on_conflict_do_nothing(
         index_elements=list(conflict)
+    )
+
+
+def insert_ignoring_by_column(
+    dialect: str, model: type[SQLModel], columns: Sequence[str], conflict: Sequence[str]
+) -> Insert:
+    """`insert_ignoring` with one bind parameter per column, named and typed as the
+    column: a statement to build once and run with parameters by column name."""
+    table = model.__table__  # type: ignore[attr-defined]  # SQLModel table
+    return insert_ignoring(
+        dialect, model, {name: bindparam(name, type_=table.c[name].type) for name in columns},
+        conflict,
     )
 
 

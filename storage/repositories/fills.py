@@ -9,24 +9,23 @@ of an ORM session.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Any, Final
 
-from sqlalchemy import BigInteger, ColumnElement, Dialect, bindparam, case, select, update
+from sqlalchemy import BigInteger, ScalarSelect, Update, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ClauseElement
 from sqlmodel import col
 
 from kis.env import Environment
-from storage.db import Database, in_transaction
+from storage.db import Database, Prepared, in_transaction
 from storage.models import Fill, Order
 from storage.records import FillRecord, FillResult, OrderRecord, OrderStatus, OutboxMessage
 from storage.repositories._sql import Clock, insert_ignoring, require_id
 from storage.repositories.orders import order_record
 from storage.repositories.outbox import (
+    OUTBOX_COLUMNS,
     OutboxEntry,
     entry_values,
     insert_entry,
@@ -38,7 +37,6 @@ from storage.types import utcnow
 # Given the stored fill, the chat message to queue with it (None: no message).
 NoticeFor = Callable[[FillResult], OutboxEntry | None]
 
-_Convert = Callable[[object], object]
 _ORDER_COLUMNS: Final = tuple(Order.__table__.c)  # type: ignore[attr-defined]  # SQLModel table
 _ORDER_KEYS: Final = tuple(c.key for c in _ORDER_COLUMNS)
 _FILL_TYPES: Final = {c.key: c.type for c in Fill.__table__.c}  # type: ignore[attr-defined]  # SQLModel table
@@ -104,7 +102,7 @@ class Fills:
         `notice` must be quick and do no I/O: on SQLite it runs in the database's
         thread, inside the transaction."""
         if self._db.has_direct:
-            sql = self._statements = self._statements or _Statements(self._db.engine.dialect)
+            sql = self._statements = self._statements or _Statements(self._db)
             fill = _FillParams(
                 user_id, Environment(environment).value, order_no, quantity, price,
                 filled_at, notice_key, self._clock(),
@@ -142,17 +140,7 @@ class Fills:
     ) -> FillResult:
         env = Environment(environment).value
         # The order is found inside the INSERT (one round trip instead of two).
-        order_of_notice = (
-            select(col(Order.id))
-            .where(
-                col(Order.user_id) == user_id,
-                col(Order.environment) == env,
-                col(Order.order_no) == order_no,
-            )
-            .order_by(col(Order.id).desc())
-            .limit(1)
-            .scalar_subquery()
-        )
+        order_of_notice = _order_of_notice(user_id, env, order_no)
         values: dict[str, object] = {
             "user_id": user_id,
             "order_id": order_of_notice,
@@ -182,20 +170,7 @@ class Fills:
         # row after the update without another round trip.
         fresh = (
             await session.execute(
-                update(Order)
-                .where(col(Order.id) == order_id)
-                .values(
-                    filled_qty=col(Order.filled_qty) + quantity,
-                    filled_amount=col(Order.filled_amount) + quantity * price,
-                    status=case(
-                        (
-                            col(Order.filled_qty) + quantity >= col(Order.quantity),
-                            OrderStatus.FILLED.value,
-                        ),
-                        else_=OrderStatus.PARTIALLY_FILLED.value,
-                    ),
-                    updated_at=self._clock(),
-                )
+                _add_to_order(order_id, quantity, quantity * price, self._clock())
                 .returning(Order)
                 .execution_options(populate_existing=True, synchronize_session=False)
             )
@@ -210,6 +185,43 @@ class Fills:
                 )
             ).scalars().all()
         return [_record(row) for row in rows]
+
+
+def _order_of_notice(
+    user_id: object, environment: object, order_no: object
+) -> ScalarSelect[int | None]:
+    """The newest order with the notice's order number (values or bind parameters)."""
+    return (
+        select(col(Order.id))
+        .where(
+            col(Order.user_id) == user_id,
+            col(Order.environment) == environment,
+            col(Order.order_no) == order_no,
+        )
+        .order_by(col(Order.id).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _add_to_order(order_id: object, quantity: object, amount: object, now: object) -> Update:
+    """A fill's quantity and amount added to its order's totals, the status to match
+    (values or bind parameters). One statement: the SET expressions all see the row
+    as it was."""
+    return (
+        update(Order)
+        .where(col(Order.id) == order_id)
+        .values(
+            filled_qty=col(Order.filled_qty) + quantity,
+            filled_amount=col(Order.filled_amount) + amount,
+            status=case(
+                (col(Order.filled_qty) + quantity >= col(Order.quantity),
+                 OrderStatus.FILLED.value),
+                else_=OrderStatus.PARTIALLY_FILLED.value,
+            ),
+            updated_at=now,
+        )
+    )
 
 
 # --- SQLite: the fill's transaction in one trip -----------------------------------------
@@ -227,66 +239,18 @@ class _FillParams:
     now: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class _Sql:
-    """A statement compiled once for sqlite3: its SQL, `?` parameter order, the
-    parameters' conversions and, for a row it returns, each column's conversion."""
-
-    compiled: SQLCompiler
-    sql: str
-    names: tuple[str, ...]
-    binds: Mapping[str, _Convert]
-    results: tuple[_Convert | None, ...]
-
-    @classmethod
-    def of(cls, statement: ClauseElement, dialect: Dialect,
-           returns: Sequence[ColumnElement[object]] = ()) -> _Sql:
-        compiled = statement.compile(dialect=dialect)
-        if not isinstance(compiled, SQLCompiler):  # pragma: no cover - SQL statements only
-            raise TypeError("not a SQL statement")
-        binds: dict[str, _Convert] = {}
-        for name, bind in compiled.binds.items():
-            # As SQLAlchemy executes: the type's form for this dialect converts.
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if process is not None:
-                binds[name] = cast(_Convert, process)
-        results = tuple(
-            cast(_Convert | None, c.type.dialect_impl(dialect).result_processor(dialect, None))
-            for c in returns
-        )
-        return cls(compiled, str(compiled), tuple(compiled.positiontup or ()), binds, results)
-
-    def args(self, params: Mapping[str, object]) -> tuple[object, ...]:
-        values = self.compiled.construct_params(dict(params)) or {}
-        out: list[object] = []
-        for name in self.names:
-            value = values[name]
-            process = self.binds.get(name)
-            out.append(value if process is None else process(value))
-        return tuple(out)
-
-    def row(self, raw: Sequence[object]) -> list[object]:
-        return [v if p is None else p(v) for v, p in zip(raw, self.results, strict=True)]
+_OF_ORDER: Final = frozenset({"user_id", "environment", "order_no"})
+_FILL_KEYS: Final = _OF_ORDER | {"quantity", "price", "filled_at", "notice_key", "created_at"}
 
 
 class _Statements:
-    """The fill's statements for SQLite, parameters by name."""
+    """The fill's statements prepared for the direct connection, parameters by name."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, db: Database) -> None:
         user_id = bindparam("user_id", type_=BigInteger)
         environment = bindparam("environment", type_=_FILL_TYPES["environment"])
         order_no = bindparam("order_no", type_=_FILL_TYPES["order_no"])
-        order_of_notice = (
-            select(col(Order.id))
-            .where(
-                col(Order.user_id) == user_id,
-                col(Order.environment) == environment,
-                col(Order.order_no) == order_no,
-            )
-            .order_by(col(Order.id).desc())
-            .limit(1)
-            .scalar_subquery()
-        )
+        order_of_notice = _order_of_notice(user_id, environment, order_no)
         values: dict[str, object] = {
             name: bindparam(name, type_=_FILL_TYPES[name])
             for name in ("quantity", "price", "filled_at", "notice_key", "created_at")
@@ -295,36 +259,27 @@ class _Statements:
             user_id=user_id, environment=environment, order_no=order_no,
             order_id=order_of_notice,
         )
-        self.insert_fill = _Sql.of(
+        self.insert_fill = db.prepare(
             insert_ignoring("sqlite", Fill, values, ["user_id", "notice_key"])
             .returning(col(Fill.id), col(Fill.order_id)),
-            dialect,
+            _FILL_KEYS,
         )
-        self.order_of_repeat = _Sql.of(
-            select(*_ORDER_COLUMNS).where(col(Order.id) == order_of_notice),
-            dialect, _ORDER_COLUMNS,
+        self.order_of_repeat = db.prepare(
+            select(*_ORDER_COLUMNS).where(col(Order.id) == order_of_notice), _OF_ORDER
         )
-        quantity = bindparam("p_quantity", type_=BigInteger)
-        self.add_to_order = _Sql.of(
-            update(Order)
-            .where(col(Order.id) == bindparam("p_order_id", type_=BigInteger))
-            .values(
-                filled_qty=col(Order.filled_qty) + quantity,
-                filled_amount=col(Order.filled_amount) + bindparam("p_amount", type_=BigInteger),
-                status=case(
-                    (col(Order.filled_qty) + quantity >= col(Order.quantity),
-                     OrderStatus.FILLED.value),
-                    else_=OrderStatus.PARTIALLY_FILLED.value,
-                ),
-                updated_at=bindparam("p_now", type_=_FILL_TYPES["created_at"]),
-            )
-            .returning(*_ORDER_COLUMNS),
-            dialect, _ORDER_COLUMNS,
+        self.add_to_order = db.prepare(
+            _add_to_order(
+                bindparam("p_order_id", type_=BigInteger),
+                bindparam("p_quantity", type_=BigInteger),
+                bindparam("p_amount", type_=BigInteger),
+                bindparam("p_now", type_=_FILL_TYPES["created_at"]),
+            ).returning(*_ORDER_COLUMNS),
+            frozenset({"p_order_id", "p_quantity", "p_amount", "p_now"}),
         )
-        self.insert_notice = _Sql.of(outbox_insert("sqlite"), dialect)
+        self.insert_notice = db.prepare(outbox_insert("sqlite"), frozenset(OUTBOX_COLUMNS))
 
 
-def _order(sql: _Sql, raw: Sequence[object] | None) -> OrderRecord | None:
+def _order(sql: Prepared, raw: Sequence[object] | None) -> OrderRecord | None:
     """An order row as `Orders` records it (built directly: no ORM instance)."""
     if raw is None:
         return None
@@ -343,19 +298,19 @@ def _write(
     of_order = {
         "user_id": fill.user_id, "environment": fill.environment, "order_no": fill.order_no,
     }
-    inserted = conn.execute(sql.insert_fill.sql, sql.insert_fill.args({
+    inserted = conn.execute(sql.insert_fill.sql, sql.insert_fill.positional({
         **of_order, "quantity": fill.quantity, "price": fill.price,
         "filled_at": fill.filled_at, "notice_key": fill.notice_key, "created_at": fill.now,
     })).fetchone()
     if inserted is None:  # seen before: nothing changes
         raw = conn.execute(
-            sql.order_of_repeat.sql, sql.order_of_repeat.args(of_order)
+            sql.order_of_repeat.sql, sql.order_of_repeat.positional(of_order)
         ).fetchone()
         return FillResult(new=False, order=_order(sql.order_of_repeat, raw)), None
     order_id = inserted[1]
     order = None
     if order_id is not None:
-        raw = conn.execute(sql.add_to_order.sql, sql.add_to_order.args({
+        raw = conn.execute(sql.add_to_order.sql, sql.add_to_order.positional({
             "p_order_id": order_id, "p_quantity": fill.quantity,
             "p_amount": fill.quantity * fill.price, "p_now": fill.now,
         })).fetchone()
@@ -365,7 +320,7 @@ def _write(
     if entry is None:
         return result, None
     payload = dict(entry.payload)
-    queued = conn.execute(sql.insert_notice.sql, sql.insert_notice.args(
+    queued = conn.execute(sql.insert_notice.sql, sql.insert_notice.positional(
         entry_values(fill.user_id, entry, payload, fill.now)
     )).fetchone()
     if queued is None:

@@ -17,7 +17,12 @@ from storage.db import Database, in_transaction
 from storage.errors import OrderAlreadyExists
 from storage.models import Alert, Fill, Order
 from storage.records import AlertStatus, OrderRecord, OrderStatus, OutboxMessage
-from storage.repositories._sql import Clock, insert_ignoring, require_id, rowcount
+from storage.repositories._sql import (
+    Clock,
+    insert_ignoring_by_column,
+    require_id,
+    rowcount,
+)
 from storage.repositories.alerts import finish_in
 from storage.repositories.outbox import (
     OutboxEntry,
@@ -69,14 +74,9 @@ def _pending_insert(dialect: str) -> ReturningInsert[int | None]:
     """INSERT of a pending order unless its alert has one; parameters by column name."""
     statement = _PENDING_INSERTS.get(dialect)
     if statement is None:
-        statement = insert_ignoring(
-            dialect,
-            Order,
-            {name: bindparam(name, type_=Order.__table__.c[name].type)  # type: ignore[attr-defined]  # SQLModel table
-             for name in _PENDING_COLUMNS},
-            ["alert_id"],
+        statement = _PENDING_INSERTS[dialect] = insert_ignoring_by_column(
+            dialect, Order, _PENDING_COLUMNS, ["alert_id"]
         ).returning(col(Order.id))
-        _PENDING_INSERTS[dialect] = statement
     return statement
 
 

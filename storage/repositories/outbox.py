@@ -15,11 +15,16 @@ from sqlmodel import col
 from storage.db import Database
 from storage.models import OutboxItem
 from storage.records import OutboxMessage, OutboxStatus
-from storage.repositories._sql import Clock, insert_ignoring, require_id
+from storage.repositories._sql import (
+    Clock,
+    insert_ignoring,
+    insert_ignoring_by_column,
+    require_id,
+)
 from storage.types import utcnow
 
 _MAX_ERROR_CHARS: Final = 500
-_COLUMNS: Final = (
+OUTBOX_COLUMNS: Final = (
     "user_id", "chat_id", "kind", "payload", "dedupe_key", "status", "attempts",
     "next_attempt_at", "created_at",
 )
@@ -28,17 +33,12 @@ _INSERTS: dict[str, ReturningInsert[int | None]] = {}
 
 def outbox_insert(dialect: str) -> ReturningInsert[int | None]:
     """INSERT of a pending row unless its dedupe key is queued; parameters by column
-    (`entry_values`), the new id returned."""
+    (`entry_values`, keys `OUTBOX_COLUMNS`), the new id returned."""
     statement = _INSERTS.get(dialect)
     if statement is None:
-        statement = insert_ignoring(
-            dialect,
-            OutboxItem,
-            {name: bindparam(name, type_=OutboxItem.__table__.c[name].type)  # type: ignore[attr-defined]  # SQLModel table
-             for name in _COLUMNS},
-            ["dedupe_key"],
+        statement = _INSERTS[dialect] = insert_ignoring_by_column(
+            dialect, OutboxItem, OUTBOX_COLUMNS, ["dedupe_key"]
         ).returning(col(OutboxItem.id))
-        _INSERTS[dialect] = statement
     return statement
 
 
