@@ -331,26 +331,20 @@ class Alerts:
         digests = {item.digest for item in batch if item.key is None}
         oldest = min(item.now for item in batch)
         rows: list[Row[int | None, int, str | None, str, datetime]] = []
-        if keys:
-            rows += (
-                await conn.execute(
-                    _SEEN.where(
-                        col(Alert.user_id).in_(users),
-                        col(Alert.idempotency_key).in_(keys),
-                        col(Alert.received_at) > oldest - ID_WINDOW,
+        for column, values, window in (
+            (col(Alert.idempotency_key), keys, ID_WINDOW),
+            (col(Alert.body_hash), digests, BODY_WINDOW),
+        ):
+            if values:
+                rows += (
+                    await conn.execute(
+                        _SEEN.where(
+                            col(Alert.user_id).in_(users),
+                            column.in_(values),
+                            col(Alert.received_at) > oldest - window,
+                        )
                     )
-                )
-            ).all()
-        if digests:
-            rows += (
-                await conn.execute(
-                    _SEEN.where(
-                        col(Alert.user_id).in_(users),
-                        col(Alert.body_hash).in_(digests),
-                        col(Alert.received_at) > oldest - BODY_WINDOW,
-                    )
-                )
-            ).all()
+                ).all()
         rows.sort(key=lambda r: require_id(r[0]))  # oldest first: the first alert answers
         seen = [_Seen(require_id(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
         outcome: list[int | _Seen] = []  # position among the inserts, or what it repeats

@@ -420,24 +420,19 @@ class Orders:
         self, order_id: int, reason: str, msg_cd: str | None = None
     ) -> OrderRecord | None:
         """KIS refused the order (`msg1`, `msg_cd`)."""
-        return await self._update(
-            order_id,
-            status=OrderStatus.REJECTED.value,
-            reason=reason,
-            msg_cd=msg_cd,
-            updated_at=self._clock(),
-        )
+        return await self._mark_ended(order_id, OrderStatus.REJECTED, reason, msg_cd)
 
     async def mark_failed(
         self, order_id: int, reason: str, msg_cd: str | None = None
     ) -> OrderRecord | None:
         """The order never reached KIS."""
+        return await self._mark_ended(order_id, OrderStatus.FAILED, reason, msg_cd)
+
+    async def _mark_ended(
+        self, order_id: int, status: OrderStatus, reason: str, msg_cd: str | None
+    ) -> OrderRecord | None:
         return await self._update(
-            order_id,
-            status=OrderStatus.FAILED.value,
-            reason=reason,
-            msg_cd=msg_cd,
-            updated_at=self._clock(),
+            order_id, status=status.value, reason=reason, msg_cd=msg_cd, updated_at=self._clock()
         )
 
     async def mark_unknown(self, order_id: int, reason: str | None = None) -> OrderRecord | None:
