@@ -26,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Final, TypeVar, cast
+from typing import Final, Protocol, TypeVar, cast
 
 from bot.notices import Notice, NoticeKind, notice_dedupe_key
 from kis.client import KisClient, ResponseObserver
@@ -80,7 +80,14 @@ from webhook_server.workers import Job, KeyedWorkers
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-Wake = Callable[[], None]
+
+
+class Wake(Protocol):
+    """The notifier's wake-up: given the row just queued, it sends it in queue order
+    (a later fill notice handed over directly must not overtake this one)."""
+
+    def __call__(self, message: OutboxMessage | None = None, /) -> None: ...
+
 Hook = Callable[[int], Awaitable[None]]
 TRANSPORT_RETRY_DELAY_S: Final = 0.2
 
@@ -729,11 +736,11 @@ class OrderPipeline:
     # -- notices --------------------------------------------------------------------------
 
     def _woken(self, queued: OutboxMessage | None) -> None:
-        """Wake the notifier once a notice was queued (it reads the outbox itself)."""
+        """Hand the queued notice to the notifier."""
         if queued is None or self._wake is None:
             return
         try:
-            self._wake()
+            self._wake(queued)
         except Exception:
             log.exception("waking the notifier failed")
 

@@ -74,6 +74,13 @@ def test_demo_walks_the_whole_tour_and_prints_the_story(scratch: Path) -> None:
     assert "삼성전자 (005930) 매수 3주 @ 71,000원" in chat
     assert "SK하이닉스 (000660) 매수 2주 @ 185,000원" in chat
     assert chat.count("📨 주문 접수") == 2 and chat.count("✅ 체결 (") == 2
+    # Each order's acceptance reaches the chat before its fill.
+    blocks = chat.split("🤖 bot: ")
+    for code in ("005930", "000660"):
+        about = [b for b in blocks if f"({code})" in b or f"\n        {code} " in b]
+        kinds = [b.split("\n", 1)[0] for b in about]
+        kinds = [k for k in kinds if k.startswith(("📨", "✅ 체결 ("))]
+        assert [k[:1] for k in kinds] == ["📨", "✅"], (code, kinds)
     assert "🚫 주문 거절" in chat and "사유: 보유하지 않은 종목은 매도할 수 없습니다" in chat
     assert "체결 3/3주" in chat and "체결 2/2주" in chat  # /orders
     # The alerts' HTTP answers, the orders and the fills.

@@ -185,7 +185,8 @@ async def stack(
             def make_pipeline(hooks: PipelineHooks | None = None) -> OrderPipeline:
                 return OrderPipeline(
                     storage=storage, kis=kis, market=market or MarketClock(enforce=False),
-                    readiness=readiness, metrics=metrics, wake=lambda: wakes.append(1),
+                    readiness=readiness, metrics=metrics,
+                    wake=lambda message=None: wakes.append(1),
                     clock=clock or (lambda: datetime.now(UTC)),
                     reconcile_attempts=3, reconcile_delay_s=0.01, hooks=hooks,
                 )
