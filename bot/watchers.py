@@ -38,7 +38,7 @@ from kis.ws import (
     Status,
 )
 from storage.facade import Storage
-from storage.records import FillResult, KeySetRecord, OutboxMessage, UserRecord
+from storage.records import FillResult, KeySetRecord, OrderStatus, OutboxMessage, UserRecord
 from storage.repositories.outbox import OutboxEntry
 
 log = logging.getLogger(__name__)
@@ -321,18 +321,23 @@ class WatcherSupervisor:
             )
         elif kind is KisNoticeKind.REJECTED:
             order = await self._storage.orders.by_order_no(user_id, notice.order_no, env)
-            if order is not None:
-                await self._storage.orders.mark_rejected(order.id, "rejected by KIS (fill notice)")
             message = Notice(
                 kind=NoticeKind.ORDER_REJECTED, env=env.value, at=at, symbol=notice.symbol,
                 name=notice.name or (order.name or "" if order else ""), side=notice.side,
                 quantity=notice.order_qty or notice.quantity, order_no=notice.order_no,
                 reason="KIS",
             )
-            queued = await self._enqueue(
-                user_id, chat_id, message,
-                notice_dedupe_key(NoticeKind.ORDER_REJECTED, user_id, env.value, notice.order_no),
+            dedupe = notice_dedupe_key(
+                NoticeKind.ORDER_REJECTED, user_id, env.value, notice.order_no
             )
+            if order is None:
+                queued = await self._enqueue(user_id, chat_id, message, dedupe)
+            else:
+                # The order's new status and its chat message: one transaction.
+                _, queued = await self._storage.orders.record_outcome(
+                    order, OrderStatus.REJECTED, "rejected by KIS (fill notice)",
+                    notice=_entry(chat_id, message, dedupe),
+                )
         elif kind is KisNoticeKind.ACCEPTED:
             name = notice.name
             if not name:  # only the stock name is wanted from the stored order

@@ -92,3 +92,15 @@ async def test_an_acceptance_the_pipeline_queued_first_is_not_queued_again(
     await watchers.handle_notice(user_id, CHAT, Environment.PAPER, ACCEPTED)
     assert woken == []  # nothing new to send
     assert await store.outbox.due(10) == [queued]
+
+
+async def test_a_refusal_notice_marks_the_order_and_queues_one_message(store: Storage) -> None:
+    watchers, woken, user_id, order_id = await _setup(store)
+    refused = replace(ACCEPTED, refused=True)
+    await watchers.handle_notice(user_id, CHAT, Environment.PAPER, refused)
+    await watchers.handle_notice(user_id, CHAT, Environment.PAPER, refused)  # KIS repeats
+
+    assert [m.kind for m in woken] == ["order_rejected"]
+    assert woken == await store.outbox.due(10)
+    order = await store.orders.get(order_id)
+    assert order is not None and order.status is OrderStatus.REJECTED
