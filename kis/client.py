@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import httpx
 
 from kis import _parse
 from kis._wire import NOT_SENT_ERRORS, JsonObject, json_object, refusal, text
-from kis.env import RATE_LIMITS, TR_IDS, Endpoints, Environment
+from kis.env import KIS_PER_SECOND, RATE_LIMITS, TR_IDS, Endpoints, Environment
 from kis.errors import (
     KisError,
     KisRateLimited,
@@ -164,7 +165,11 @@ class KisClient:
         key = (creds.app_key, creds.env)
         limiter = self._limiters.get(key)
         if limiter is None:
-            limiter = RateLimiter(self._rates[creds.env], clock=self._clock, sleep=self._sleep)
+            rate = self._rates[creds.env]
+            limiter = RateLimiter(
+                rate, clock=self._clock, sleep=self._sleep,
+                per_second=max(KIS_PER_SECOND[creds.env], math.ceil(rate)),
+            )
             self._limiters[key] = limiter
         return limiter
 

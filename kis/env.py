@@ -68,6 +68,8 @@ TR_IDS = {
 # 5 % under KIS's limit: at exactly 2/s, request k+2 lands 1.000 s after request k and
 # any jitter puts three in one second and KIS answers EGW00201.
 RATE_LIMITS = {Environment.REAL: 19.0, Environment.PAPER: 1.9}
+# KIS's own hard limit: requests in any one second per app key (KIS.md section 9).
+KIS_PER_SECOND = {Environment.REAL: 20, Environment.PAPER: 2}
 
 # Rows per page of paged inquiries (KIS.md section 8).
 BALANCE_PAGE_ROWS = {Environment.REAL: 50, Environment.PAPER: 20}
