@@ -29,7 +29,7 @@ from kis.sim.codes import (
     message_for,
 )
 from kis.sim.faults import Fault
-from kis.sim.orders import Side
+from kis.sim.orders import Side, SimOrder
 from kis.sim.validation import (
     ORDER_TR_IDS,
     check_limit_price,
@@ -43,10 +43,6 @@ if TYPE_CHECKING:
     from kis.sim.server import KisSimulator
 
 JsonBody = dict[str, object]
-# A handler answers (body, tr_cont header).
-Handler = Callable[
-    [web.Request, Environment, SimAccount, str, Fault | None], Awaitable[tuple[JsonBody, str]]
-]
 
 RVSECNCL_TR_IDS = {env: {TR_IDS[env].revise_cancel} for env in Environment}
 PRICE_TR_IDS = {env: {TR_IDS[env].price} for env in Environment}
@@ -54,6 +50,21 @@ BALANCE_TR_IDS = {env: {TR_IDS[env].balance} for env in Environment}
 PSBL_TR_IDS = {env: {TR_IDS[env].buyable} for env in Environment}
 CCLD_TR_IDS = {env: {TR_IDS[env].daily_executions} for env in Environment}
 OAUTH_ENDPOINTS = frozenset({"token", "revoke", "approval"})
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One /uapi request that passed the gateway checks, as its handler sees it."""
+
+    request: web.Request
+    env: Environment
+    account: SimAccount
+    tr_id: str
+    fault: Fault | None
+
+
+# A handler answers (body, tr_cont header).
+Handler = Callable[[Call], Awaitable[tuple[JsonBody, str]]]
 
 
 @dataclass(slots=True)
@@ -82,6 +93,31 @@ def _json(
     return web.json_response(body, status=status, headers=headers, dumps=_dumps)
 
 
+def _ok(result: tuple[str, str]) -> dict[str, str]:
+    code, msg = result
+    return {"rt_cd": "0", "msg_cd": code, "msg1": msg}
+
+
+def _inquiry_ok(env: Environment) -> dict[str, str]:
+    return _ok(INQUIRY_OK_REAL if env is Environment.REAL else INQUIRY_OK_PAPER)
+
+
+def _order_answer(result: tuple[str, str], order: SimOrder) -> tuple[JsonBody, str]:
+    output = {"KRX_FWDG_ORD_ORGNO": order.orgno, "ODNO": order.odno, "ORD_TMD": order.time}
+    return {**_ok(result), "output": output}, "D"
+
+
+def _page_answer(env: Environment, page: inquiries.Page, summary: object) -> tuple[JsonBody, str]:
+    body: JsonBody = {
+        **_inquiry_ok(env),
+        "ctx_area_fk100": page.fk100,
+        "ctx_area_nk100": page.nk100,
+        "output1": page.rows,
+        "output2": summary,
+    }
+    return body, page.tr_cont
+
+
 class RestApi:
     """Builds the aiohttp application; state lives in the simulator."""
 
@@ -89,6 +125,16 @@ class RestApi:
         self._sim = sim
 
     def app(self) -> web.Application:
+        stock = "/uapi/domestic-stock/v1/"
+        # (method, path, endpoint name, accepted tr_ids, handler) of every /uapi call.
+        uapi: list[tuple[str, str, str, Mapping[Environment, Collection[str]], Handler]] = [
+            ("POST", "trading/order-cash", "order", ORDER_TR_IDS, self._order_cash),
+            ("POST", "trading/order-rvsecncl", "rvsecncl", RVSECNCL_TR_IDS, self._rvsecncl),
+            ("GET", "quotations/inquire-price", "price", PRICE_TR_IDS, self._price),
+            ("GET", "trading/inquire-balance", "balance", BALANCE_TR_IDS, self._balance),
+            ("GET", "trading/inquire-psbl-order", "psbl", PSBL_TR_IDS, self._psbl),
+            ("GET", "trading/inquire-daily-ccld", "ccld", CCLD_TR_IDS, self._ccld),
+        ]
         app = web.Application()
         for env in Environment:
             p = f"/{env.value}"
@@ -97,31 +143,13 @@ class RestApi:
                 web.post(p + "/oauth2/revokeP", self._bind(self._revoke, env)),
                 web.post(p + "/oauth2/Approval", self._bind(self._approval, env)),
                 web.post(p + "/uapi/hashkey", self._bind(self._hashkey, env)),
-                web.post(
-                    p + "/uapi/domestic-stock/v1/trading/order-cash",
-                    self._uapi(env, "order", ORDER_TR_IDS, self._order_cash, post=True),
-                ),
-                web.post(
-                    p + "/uapi/domestic-stock/v1/trading/order-rvsecncl",
-                    self._uapi(env, "rvsecncl", RVSECNCL_TR_IDS, self._rvsecncl, post=True),
-                ),
-                web.get(
-                    p + "/uapi/domestic-stock/v1/quotations/inquire-price",
-                    self._uapi(env, "price", PRICE_TR_IDS, self._price),
-                ),
-                web.get(
-                    p + "/uapi/domestic-stock/v1/trading/inquire-balance",
-                    self._uapi(env, "balance", BALANCE_TR_IDS, self._balance),
-                ),
-                web.get(
-                    p + "/uapi/domestic-stock/v1/trading/inquire-psbl-order",
-                    self._uapi(env, "psbl", PSBL_TR_IDS, self._psbl),
-                ),
-                web.get(
-                    p + "/uapi/domestic-stock/v1/trading/inquire-daily-ccld",
-                    self._uapi(env, "ccld", CCLD_TR_IDS, self._ccld),
-                ),
             ]
+            for method, path, endpoint, tr_ids, handler in uapi:
+                post = method == "POST"
+                work = self._uapi(env, endpoint, tr_ids, handler, post=post)
+                url = p + stock + path
+                # web.get also routes HEAD, which the simulator has always answered.
+                routes.append(web.post(url, work) if post else web.get(url, work))
             app.add_routes(routes)
         return app
 
@@ -191,6 +219,16 @@ class RestApi:
         body = {"rt_cd": fault.param_str("rt_cd", "1"), "msg_cd": kind, "msg1": msg1}
         return _json(body, status, {"tr_id": record.tr_id, "tr_cont": "D"})
 
+    async def _begin(
+        self, request: web.Request, env: Environment, endpoint: str, *, oauth: bool
+    ) -> tuple[RecordedRequest, Fault | None, web.StreamResponse | None]:
+        """Record the request and take its fault; an answer here replaces the whole call."""
+        record = self._record(request, env, endpoint)
+        fault = self._sim.faults.take(endpoint)
+        if fault is None:
+            return record, None, None
+        return record, fault, await self._plain_fault(request, fault, record, oauth)
+
     async def _oauth_body(self, request: web.Request) -> dict[str, str]:
         try:
             raw = await request.json()
@@ -208,12 +246,9 @@ class RestApi:
         endpoint: str,
         work: Callable[[dict[str, str]], JsonBody],
     ) -> web.StreamResponse:
-        record = self._record(request, env, endpoint)
-        fault = self._sim.faults.take(endpoint)
-        if fault is not None:
-            answer = await self._plain_fault(request, fault, record, oauth=True)
-            if answer is not None:
-                return answer
+        record, _, answer = await self._begin(request, env, endpoint, oauth=True)
+        if answer is not None:
+            return answer
         try:
             body = await self._oauth_body(request)
             record.app_key = body.get("appkey", "")
@@ -261,12 +296,9 @@ class RestApi:
         return await self._oauth(request, env, "approval", work)
 
     async def _hashkey(self, request: web.Request, env: Environment) -> web.StreamResponse:
-        record = self._record(request, env, "hashkey")
-        fault = self._sim.faults.take("hashkey")
-        if fault is not None:
-            answer = await self._plain_fault(request, fault, record, oauth=False)
-            if answer is not None:
-                return answer
+        record, _, answer = await self._begin(request, env, "hashkey", oauth=False)
+        if answer is not None:
+            return answer
         try:
             self._identify(request, env)
             raw = await self._json_body(request)
@@ -307,12 +339,9 @@ class RestApi:
         post: bool = False,
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
-            record = self._record(request, env, endpoint)
-            fault = self._sim.faults.take(endpoint)
-            if fault is not None:
-                answer = await self._plain_fault(request, fault, record, oauth=False)
-                if answer is not None:
-                    return answer
+            record, fault, answer = await self._begin(request, env, endpoint, oauth=False)
+            if answer is not None:
+                return answer
             try:
                 account = self._identify(request, env)
                 if not self._sim.allow_request(account):
@@ -327,7 +356,7 @@ class RestApi:
                     "application/json"
                 ):
                     raise bad_input("CONTENT_TYPE")
-                body, tr_cont = await handler(request, env, account, record.tr_id, fault)
+                body, tr_cont = await handler(Call(request, env, account, record.tr_id, fault))
             except KisRefusal as refusal:
                 answer = self._refusal(record, refusal)
                 if fault is not None and fault.kind == "timeout_after_accept":
@@ -347,71 +376,43 @@ class RestApi:
             return await self._drop(request)
         return await self._hang(request)
 
-    def _inquiry_ok(self, env: Environment) -> dict[str, str]:
-        code, msg = INQUIRY_OK_REAL if env is Environment.REAL else INQUIRY_OK_PAPER
-        return {"rt_cd": "0", "msg_cd": code, "msg1": msg}
-
-    async def _order_cash(
-        self,
-        request: web.Request,
-        env: Environment,
-        account: SimAccount,
-        tr_id: str,
-        fault: Fault | None,
-    ) -> tuple[JsonBody, str]:
-        body = string_body(await self._json_body(request))
-        place = parse_order_cash(env, tr_id, body, account, self._sim.market)
+    async def _order_cash(self, call: Call) -> tuple[JsonBody, str]:
+        body = string_body(await self._json_body(call.request))
+        place = parse_order_cash(call.env, call.tr_id, body, call.account, self._sim.market)
         self._sim.check_market_open()
-        order = self._sim.broker.place(account, place)
-        reject = fault is not None and fault.kind == "reject_after_accept"
+        order = self._sim.broker.place(call.account, place)
+        reject = call.fault is not None and call.fault.kind == "reject_after_accept"
         self._sim.after_order(order, reject=reject)
-        if env is Environment.REAL:
-            code, msg = ORDER_OK_REAL
-        else:
-            code, msg = ORDER_OK_PAPER_BUY if place.side is Side.BUY else ORDER_OK_PAPER_SELL
-        output = {"KRX_FWDG_ORD_ORGNO": order.orgno, "ODNO": order.odno, "ORD_TMD": order.time}
-        return {"rt_cd": "0", "msg_cd": code, "msg1": msg, "output": output}, "D"
+        if call.env is Environment.REAL:
+            return _order_answer(ORDER_OK_REAL, order)
+        paper = ORDER_OK_PAPER_BUY if place.side is Side.BUY else ORDER_OK_PAPER_SELL
+        return _order_answer(paper, order)
 
-    async def _rvsecncl(
-        self,
-        request: web.Request,
-        env: Environment,
-        account: SimAccount,
-        tr_id: str,
-        fault: Fault | None,
-    ) -> tuple[JsonBody, str]:
-        body = string_body(await self._json_body(request))
-        plan = parse_rvsecncl(env, body, account)
+    async def _rvsecncl(self, call: Call) -> tuple[JsonBody, str]:
+        body = string_body(await self._json_body(call.request))
+        plan = parse_rvsecncl(call.env, body, call.account)
         original = self._sim.broker.order(plan.original_odno)
         if original is not None and not plan.cancel and plan.ord_dvsn not in ("01", "03", "04"):
             check_limit_price(self._sim.market, original.symbol, plan.price)
         self._sim.check_market_open()
         order = self._sim.broker.revise_or_cancel(
-            account,
+            call.account,
             plan.original_odno,
             cancel=plan.cancel,
             qty_all=plan.qty_all,
             qty=plan.qty,
             price=plan.price,
             ord_dvsn=plan.ord_dvsn,
-            tr_id=tr_id,
+            tr_id=call.tr_id,
             body=body,
         )
         if not plan.cancel:
             self._sim.after_order(order, reject=False)
-        code, msg = ORDER_OK_REAL if env is Environment.REAL else ORDER_OK_PAPER_RVSECNCL
-        output = {"KRX_FWDG_ORD_ORGNO": order.orgno, "ODNO": order.odno, "ORD_TMD": order.time}
-        return {"rt_cd": "0", "msg_cd": code, "msg1": msg, "output": output}, "D"
+        ok = ORDER_OK_REAL if call.env is Environment.REAL else ORDER_OK_PAPER_RVSECNCL
+        return _order_answer(ok, order)
 
-    async def _price(
-        self,
-        request: web.Request,
-        env: Environment,
-        account: SimAccount,
-        tr_id: str,
-        fault: Fault | None,
-    ) -> tuple[JsonBody, str]:
-        query = request.query
+    async def _price(self, call: Call) -> tuple[JsonBody, str]:
+        query = call.request.query
         if query.get("FID_COND_MRKT_DIV_CODE") not in ("J", "NX", "UN"):
             raise bad_input("FID_COND_MRKT_DIV_CODE")
         if "FID_INPUT_ISCD" not in query:
@@ -419,76 +420,37 @@ class RestApi:
         quote = self._sim.market.get(query["FID_INPUT_ISCD"])
         if quote is None:
             raise KisRefusal("KIOK0560", rt_cd="7")
-        return {**self._inquiry_ok(env), "output": inquiries.price_output(quote)}, "D"
+        return {**_inquiry_ok(call.env), "output": inquiries.price_output(quote)}, "D"
 
-    async def _balance(
-        self,
-        request: web.Request,
-        env: Environment,
-        account: SimAccount,
-        tr_id: str,
-        fault: Fault | None,
-    ) -> tuple[JsonBody, str]:
-        query = request.query
+    async def _balance(self, call: Call) -> tuple[JsonBody, str]:
+        query = call.request.query
         inquiries.require(query, inquiries.BALANCE_PARAMS)
-        inquiries.check_account(query, account)
+        inquiries.check_account(query, call.account)
         if query["INQR_DVSN"] not in ("01", "02"):
             raise bad_input("INQR_DVSN")
-        rows = inquiries.balance_rows(account, self._sim.market)
-        page = inquiries.paginate(
-            rows,
-            self._sim.balance_page_rows[env],
-            request.headers.get("tr_cont", ""),
-            query,
-            account,
-        )
-        body: JsonBody = {
-            **self._inquiry_ok(env),
-            "ctx_area_fk100": page.fk100,
-            "ctx_area_nk100": page.nk100,
-            "output1": page.rows,
-            "output2": [inquiries.balance_summary(account, self._sim.market)],
-        }
-        return body, page.tr_cont
+        rows = inquiries.balance_rows(call.account, self._sim.market)
+        page = self._paginate(call, rows, self._sim.balance_page_rows[call.env])
+        summary = [inquiries.balance_summary(call.account, self._sim.market)]
+        return _page_answer(call.env, page, summary)
 
-    async def _psbl(
-        self,
-        request: web.Request,
-        env: Environment,
-        account: SimAccount,
-        tr_id: str,
-        fault: Fault | None,
-    ) -> tuple[JsonBody, str]:
-        query = request.query
+    async def _psbl(self, call: Call) -> tuple[JsonBody, str]:
+        query = call.request.query
         inquiries.require(query, inquiries.PSBL_PARAMS)
-        inquiries.check_account(query, account)
-        output = inquiries.buyable(account, self._sim.market, query)
-        return {**self._inquiry_ok(env), "output": output}, "D"
+        inquiries.check_account(query, call.account)
+        output = inquiries.buyable(call.account, self._sim.market, query)
+        return {**_inquiry_ok(call.env), "output": output}, "D"
 
-    async def _ccld(
-        self,
-        request: web.Request,
-        env: Environment,
-        account: SimAccount,
-        tr_id: str,
-        fault: Fault | None,
-    ) -> tuple[JsonBody, str]:
-        query = request.query
+    async def _ccld(self, call: Call) -> tuple[JsonBody, str]:
+        query = call.request.query
         inquiries.require(query, inquiries.CCLD_PARAMS)
-        inquiries.check_account(query, account)
-        orders = inquiries.select_orders(self._sim.broker.orders, account, query)
-        page = inquiries.paginate(
-            [inquiries.ccld_row(order) for order in orders],
-            self._sim.executions_page_rows[env],
-            request.headers.get("tr_cont", ""),
-            query,
-            account,
+        inquiries.check_account(query, call.account)
+        orders = inquiries.select_orders(self._sim.broker.orders, call.account, query)
+        rows = [inquiries.ccld_row(order) for order in orders]
+        page = self._paginate(call, rows, self._sim.executions_page_rows[call.env])
+        return _page_answer(call.env, page, inquiries.ccld_summary(orders))
+
+    @staticmethod
+    def _paginate(call: Call, rows: list[inquiries.Row], size: int) -> inquiries.Page:
+        return inquiries.paginate(
+            rows, size, call.request.headers.get("tr_cont", ""), call.request.query, call.account
         )
-        body: JsonBody = {
-            **self._inquiry_ok(env),
-            "ctx_area_fk100": page.fk100,
-            "ctx_area_nk100": page.nk100,
-            "output1": page.rows,
-            "output2": inquiries.ccld_summary(orders),
-        }
-        return body, page.tr_cont
