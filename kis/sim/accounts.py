@@ -80,28 +80,26 @@ DEMO_CASH = 10_000_000
 
 def demo_account() -> SimAccount:
     """The built-in PAPER account the demo and `moahook sim` print."""
-    return SimAccount(
-        app_key=DEMO_APP_KEY,
-        app_secret=DEMO_APP_SECRET,
-        env=Environment.PAPER,
-        cano=DEMO_CANO,
-        product_code="01",
-        hts_id=DEMO_HTS_ID,
-        cash=DEMO_CASH,
-        holdings={"005930": 10},
-        name="홍길동",
-    )
+    return _demo(Environment.PAPER, DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_CANO, DEMO_HTS_ID)
 
 
 def demo_real_account() -> SimAccount:
     """A REAL-environment account with its own keys (wrong-environment tests, real TR IDs)."""
+    return _demo(
+        Environment.REAL, DEMO_REAL_APP_KEY, DEMO_REAL_APP_SECRET, DEMO_REAL_CANO,
+        DEMO_REAL_HTS_ID,
+    )
+
+
+def _demo(env: Environment, app_key: str, app_secret: str, cano: str, hts_id: str) -> SimAccount:
+    # Both demo accounts start alike: same cash, ten Samsung shares, same holder name.
     return SimAccount(
-        app_key=DEMO_REAL_APP_KEY,
-        app_secret=DEMO_REAL_APP_SECRET,
-        env=Environment.REAL,
-        cano=DEMO_REAL_CANO,
+        app_key=app_key,
+        app_secret=app_secret,
+        env=env,
+        cano=cano,
         product_code="01",
-        hts_id=DEMO_REAL_HTS_ID,
+        hts_id=hts_id,
         cash=DEMO_CASH,
         holdings={"005930": 10},
         name="홍길동",
