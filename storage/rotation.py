@@ -23,35 +23,30 @@ log = logging.getLogger(__name__)
 _BATCH: Final = 200
 
 
-async def reencrypt_all(db: Database, box: SecretBox) -> int:
-    """Returns how many values were re-encrypted (0 when all are current)."""
-    total = 0
-    total += await _rotate(
-        db, box, User, "webhook_token_enc", lambda r: aad.webhook_token(_int(r, "telegram_id"))
-    )
-    total += await _rotate(
-        db,
-        box,
-        KeySet,
-        "app_key_enc",
-        lambda r: aad.app_key(_int(r, "user_id"), _str(r, "environment")),
-    )
-    total += await _rotate(
-        db,
-        box,
+# Every encrypted column, with the associated data its rows were sealed under.
+_TARGETS: Final[tuple[tuple[type[SQLModel], str, Callable[[SQLModel], str]], ...]] = (
+    (User, "webhook_token_enc", lambda r: aad.webhook_token(_int(r, "telegram_id"))),
+    (KeySet, "app_key_enc", lambda r: aad.app_key(_int(r, "user_id"), _str(r, "environment"))),
+    (
         KeySet,
         "app_secret_enc",
         lambda r: aad.app_secret(_int(r, "user_id"), _str(r, "environment")),
-    )
-    total += await _rotate(
-        db,
-        box,
+    ),
+    (
         KisCredential,
         "value_enc",
         lambda r: aad.kis_credential(
             _str(r, "kind"), _str(r, "app_key_hash"), _str(r, "environment")
         ),
-    )
+    ),
+)
+
+
+async def reencrypt_all(db: Database, box: SecretBox) -> int:
+    """Returns how many values were re-encrypted (0 when all are current)."""
+    total = 0
+    for model, column, aad_for in _TARGETS:
+        total += await _rotate(db, box, model, column, aad_for)
     if total:
         log.info("re-encrypted %d stored secrets under the current master key", total)
     return total
