@@ -50,16 +50,18 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 async def issue_token(
     http: httpx.AsyncClient, sim: KisSimulator, account: SimAccount
 ) -> str:
-    answer = await http.post(
-        sim.rest_url(account.env) + "/oauth2/tokenP",
-        json={
-            "grant_type": "client_credentials",
-            "appkey": account.app_key,
-            "appsecret": account.app_secret,
-        },
-    )
+    url = sim.rest_url(account.env) + "/oauth2/tokenP"
+    answer = await http.post(url, json=token_body(account))
     assert answer.status_code == 200, answer.text
     return str(answer.json()["access_token"])
+
+
+def token_body(account: SimAccount, appsecret: str | None = None) -> dict[str, str]:
+    return {
+        "grant_type": "client_credentials",
+        "appkey": account.app_key,
+        "appsecret": account.app_secret if appsecret is None else appsecret,
+    }
 
 
 def headers(account: SimAccount, token: str, tr_id: str, tr_cont: str = "") -> dict[str, str]:
@@ -87,6 +89,24 @@ def order_body(
         "EXCG_ID_DVSN_CD": "KRX",
         "SLL_TYPE": "",
         "CNDT_PRIC": "",
+    }
+
+
+def rvsecncl_body(
+    account: SimAccount, placed: dict[str, str], dvsn_cd: str, price: str
+) -> dict[str, str]:
+    """Revise ("01") or cancel ("02") all of the order `placed` answered for."""
+    return {
+        "CANO": account.cano,
+        "ACNT_PRDT_CD": "01",
+        "KRX_FWDG_ORD_ORGNO": placed["KRX_FWDG_ORD_ORGNO"],
+        "ORGN_ODNO": placed["ODNO"],
+        "ORD_DVSN": "00",
+        "RVSE_CNCL_DVSN_CD": dvsn_cd,
+        "ORD_QTY": "0",
+        "ORD_UNPR": price,
+        "QTY_ALL_ORD_YN": "Y",
+        "EXCG_ID_DVSN_CD": "KRX",
     }
 
 
@@ -130,11 +150,7 @@ async def test_token_answer_and_one_a_minute_rule(
 ) -> None:
     account = demo_account()
     url = sim.rest_url(PAPER) + "/oauth2/tokenP"
-    body = {
-        "grant_type": "client_credentials",
-        "appkey": account.app_key,
-        "appsecret": account.app_secret,
-    }
+    body = token_body(account)
     first = await http.post(url, json=body)
     assert first.status_code == 200
     data = first.json()
@@ -162,19 +178,12 @@ async def test_paper_key_on_real_host_is_refused(
     sim: KisSimulator, http: httpx.AsyncClient
 ) -> None:
     paper = demo_account()
-    answer = await http.post(
-        sim.rest_url(REAL) + "/oauth2/tokenP",
-        json={
-            "grant_type": "client_credentials",
-            "appkey": paper.app_key,
-            "appsecret": paper.app_secret,
-        },
-    )
+    answer = await http.post(sim.rest_url(REAL) + "/oauth2/tokenP", json=token_body(paper))
     assert answer.status_code == 403
     assert answer.json()["error_code"] == "EGW00103"
     wrong_secret = await http.post(
         sim.rest_url(PAPER) + "/oauth2/tokenP",
-        json={"grant_type": "client_credentials", "appkey": paper.app_key, "appsecret": "x"},
+        json=token_body(paper, appsecret="x"),
     )
     assert wrong_secret.json()["error_code"] == "EGW00105"
     assert paper.app_key not in sim.token_issuances
@@ -414,18 +423,7 @@ async def test_cancel_resting_order(sim: KisSimulator, http: httpx.AsyncClient) 
     cancel = await http.post(
         sim.rest_url(PAPER) + RVSECNCL,
         headers=headers(account, token, "VTTC0013U"),
-        json={
-            "CANO": account.cano,
-            "ACNT_PRDT_CD": "01",
-            "KRX_FWDG_ORD_ORGNO": output["KRX_FWDG_ORD_ORGNO"],
-            "ORGN_ODNO": output["ODNO"],
-            "ORD_DVSN": "00",
-            "RVSE_CNCL_DVSN_CD": "02",
-            "ORD_QTY": "0",
-            "ORD_UNPR": "0",
-            "QTY_ALL_ORD_YN": "Y",
-            "EXCG_ID_DVSN_CD": "KRX",
-        },
+        json=rvsecncl_body(account, output, "02", "0"),
     )
     assert cancel.json()["rt_cd"] == "0", cancel.json()
     assert sim.order(output["ODNO"]).status is OrderStatus.CANCELLED
@@ -555,18 +553,7 @@ async def test_revise_resting_order_to_a_crossing_price(
     revise = await http.post(
         sim.rest_url(PAPER) + RVSECNCL,
         headers=headers(account, token, "VTTC0013U"),
-        json={
-            "CANO": account.cano,
-            "ACNT_PRDT_CD": "01",
-            "KRX_FWDG_ORD_ORGNO": output["KRX_FWDG_ORD_ORGNO"],
-            "ORGN_ODNO": output["ODNO"],
-            "ORD_DVSN": "00",
-            "RVSE_CNCL_DVSN_CD": "01",
-            "ORD_QTY": "0",
-            "ORD_UNPR": "71000",
-            "QTY_ALL_ORD_YN": "Y",
-            "EXCG_ID_DVSN_CD": "KRX",
-        },
+        json=rvsecncl_body(account, output, "01", "71000"),
     )
     assert revise.json()["rt_cd"] == "0", revise.json()
     new_odno = revise.json()["output"]["ODNO"]
