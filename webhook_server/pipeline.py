@@ -463,14 +463,20 @@ class OrderPipeline:
             price=order.price,
             comment=alert.comment or "",
         )
-        if self._hooks.before_send is not None:
-            await self._hooks.before_send(alert_id)
-        ack = await self._send(order, request, ctx, notice)
-        if ack is None:
-            return
-        if self._hooks.after_answer is not None:
-            await self._hooks.after_answer(alert_id)
-        await self._accepted(order, ack.order_no, ack.branch, ctx, notice)
+        try:
+            if self._hooks.before_send is not None:
+                await self._hooks.before_send(alert_id)
+            ack = await self._send(order, request, ctx, notice)
+            if ack is None:
+                return
+            if self._hooks.after_answer is not None:
+                await self._hooks.after_answer(alert_id)
+            await self._accepted(order, ack.order_no, ack.branch, ctx, notice)
+        except Exception:
+            # The outcome may be unrecorded (the row still `pending`, e.g. a database error
+            # after KIS accepted): nothing more for this stock until it is reconciled.
+            self._blocked[(ctx.user_id, alert.symbol)] = order.id
+            raise
 
     async def _send(
         self, order: OrderRecord, request: OrderRequest, ctx: _Context, notice: Notice

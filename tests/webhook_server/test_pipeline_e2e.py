@@ -1000,3 +1000,36 @@ async def kill_and_resume_gated(s: Stack) -> str:
     await s.pipeline.close()
     s.pipeline = s.make_pipeline()
     return str(result.alert_id)
+
+
+async def test_unrecorded_answer_blocks_the_stock_until_reconciled(tmp_path: Path) -> None:
+    """KIS accepted the order but recording it failed (a database error, say): the order
+    row stays `pending`, so nothing more is sent for the stock before it is reconciled."""
+    failed_once: list[int] = []
+
+    async def recording_fails(alert_id: int) -> None:
+        if not failed_once:
+            failed_once.append(alert_id)
+            raise RuntimeError("database went away")
+
+    async with stack(tmp_path, hooks=PipelineHooks(after_answer=recording_fails)) as s:
+        _, first = await s.post(BUY)
+        await s.settle()
+        assert len(s.sim.orders) == 1
+        order = await s.storage.orders.by_alert(int(first["alert_id"]))
+        assert order is not None and order.status is OrderStatus.PENDING
+        _, second = await s.post({**BUY, "id": "next"})
+        await s.settle()
+        assert len(s.sim.orders) == 1, "nothing more is sent before the first is reconciled"
+        [refused] = [n for n in await s.outbox() if n["kind"] == "order_refused"]
+        assert refused["reason_key"] == "earlier_unknown"
+        assert (await s.alert(second["alert_id"])).status is AlertStatus.REFUSED
+        # On start the pending order is found at KIS; the stock is free again.
+        assert s.make_pipeline is not None
+        await s.pipeline.close()
+        s.pipeline = s.make_pipeline()
+        assert (await s.pipeline.resume()).reconciling == 1
+        await s.settle()
+        order = await s.storage.orders.by_alert(int(first["alert_id"]))
+        assert order is not None and order.order_no == s.sim.orders[0].odno
+        assert (await s.alert(first["alert_id"])).status is AlertStatus.DONE
