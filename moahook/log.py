@@ -19,6 +19,11 @@ _PATTERNS = (
         r"(?i)((?:appsecret|secretkey|access_token|approval_key|authorization|token)"
         r"[\"']?\s*[:=]\s*[\"']?(?:Bearer )?)[A-Za-z0-9._~+/=-]{8,}"
     ),
+    # aiogram's ClientDecodeError ends with the raw Bot API answer (users' messages:
+    # App Secrets, 2FA codes); everything from there on goes.
+    re.compile(r"(?s)(\nContent: ).*"),
+    # pydantic validation errors quote the offending input.
+    re.compile(r"(input_value=)[^\n]*?(?=, input_type=)"),
 )
 _REPLACEMENT = "****"
 
