@@ -36,8 +36,13 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def token(sim: KisSimulator, http: httpx.AsyncClient) -> str:
+    answer = await request_token(sim, http)
+    return str(answer.json()["access_token"])
+
+
+async def request_token(sim: KisSimulator, http: httpx.AsyncClient) -> httpx.Response:
     account = demo_account()
-    answer = await http.post(
+    return await http.post(
         sim.rest_url(PAPER) + "/oauth2/tokenP",
         json={
             "grant_type": "client_credentials",
@@ -45,7 +50,6 @@ async def token(sim: KisSimulator, http: httpx.AsyncClient) -> str:
             "appsecret": account.app_secret,
         },
     )
-    return str(answer.json()["access_token"])
 
 
 def headers(token: str, tr_id: str) -> dict[str, str]:
@@ -121,16 +125,8 @@ async def test_any_code_with_status(
 async def test_token_fault_uses_oauth_error_shape(
     sim: KisSimulator, http: httpx.AsyncClient
 ) -> None:
-    account = demo_account()
     sim.faults.add("token", "EGW00133")
-    answer = await http.post(
-        sim.rest_url(PAPER) + "/oauth2/tokenP",
-        json={
-            "grant_type": "client_credentials",
-            "appkey": account.app_key,
-            "appsecret": account.app_secret,
-        },
-    )
+    answer = await request_token(sim, http)
     assert answer.status_code == 403
     assert answer.json()["error_code"] == "EGW00133"
 
