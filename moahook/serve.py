@@ -38,6 +38,10 @@ def run_serve(settings: Settings) -> int:
         return 2
     except KeyboardInterrupt:
         return 0
+    except Exception:
+        # Through the logger, so the redacting filter sees the traceback too.
+        log.exception("moahook serve stopped on an unexpected error")
+        return 1
 
 
 @dataclass(frozen=True, slots=True)
