@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Final
 
 from bot.notices import Notice, NoticeKind
 from bot.texts import CATALOGS, Lang, t
+from kis.env import KST
 from kis.ws import NOT_READY
 
 # Korea has had no daylight saving time since 1988: a fixed offset needs no tz database.
-KST: Final = timezone(timedelta(hours=9), "KST")
 
 STRATEGY_ALERT: Final = {
     "ticker": "{{ticker}}",

@@ -12,7 +12,6 @@ from aiogram.utils.formatting import Pre, Text
 from bot.checks import CheckReport, CheckStatus
 from bot.formatting import (
     INDICATOR_ALERT,
-    KST,
     STRATEGY_ALERT,
     alert_template,
     env_label,
@@ -23,6 +22,7 @@ from bot.formatting import (
     won,
 )
 from bot.texts import CATALOGS, Lang, t
+from kis.env import KST
 from kis.ws import ConnectionState, Status
 from storage.records import AlertRecord, KeySetRecord, OrderRecord, UserRecord
 

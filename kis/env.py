@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import timedelta, timezone
+
+# KRX and KIS time (Korea keeps no daylight saving time).
+KST = timezone(timedelta(hours=9), "KST")
 
 
 class Environment(enum.StrEnum):

@@ -15,12 +15,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from kis._wire import NOT_SENT_ERRORS, JsonObject, json_object, refusal, text
-from kis.env import Endpoints, Environment
+from kis.env import KST, Endpoints, Environment
 from kis.errors import KisServerError, KisTokenIssueTooSoon, KisTransportError
 from kis.models import AppCredentials
 from kis.secret import Secret
@@ -28,7 +28,6 @@ from kis.tokenstore import CredentialKind, StoredCredential, TokenStore
 
 log = logging.getLogger(__name__)
 
-KST = timezone(timedelta(hours=9), "KST")
 TOKEN_PATH = "/oauth2/tokenP"
 APPROVAL_PATH = "/oauth2/Approval"
 REVOKE_PATH = "/oauth2/revokeP"

@@ -9,7 +9,7 @@ import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta, timezone
+from datetime import UTC
 from pathlib import Path
 
 import httpx
@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bot.standin import BotApiStandIn, ChatMessage, SimUser
 from bot.texts import BUTTON_PAPER, BUTTON_REAL
+from kis.env import KST
 from kis.sim import KisSimulator, SimAccount, demo_account
 from moahook.demo_report import AlertExchange, FillRow, OrderRow
 from moahook.demo_steps import StepFailed, Steps
@@ -28,7 +29,6 @@ from webhook_server.app import make_runner
 USER_ID = 1001
 USER_NAME = "지민"
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
-KST = timezone(timedelta(hours=9), "KST")
 
 # What a notice about an order's outcome starts with (bot/texts.py, Korean).
 FILLED = "✅ 체결 ("

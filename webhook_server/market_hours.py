@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time
 from typing import Final, Protocol
 
 import holidays
 
-KST: Final = timezone(timedelta(hours=9), "KST")  # Korea has no daylight saving time
+from kis.env import KST
+
 SESSION_OPEN: Final = time(9, 0)
 SESSION_CLOSE: Final = time(15, 30)  # the closing auction ends here; later orders miss it
 MARKET_CLOSED: Final = "market_closed"  # refusal code for the pipeline

@@ -19,10 +19,10 @@ from datetime import date, timedelta
 from typing import Final
 
 from kis.client import KisClient
+from kis.env import KST
 from kis.errors import KisError
 from kis.models import Account, AppCredentials, Execution, Side
 from storage.records import OrderRecord
-from webhook_server.market_hours import KST
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import respx
 
-from kis.env import Endpoints, Environment
+from kis.env import KST, Endpoints, Environment
 from kis.errors import (
     KisAuthError,
     KisTokenIssueTooSoon,
@@ -19,7 +19,7 @@ from kis.errors import (
 )
 from kis.models import AppCredentials
 from kis.secret import Secret
-from kis.tokens import KST, TokenManager, parse_kst
+from kis.tokens import TokenManager, parse_kst
 from kis.tokenstore import CredentialKind, MemoryTokenStore, StoredCredential
 
 REAL = "https://real.kis.test:9443"

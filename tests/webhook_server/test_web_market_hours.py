@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from webhook_server.market_hours import KST, MarketClock, krx_calendar
+from kis.env import KST
+from webhook_server.market_hours import MarketClock, krx_calendar
 
 CLOCK = MarketClock(enforce=True)
 
