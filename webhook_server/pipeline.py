@@ -371,6 +371,13 @@ class OrderPipeline:
         try:
             if wanted.price:
                 quote = await self._kis.price(ctx.creds, alert.symbol)
+                if quote.price <= 0:
+                    # A success without a price (e.g. an unknown code): sizing cannot divide
+                    # by it, so it fails like any other inquiry, with a notice.
+                    raise KisServerError(
+                        rt_cd="0", msg_cd="", msg1=f"no current price for {alert.symbol}",
+                        tr_id=None, http_status=200,
+                    )
                 price, tick = quote.price, quote.tick
             if wanted.holding:
                 held = (await self._kis.balance(ctx.creds, ctx.account)).holding(alert.symbol)

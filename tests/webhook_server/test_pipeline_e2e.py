@@ -1033,3 +1033,34 @@ async def test_unrecorded_answer_blocks_the_stock_until_reconciled(tmp_path: Pat
         order = await s.storage.orders.by_alert(int(first["alert_id"]))
         assert order is not None and order.order_no == s.sim.orders[0].odno
         assert (await s.alert(first["alert_id"])).status is AlertStatus.DONE
+
+
+class PriceWithoutPrice(httpx.AsyncBaseTransport):
+    """KIS answers the price inquiry with success but a current price of 0."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("inquire-price"):
+            answer = {"rt_cd": "0", "msg_cd": "MCA00000", "msg1": "정상처리 되었습니다.",
+                      "output": {"stck_prpr": "0", "aspr_unit": "0"}}
+            return httpx.Response(200, json=answer)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_price_of_zero_fails_the_alert_with_a_notice(tmp_path: Path) -> None:
+    """A success answer without a usable price is a failed inquiry the chat hears about,
+    not an internal error that only `/log` shows."""
+    async with stack(tmp_path, transport=PriceWithoutPrice()) as s:
+        _, answer = await s.post({"ticker": "005930", "action": "buy", "amount": "100000"})
+        await s.settle()
+        assert s.sim.orders == []
+        [notice] = await s.outbox()
+        assert notice["kind"] == "order_failed" and notice["reason_key"] == "inquiry_failed"
+        localized(notice)
+        alert = await s.alert(answer["alert_id"])
+        assert alert.status is AlertStatus.FAILED and "internal error" not in alert.reason
