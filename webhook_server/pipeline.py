@@ -72,7 +72,7 @@ from webhook_server.guards import (
 )
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
-from webhook_server.reconcile import NOT_PLACED, Outcome, Reconciler
+from webhook_server.reconcile import NOT_PLACED, Outcome, Reconciler, kis_day
 from webhook_server.sizing import SizedOrder, SizingRefusal, needs, size_order
 from webhook_server.store_intake import AcceptedAlert
 from webhook_server.workers import Job, KeyedWorkers
@@ -680,7 +680,10 @@ class OrderPipeline:
             other = await self._db(
                 self._storage.orders.by_order_no(ctx.user_id, order_no, ctx.env)
             )
-            return other is not None and other.id != order.id
+            # KIS numbers orders per day: the same number on another day is another order.
+            return (
+                other is not None and other.id != order.id and kis_day(other) == kis_day(order)
+            )
 
         verdict = await self._reconciler.check(order, ctx.creds, ctx.account, taken)
         key = (order.user_id, order.symbol)

@@ -1064,3 +1064,28 @@ async def test_price_of_zero_fails_the_alert_with_a_notice(tmp_path: Path) -> No
         localized(notice)
         alert = await s.alert(answer["alert_id"])
         assert alert.status is AlertStatus.FAILED and "internal error" not in alert.reason
+
+
+async def test_reconcile_ignores_an_earlier_days_order_with_the_same_number(
+    tmp_path: Path,
+) -> None:
+    """KIS numbers orders per day: a number an order of ours had on another day does
+    not make today's execution "another order's"."""
+    from storage.repositories.orders import Orders
+
+    async with stack(tmp_path, kis_timeout=0.5) as s:
+        yesterday = datetime.now(UTC) - timedelta(days=1)
+        earlier = await s.storage.alerts.accept(s.user.id, "{}", None, "old", yesterday)
+        old = await Orders(s.storage.db, clock=lambda: yesterday).create_pending(
+            earlier.alert_id, user_id=s.user.id, environment=PAPER, symbol="005930",
+            side="buy", order_type="market", quantity=1,
+        )
+        await s.storage.orders.record_accepted(old, "0000000001")
+        s.sim.faults.add("order", "timeout_after_accept")
+        _, answer = await s.post(BUY)
+        await s.settle()
+        assert [o.odno for o in s.sim.orders] == ["0000000001"]
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.order_no == "0000000001"
+        assert order.status in (OrderStatus.ACCEPTED, OrderStatus.FILLED)
+        assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
