@@ -377,8 +377,8 @@ class KisClient:
                 log.info("kis %s token rejected (%s); obtaining a new one", tr_id, error.msg_cd)
                 await self.tokens.invalidate(creds, token)
                 continue
-            if order is not None and isinstance(error, KisServerError) and not error.msg_cd:
-                # Not a KIS answer (a proxy's page?): the order may still have reached KIS.
+            if order is not None and not error.msg_cd:
+                # Not a KIS answer (a proxy's page, any status): the order may have reached KIS.
                 raise OrderOutcomeUnknown(
                     f"{tr_id}: HTTP {response.status_code} without a KIS answer; "
                     "the order's outcome is unknown",

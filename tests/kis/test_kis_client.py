@@ -508,11 +508,13 @@ async def test_no_answer_to_a_cancel_is_unknown(
     assert caught.value.original_order_no == "42"
 
 
+@pytest.mark.parametrize("status", [502, 408, 429])
 async def test_non_kis_answer_to_an_order_is_unknown(
-    router: respx.MockRouter, client: KisClient
+    router: respx.MockRouter, client: KisClient, status: int
 ) -> None:
+    """Any status without a KIS body (a proxy's page) leaves the order's fate open."""
     route = router.post(REAL_URL + ORDER_PATH).mock(
-        return_value=httpx.Response(502, text="<html>bad gateway</html>")
+        return_value=httpx.Response(status, text="<html>proxy says no</html>")
     )
     with pytest.raises(OrderOutcomeUnknown):
         await client.place_order(creds(), ACCOUNT, OrderRequest("005930", Side.BUY, 1))
