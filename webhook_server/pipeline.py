@@ -72,7 +72,13 @@ from webhook_server.guards import (
 )
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
-from webhook_server.reconcile import NOT_PLACED, Outcome, Reconciler, kis_day
+from webhook_server.reconcile import (
+    NOT_PLACED,
+    Outcome,
+    Reconciler,
+    ended_unfilled,
+    kis_day,
+)
 from webhook_server.sizing import SizedOrder, SizingRefusal, needs, size_order
 from webhook_server.store_intake import AcceptedAlert
 from webhook_server.workers import Job, KeyedWorkers
@@ -712,7 +718,15 @@ class OrderPipeline:
                 )
             )
             log.info("order %d reconciled: placed at KIS as %s", order.id, found.order_no)
-            await self._accepted(order, found.order_no, found.branch or None, ctx, notice)
+            ended = ended_unfilled(found)
+            if ended is None:
+                await self._accepted(order, found.order_no, found.branch or None, ctx, notice)
+            else:  # it reached KIS, which then refused or cancelled all of it
+                await self._failed(
+                    order, ctx, notice,
+                    f"{ended} at KIS as order {found.order_no} (checked daily executions)",
+                    None, rejected=True,
+                )
         elif verdict.outcome is Outcome.NOT_FOUND:
             self._blocked.pop(key, None)
             await self._db(

@@ -73,6 +73,18 @@ async def match_execution(
     return None
 
 
+def ended_unfilled(execution: Execution) -> str | None:
+    """Why a found order never traded — KIS rejected or cancelled all of it — or None
+    when it is live or (partly) filled."""
+    if execution.filled_qty > 0:
+        return None
+    if execution.rejected_qty > 0 and execution.rejected_qty >= execution.order_qty:
+        return "rejected"
+    if execution.cancelled:
+        return "cancelled"
+    return None
+
+
 class Reconciler:
     def __init__(
         self,
