@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import ColumnElement, String, bindparam, func, select, update
@@ -82,6 +82,9 @@ def _pending_insert(dialect: str) -> ReturningInsert[int | None]:
 
 # record_accepted on a SQLite file: prebuilt statements run in one trip to the direct
 # connection. Parameter names are not column names (no SET clauses of their own).
+# KIS numbers orders per day: an unlinked fill is this order's only if it is not older
+# than the order (an hour of slack for clock skew between us and KIS).
+FILL_LINK_SLACK: Final = timedelta(hours=1)
 _LINK_FILLS: Final = (
     update(Fill)
     .where(
@@ -89,6 +92,7 @@ _LINK_FILLS: Final = (
         col(Fill.environment) == bindparam("p_env", type_=String()),
         col(Fill.order_no) == bindparam("p_order_no", type_=String()),
         col(Fill.order_id).is_(None),
+        col(Fill.filled_at) >= bindparam("p_since", type_=UtcDateTime()),
     )
     .values(order_id=bindparam("p_order_id"))
 )
@@ -255,7 +259,7 @@ class Orders:
         """`record_accepted` on a SQLite file: one transaction in one database trip."""
         db = self._db
         link = db.prepare(_LINK_FILLS, frozenset({"p_user_id", "p_env", "p_order_no",
-                                                  "p_order_id"}))
+                                                  "p_order_id", "p_since"}))
         totals = db.prepare(_FILL_TOTALS, frozenset({"p_order_id"}))
         accept = db.prepare(_ACCEPT_ORDER, frozenset({
             "p_order_id", "p_order_no", "p_branch", "p_status", "p_filled_qty",
@@ -264,6 +268,7 @@ class Orders:
         link_values = link.positional({
             "p_user_id": order.user_id, "p_env": order.environment.value,
             "p_order_no": order_no, "p_order_id": order.id,
+            "p_since": order.created_at - FILL_LINK_SLACK,
         })
         totals_values = totals.positional({"p_order_id": order.id})
         done_values = done.positional({"p_alert_id": order.alert_id, "p_now": now})
@@ -374,6 +379,7 @@ class Orders:
                 col(Fill.environment) == order.environment.value,
                 col(Fill.order_no) == order_no,
                 col(Fill.order_id).is_(None),
+                col(Fill.filled_at) >= order.created_at - FILL_LINK_SLACK,
             )
             .values(order_id=order.id)
         )

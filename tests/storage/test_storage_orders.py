@@ -106,6 +106,29 @@ async def test_fill_before_order_number_is_linked_later(store: Storage) -> None:
     assert [f.notice_key for f in await store.fills.for_order(order_id)] == ["early"]
 
 
+@pytest.mark.parametrize("accept", ["mark_accepted", "record_accepted"])
+async def test_an_older_days_fill_with_the_same_number_is_not_linked(
+    store: Storage, accept: str
+) -> None:
+    """KIS numbers orders per day: yesterday's unlinked fill 0000000077 is not today's."""
+    from datetime import timedelta
+
+    user = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    order_id = await _order(store, user.id, await _alert(store, user.id, 1), qty=5)
+    order = await store.orders.get(order_id)
+    assert order is not None
+    await store.fills.record(user.id, Environment.PAPER, "0000000077", quantity=5,
+                             price=1000, filled_at=order.created_at - timedelta(days=1),
+                             notice_key="yesterday")
+    if accept == "mark_accepted":
+        accepted = await store.orders.mark_accepted(order_id, "0000000077", "1")
+    else:
+        accepted, _ = await store.orders.record_accepted(order, "0000000077", "1")
+    assert accepted is not None and accepted.status is OrderStatus.ACCEPTED
+    assert accepted.filled_qty == 0
+    assert await store.fills.for_order(order_id) == []
+
+
 async def test_concurrent_repeats_of_a_fill_count_once(store: Storage) -> None:
     user = await store.users.get_or_create(telegram_id=1, chat_id=1)
     order_id = await _order(store, user.id, await _alert(store, user.id, 1), qty=10)
