@@ -337,7 +337,7 @@ class OrderPipeline:
             return
         creds, account = credentials(keys)
         ctx = _Context(user_id, user.chat_id, env, creds, account)
-        blocked = self._blocked.get((user_id, alert.symbol))
+        blocked = await self._still_blocked(user_id, alert.symbol, ctx)
         if blocked is not None:
             await self._refuse(
                 alert_id,
@@ -663,6 +663,25 @@ class OrderPipeline:
         self._woken(queued)
 
     # -- reconciliation -------------------------------------------------------------------
+
+    async def _still_blocked(self, user_id: int, symbol: str, ctx: _Context) -> int | None:
+        """The earlier order that still blocks this stock, after one more attempt to
+        settle it: a block would otherwise last until the next restart."""
+        key = (user_id, symbol)
+        blocked = self._blocked.get(key)
+        if blocked is None:
+            return None
+        order = await self._db(self._storage.orders.get(blocked))
+        if order is None or order.status not in UNRESOLVED:
+            self._blocked.pop(key, None)  # settled meanwhile (e.g. by a fill notice)
+            return None
+        try:
+            await self._reconcile(order, ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("reconciling order %d failed again", order.id)
+        return self._blocked.get(key)
 
     async def _reconcile_job(self, order: OrderRecord) -> None:
         try:

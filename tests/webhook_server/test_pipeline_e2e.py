@@ -1004,7 +1004,8 @@ async def kill_and_resume_gated(s: Stack) -> str:
 
 async def test_unrecorded_answer_blocks_the_stock_until_reconciled(tmp_path: Path) -> None:
     """KIS accepted the order but recording it failed (a database error, say): the order
-    row stays `pending`, so nothing more is sent for the stock before it is reconciled."""
+    row stays `pending`, so nothing more is sent for the stock before it is reconciled —
+    while KIS cannot be asked, later alerts are refused; at restart it is settled."""
     failed_once: list[int] = []
 
     async def recording_fails(alert_id: int) -> None:
@@ -1018,6 +1019,7 @@ async def test_unrecorded_answer_blocks_the_stock_until_reconciled(tmp_path: Pat
         assert len(s.sim.orders) == 1
         order = await s.storage.orders.by_alert(int(first["alert_id"]))
         assert order is not None and order.status is OrderStatus.PENDING
+        s.sim.faults.add("ccld", "http_5xx", count=1000)  # KIS's executions unreachable
         _, second = await s.post({**BUY, "id": "next"})
         await s.settle()
         assert len(s.sim.orders) == 1, "nothing more is sent before the first is reconciled"
@@ -1025,6 +1027,7 @@ async def test_unrecorded_answer_blocks_the_stock_until_reconciled(tmp_path: Pat
         assert refused["reason_key"] == "earlier_unknown"
         assert (await s.alert(second["alert_id"])).status is AlertStatus.REFUSED
         # On start the pending order is found at KIS; the stock is free again.
+        s.sim.faults.clear()
         assert s.make_pipeline is not None
         await s.pipeline.close()
         s.pipeline = s.make_pipeline()
@@ -1033,6 +1036,29 @@ async def test_unrecorded_answer_blocks_the_stock_until_reconciled(tmp_path: Pat
         order = await s.storage.orders.by_alert(int(first["alert_id"]))
         assert order is not None and order.order_no == s.sim.orders[0].odno
         assert (await s.alert(first["alert_id"])).status is AlertStatus.DONE
+
+
+async def test_the_next_alert_settles_a_blocked_stock_first(tmp_path: Path) -> None:
+    """A block does not last until a restart: the next alert for the stock reconciles the
+    earlier order first, and only then is its own order sent."""
+    failed_once: list[int] = []
+
+    async def recording_fails(alert_id: int) -> None:
+        if not failed_once:
+            failed_once.append(alert_id)
+            raise RuntimeError("database went away")
+
+    async with stack(tmp_path, hooks=PipelineHooks(after_answer=recording_fails)) as s:
+        _, first = await s.post(BUY)
+        await s.settle()
+        _, second = await s.post({**BUY, "id": "next"})
+        await s.settle()
+        assert len(s.sim.orders) == 2
+        endpoints = [r.endpoint for r in s.sim.requests if r.endpoint in ("order", "ccld")]
+        assert endpoints[:3] == ["order", "ccld", "order"], endpoints
+        order = await s.storage.orders.by_alert(int(first["alert_id"]))
+        assert order is not None and order.order_no == s.sim.orders[0].odno
+        assert (await s.alert(second["alert_id"])).status is AlertStatus.DONE
 
 
 class PriceWithoutPrice(httpx.AsyncBaseTransport):
