@@ -28,7 +28,6 @@ from bot.routers import (
 )
 from bot.texts import LANGS, Lang, t
 from bot.watchers import WatcherSupervisor
-from moahook.settings import Settings
 from storage.facade import Storage
 
 COMMANDS = (
@@ -54,13 +53,6 @@ def all_routers() -> list[Router]:
         confirm.build_router(),
         common.build_fallback(),
     ]
-
-
-def create_bot(settings: Settings) -> Bot:
-    """The Bot, pointed at `MOAHOOK_TELEGRAM_API_URL` when set (self-hosted or stand-in)."""
-    if settings.bot_token is None:
-        raise ValueError("MOAHOOK_BOT_TOKEN is not set")
-    return create_bot_for(settings.bot_token.reveal(), settings.telegram_api_url)
 
 
 def create_bot_for(token: str, api_url: str | None = None) -> Bot:

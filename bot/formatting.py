@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime
 from typing import Final
 
-from bot.notices import Notice, NoticeKind
 from bot.texts import CATALOGS, Lang, t
 from kis.env import KST
 from kis.ws import NOT_READY
+from storage.notices import Notice, NoticeKind
 
 # Korea has had no daylight saving time since 1988: a fixed offset needs no tz database.
 

@@ -40,10 +40,10 @@ from aiogram.exceptions import (
 )
 
 from bot.formatting import format_notice
-from bot.notices import Notice, NoticeError
 from bot.pacing import Pacer
 from bot.texts import DEFAULT_LANG, Lang, parse_lang
 from storage.facade import Storage
+from storage.notices import Notice, NoticeError
 from storage.records import OutboxMessage
 
 log = logging.getLogger(__name__)

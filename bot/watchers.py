@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from bot.formatting import kis_time_today
-from bot.notices import Notice, NoticeKind, notice_dedupe_key
 from kis.client import KisClient
 from kis.env import TR_IDS, Endpoints, Environment
 from kis.fillnotice import FillNotice
@@ -38,6 +37,7 @@ from kis.ws import (
     Status,
 )
 from storage.facade import Storage
+from storage.notices import Notice, NoticeKind, notice_dedupe_key
 from storage.records import FillResult, KeySetRecord, OrderStatus, OutboxMessage, UserRecord
 from storage.repositories.outbox import OutboxEntry
 

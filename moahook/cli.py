@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from moahook import __version__
-from moahook.settings import Settings, SettingsError, encode_master_key
+from moahook.settings import Settings, SettingsError
+from storage.crypto import encode_master_key
 
 
 def _parser() -> argparse.ArgumentParser:

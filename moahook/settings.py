@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 import logging
 import os
@@ -14,6 +12,7 @@ from urllib.parse import urlsplit
 
 from kis.env import DEFAULT_REST_URLS, DEFAULT_WS_URLS, Endpoints, Environment
 from kis.secret import Secret
+from storage.crypto import decode_master_key
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Getter = Callable[[str], str | None]
@@ -40,22 +39,6 @@ def parse_dotenv(text: str) -> dict[str, str]:
             value = value[1:-1]
         values[name.strip()] = value
     return values
-
-
-def decode_master_key(text: str) -> bytes:
-    """A master key is 32 random bytes in URL-safe base64 (what `moahook gen-key` prints)."""
-    stripped = text.strip()
-    try:
-        raw = base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("not URL-safe base64") from exc
-    if len(raw) != 32:
-        raise ValueError(f"decodes to {len(raw)} bytes, expected 32")
-    return raw
-
-
-def encode_master_key(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode()
 
 
 @dataclass(frozen=True)

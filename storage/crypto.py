@@ -11,6 +11,8 @@ The first configured key encrypts; every configured key decrypts (rotation).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -23,8 +25,6 @@ from typing import Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from moahook.settings import decode_master_key, encode_master_key
-
 VERSION: Final = 1
 KEY_BYTES: Final = 32
 KEY_ID_BYTES: Final = 4
@@ -32,6 +32,22 @@ NONCE_BYTES: Final = 12
 _HEADER_BYTES: Final = 1 + KEY_ID_BYTES
 _MIN_BLOB: Final = _HEADER_BYTES + NONCE_BYTES + 16  # 16 = GCM tag
 _PEPPER_LABEL: Final = b"moahook/2fa-code-pepper/v1"
+
+
+def decode_master_key(text: str) -> bytes:
+    """A master key is 32 random bytes in URL-safe base64 (what `moahook gen-key` prints)."""
+    stripped = text.strip()
+    try:
+        raw = base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not URL-safe base64") from exc
+    if len(raw) != 32:
+        raise ValueError(f"decodes to {len(raw)} bytes, expected 32")
+    return raw
+
+
+def encode_master_key(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
 
 
 class DecryptionError(Exception):

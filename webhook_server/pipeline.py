@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final, Protocol, TypeVar, cast
 
-from bot.notices import Notice, NoticeKind, notice_dedupe_key
 from kis.client import KisClient, ResponseObserver
 from kis.env import Environment
 from kis.errors import (
@@ -49,6 +48,7 @@ from kis.models import (
 )
 from storage.errors import OrderAlreadyExists
 from storage.facade import Storage
+from storage.notices import Notice, NoticeKind, notice_dedupe_key
 from storage.records import (
     AlertRecord,
     AlertStatus,

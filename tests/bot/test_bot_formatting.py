@@ -17,7 +17,7 @@ from bot.formatting import (
     stock,
     won,
 )
-from bot.notices import Notice, NoticeError, NoticeKind
+from storage.notices import Notice, NoticeError, NoticeKind
 
 AT = datetime(2026, 5, 11, 0, 1, 2, tzinfo=UTC)  # 09:01:02 KST
 

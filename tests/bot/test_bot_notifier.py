@@ -13,10 +13,10 @@ import pytest
 from aiogram import Bot
 
 from bot.factory import create_bot_for
-from bot.notices import Notice, NoticeKind
 from bot.notifier import Notifier
 from bot.standin import BotApiStandIn
 from storage.facade import Storage
+from storage.notices import Notice, NoticeKind
 from storage.records import OutboxMessage
 
 AT = datetime(2026, 5, 11, 0, 1, 2, tzinfo=UTC)

@@ -11,12 +11,12 @@ from typing import cast
 
 import pytest
 
-from bot.notices import NoticeKind, notice_dedupe_key
 from bot.watchers import WatcherSupervisor
 from kis.client import KisClient
 from kis.env import Endpoints, Environment
 from kis.fillnotice import FillNotice
 from storage.facade import Storage
+from storage.notices import NoticeKind, notice_dedupe_key
 from storage.records import OrderStatus, OutboxMessage
 
 CHAT = 4242

@@ -14,7 +14,8 @@ from kis.sim import KisSimulator
 from moahook.log import SecretRegistry
 from moahook.serve import NO_TOKEN, run_serve, start_site
 from moahook.services import open_services
-from moahook.settings import Settings, encode_master_key
+from moahook.settings import Settings
+from storage.crypto import encode_master_key
 
 
 def test_serve_without_a_bot_token_says_how_to_get_one(

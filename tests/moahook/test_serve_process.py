@@ -13,7 +13,7 @@ import httpx
 
 from bot.standin import BotApiStandIn
 from kis.sim import KisSimulator
-from moahook.settings import encode_master_key
+from storage.crypto import encode_master_key
 
 READY_LINE = "moahook serving on"
 

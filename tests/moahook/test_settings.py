@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from kis.env import Environment
-from moahook.settings import Settings, SettingsError, encode_master_key, parse_dotenv
+from moahook.settings import Settings, SettingsError, parse_dotenv
+from storage.crypto import encode_master_key
 
 
 def test_defaults_follow_the_spec() -> None:

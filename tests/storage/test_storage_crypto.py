@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from moahook.settings import decode_master_key, encode_master_key
 from storage.crypto import (
     DecryptionError,
     MasterKeyError,
     SecretBox,
+    decode_master_key,
+    encode_master_key,
     hash_code,
     hash_token,
     key_id,

@@ -1,6 +1,7 @@
-"""The typed notices the bot sends to a chat, and their JSON form in the outbox.
+"""The typed notices for a chat, and their JSON form in the outbox.
 
-The order pipeline and the fill-notice watchers build a `Notice` and put
+Both sides import this: the order pipeline and the fill-notice watchers build a
+`Notice` and put
 `notice.to_payload()` in storage's outbox; the notifier reads it back with
 `Notice.from_payload` and formats it in the user's language (`bot.formatting`).
 """
