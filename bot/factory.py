@@ -11,7 +11,6 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import BotCommand, BotCommandScopeDefault
 
 from bot.filters import OwnPrivateChat
-from bot.keycheck import KeyChecker
 from bot.middlewares import InflightMiddleware, UserMiddleware
 from bot.notifier import Notifier
 from bot.routers import (
@@ -28,6 +27,7 @@ from bot.routers import (
 )
 from bot.texts import LANGS, Lang, t
 from bot.watchers import WatcherSupervisor
+from kis.keycheck import KeyChecker
 from storage.facade import Storage
 
 COMMANDS = (

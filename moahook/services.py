@@ -17,11 +17,11 @@ from aiogram import Bot
 from aiohttp import web
 
 from bot.factory import create_bot_for, create_dispatcher
-from bot.keycheck import KeyChecker
 from bot.notifier import Notifier, SendObserver
 from bot.runner import attach_bot
 from bot.watchers import WatcherSupervisor
 from kis.client import KisClient, default_http_client
+from kis.keycheck import KeyChecker
 from moahook.log import SecretRegistry
 from moahook.observers import WatcherMetrics
 from moahook.settings import Settings

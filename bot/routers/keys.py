@@ -15,12 +15,12 @@ from aiogram.types import CallbackQuery, Message
 from bot.checks import CheckReport, render_checklist
 from bot.formatting import env_label
 from bot.keyboards import EnvChoice, env_keyboard
-from bot.keycheck import FillProbe, KeyChecker
 from bot.states import KeyFlow
 from bot.texts import Lang, t
 from bot.twofactor import PURPOSE_KEYS, CodeCheck, check_code, send_code
 from bot.watchers import WatcherSupervisor
 from kis.env import Environment
+from kis.keycheck import FillProbe, KeyChecker
 from kis.models import Account, AppCredentials
 from kis.secret import Secret, mask
 from storage.facade import Storage

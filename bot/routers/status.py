@@ -9,14 +9,15 @@ from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
+from bot.checks import RecheckCooldown
 from bot.formatting import env_label
 from bot.keyboards import Recheck, recheck_keyboard
-from bot.keycheck import FillProbe, KeyChecker, RecheckCooldown
 from bot.routers.keys import run_checks
 from bot.texts import Lang, t
 from bot.views import kst_midnight, log_message, orders_message, status_message
 from bot.watchers import WatcherSupervisor
 from kis.env import Environment
+from kis.keycheck import FillProbe, KeyChecker
 from kis.models import Account, AppCredentials
 from kis.ws import ConnectionState
 from storage.facade import Storage

@@ -19,7 +19,6 @@ from aiogram import Bot, Dispatcher
 from aiohttp import web
 
 from bot.factory import create_bot_for, create_dispatcher
-from bot.keycheck import KeyChecker
 from bot.notifier import Notifier
 from bot.runner import attach_bot
 from bot.standin import BotApiStandIn, SimUser
@@ -27,6 +26,7 @@ from bot.standin.model import ChatMessage
 from bot.watchers import WatcherSupervisor
 from kis.client import KisClient
 from kis.env import Endpoints, Environment
+from kis.keycheck import KeyChecker
 from kis.models import Account, AppCredentials, OrderRequest, Side
 from kis.secret import Secret
 from kis.sim import KisSimulator, demo_account, demo_real_account

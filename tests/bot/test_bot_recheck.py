@@ -12,9 +12,10 @@ from types import ModuleType
 
 import pytest
 
-from bot.keycheck import RecheckCooldown, account_refused
+from bot.checks import RecheckCooldown
 from kis.env import Environment
 from kis.errors import KisApiError, KisServerError, KisTransportError
+from kis.keycheck import account_refused
 from kis.sim import demo_account
 
 

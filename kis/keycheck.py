@@ -1,4 +1,6 @@
-"""The three checks run after keys are saved (SPEC section 5), through the KIS client.
+"""The three checks run after keys are saved (SPEC section 5), through the KIS client,
+and their results as values. Knows no users and no chat: the bot and the dashboard
+render the report each in their own way.
 
 1. Token issuance in the chosen environment. Refused there → the other environment's
    token endpoint is tried before calling the keys invalid ("these keys belong to the
@@ -11,14 +13,14 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
-import math
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Final
 
-from bot.checks import CheckItem, CheckReport, CheckStatus
 from kis.client import KisClient
+from kis.env import Environment
 from kis.errors import (
     KisApiError,
     KisAuthError,
@@ -32,6 +34,78 @@ from kis.models import Account, AppCredentials
 from kis.ws import ConnectionState, Status
 
 log = logging.getLogger(__name__)
+
+class CheckStatus(enum.StrEnum):
+    PENDING = "pending"
+    OK = "ok"
+    OTHER_ENV = "other_env"  # token refused here, issued in the other environment
+    INVALID = "invalid"  # app key / secret refused
+    RATE_LIMITED = "rate_limited"  # token issuance too soon (once a minute)
+    TEMPORARY = "temporary"  # KIS unreachable / server trouble / rate limited
+    REFUSED = "refused"  # account or HTS ID refused by KIS
+    TIMEOUT = "timeout"  # fill-notice subscription not confirmed within the bound
+    APPROVAL_FAILED = "approval_failed"  # WebSocket approval key not issued
+    SKIPPED = "skipped"  # not run: needs a token
+
+
+@dataclass(frozen=True, slots=True)
+class CheckItem:
+    status: CheckStatus = CheckStatus.PENDING
+    detail: str = ""  # KIS's own words (msg1 / msg_cd) — never a secret
+
+    @property
+    def ok(self) -> bool:
+        return self.status is CheckStatus.OK
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    env: Environment
+    token: CheckItem = CheckItem()
+    account: CheckItem = CheckItem()
+    fill: CheckItem = CheckItem()
+
+    @property
+    def ok(self) -> bool:
+        return self.token.ok and self.account.ok and self.fill.ok
+
+    @property
+    def done(self) -> bool:
+        return CheckStatus.PENDING not in (
+            self.token.status, self.account.status, self.fill.status
+        )
+
+    def with_item(self, name: str, item: CheckItem) -> CheckReport:
+        if name == "token":
+            return replace(self, token=item)
+        if name == "account":
+            return replace(self, account=item)
+        if name == "fill":
+            return replace(self, fill=item)
+        raise ValueError(f"unknown check {name!r}")
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            name: {"status": item.status.value, "detail": item.detail}
+            for name, item in (
+                ("token", self.token), ("account", self.account), ("fill", self.fill)
+            )
+        }
+
+    @classmethod
+    def from_json(cls, env: Environment, data: Mapping[str, object] | None) -> CheckReport:
+        def item(name: str) -> CheckItem:
+            raw = (data or {}).get(name)
+            if not isinstance(raw, Mapping):
+                return CheckItem(CheckStatus.SKIPPED)
+            try:
+                status = CheckStatus(str(raw.get("status", "")))
+            except ValueError:
+                status = CheckStatus.SKIPPED
+            return CheckItem(status, str(raw.get("detail", "")))
+
+        return cls(env=env, token=item("token"), account=item("account"), fill=item("fill"))
+
 
 # Subscribes with the HTS ID and waits (bounded) for READY/FAILED; returns the state then.
 # The account fields KIS's input check names when the account itself is wrong.
@@ -158,41 +232,3 @@ def _strip_prefix(reason: str) -> str:
     # kis.ws prefixes its verdicts with "fill notice not ready: "; the checklist says it.
     prefix = "fill notice not ready: "
     return reason[len(prefix):] if reason.startswith(prefix) else reason
-
-
-# KIS issues an access token once a minute per app key: re-checks are paced to match.
-RECHECK_INTERVAL_S: Final = 60.0
-
-
-class RecheckCooldown:
-    """At most one re-check per user every `interval` seconds.
-
-    `try_start` records the attempt when it is allowed, so two presses racing each
-    other start one check only.
-    """
-
-    def __init__(
-        self, interval: float = RECHECK_INTERVAL_S, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.interval = interval
-        self._clock = clock
-        self._last: dict[int, float] = {}
-
-    def __repr__(self) -> str:
-        return f"RecheckCooldown(interval={self.interval:g}, users={len(self._last)})"
-
-    def try_start(self, user_id: int) -> int:
-        """0 when a re-check may start now (and is recorded), else whole seconds to wait."""
-        now = self._clock()
-        last = self._last.get(user_id)
-        if last is not None and now - last < self.interval:
-            return max(1, math.ceil(self.interval - (now - last)))
-        self._forget_expired(now)
-        self._last[user_id] = now
-        return 0
-
-    def _forget_expired(self, now: float) -> None:
-        # Keeps the map as small as the set of users who re-checked within the interval.
-        expired = [uid for uid, at in self._last.items() if now - at >= self.interval]
-        for uid in expired:
-            del self._last[uid]
