@@ -310,13 +310,13 @@ class WatcherSupervisor:
                 message = Notice(
                     kind=NoticeKind.ORDER_FILLED if complete else NoticeKind.ORDER_PARTIAL,
                     env=env.value, at=at, symbol=notice.symbol, name=notice.name or name,
-                    side=notice.side, quantity=notice.quantity, price=notice.price,
+                    side=notice.side, quantity=notice.quantity, price=int(notice.price),
                     filled=filled, ordered=ordered, order_no=notice.order_no,
                 )
                 return _entry(chat_id, message, f"fill:{user_id}:{key}")
 
             _, queued = await self._storage.fills.record_and_queue(
-                user_id, env, notice.order_no, quantity=notice.quantity, price=notice.price,
+                user_id, env, notice.order_no, quantity=notice.quantity, price=int(notice.price),
                 filled_at=at, notice_key=key, notice=fill_message,
             )
         elif kind is KisNoticeKind.REJECTED:
@@ -348,7 +348,7 @@ class WatcherSupervisor:
                 name=name, side=notice.side,
                 quantity=notice.order_qty or notice.quantity,
                 order_type="limit" if notice.order_kind == "00" else "market",
-                price=notice.order_price or None, order_no=notice.order_no,
+                price=int(notice.order_price) or None, order_no=notice.order_no,
             )
             # Same key as the pipeline's "accepted": whichever comes first is sent, once.
             queued = await self._enqueue(
