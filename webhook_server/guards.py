@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from kis.env import Environment
-from kis.markets import Closed
+from kis.markets import Closed, MarketHours
 from kis.ws import NOT_READY
 from storage.records import KeySetRecord, UserRecord
 from webhook_server.alert import Alert, Amount
@@ -112,6 +112,7 @@ def check_guards(
     alert: Alert,
     now: datetime,
     market: MarketClock,
+    hours: MarketHours | None = None,
 ) -> Refusal | None:
     """The guards that need no KIS call, in SPEC order; None when all pass."""
     if user.paused:
@@ -135,7 +136,7 @@ def check_guards(
             "stale",
             {"lag": f"{lag:.0f}", "max_lag": f"{max_lag:g}"},
         )
-    closed = market.check(now)
+    closed = market.check(now, hours)
     if closed is not None:
         return market_closed(closed)
     return None

@@ -69,8 +69,8 @@ class Markets:
                 return market.instrument(raw, None)
             except SymbolError as exc:
                 errors.append(exc)
-        # The last market's words: the one that needs an exchange says so.
-        raise errors[-1]
+        # A market where only the exchange is missing speaks; else the first (KRX) does.
+        raise next((e for e in errors if e.field == "exchange"), errors[0])
 
     def _by_exchange(self, exchange: str, symbol: str, field: str) -> Instrument:
         name = exchange.strip()

@@ -176,6 +176,12 @@ class Us(Market):
         return _exchange_key(exchange) in EXCHANGES
 
     def instrument(self, symbol: str, exchange: str | None) -> Instrument:
+        ticker = symbol.strip().upper()
+        if not _SYMBOL.fullmatch(ticker):
+            raise SymbolError(
+                f"{symbol!r} is not a US symbol (letters, optionally a class after a dot: "
+                "AAPL, BRK.B)"
+            )
         if not exchange:
             raise SymbolError(
                 f"{symbol!r} needs its exchange: NASDAQ:{symbol}, or an \"exchange\" field "
@@ -188,12 +194,6 @@ class Us(Market):
                 f"{exchange!r} is not a US exchange KIS trades (NASDAQ, NYSE, AMEX, "
                 "NYSE Arca)",
                 "exchange",
-            )
-        ticker = symbol.strip().upper()
-        if not _SYMBOL.fullmatch(ticker):
-            raise SymbolError(
-                f"{symbol!r} is not a US symbol (letters, optionally a class after a dot: "
-                "AAPL, BRK.B)"
             )
         return Instrument(CODE, ticker, code)
 

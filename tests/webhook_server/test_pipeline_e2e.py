@@ -315,7 +315,8 @@ async def test_amount_below_one_share_is_refused_with_price_and_amount(tmp_path:
         [notice] = await s.outbox()
         assert notice["kind"] == "order_refused"
         assert notice["reason_key"] == "amount_below_one_share"
-        assert notice["reason_params"] == {"amount": "50,000", "price": "71,000"}
+        assert notice["reason_params"] == {
+            "amount": "50,000", "price": "71,000", "currency": "KRW"}
 
 
 @pytest.mark.parametrize(
