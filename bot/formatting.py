@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Final
 
 from bot.texts import CATALOGS, Lang, t
@@ -36,9 +37,32 @@ def alert_template(fields: dict[str, str]) -> str:
     return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
-def won(amount: int) -> str:
-    """`1,234,500`: KRW with thousands separators."""
-    return f"{amount:,}"
+US_ALERT: Final = {
+    "ticker": "{{exchange}}:{{ticker}}",
+    "action": "{{strategy.order.action}}",
+    "quantity": "{{strategy.order.contracts}}",
+    "id": "{{strategy.order.id}}-{{timenow}}",
+    "time": "{{timenow}}",
+    "max_lag": "60",
+}
+# KIS's order exchange codes as TradingView names them.
+EXCHANGE_NAMES: Final = {"NASD": "NASDAQ", "NYSE": "NYSE", "AMEX": "AMEX"}
+
+
+def won(amount: int | Decimal) -> str:
+    """`1,234,500`: thousands separators (a count, or a whole amount)."""
+    if amount == int(amount):
+        return f"{int(amount):,}"
+    return f"{amount:,.2f}"
+
+
+def money(lang: Lang, amount: int | Decimal, currency: str = "KRW") -> str:
+    """`71,000원` / `71,000 KRW`, `$190.12`, `$0.5123` (sub-penny prices keep 4 places)."""
+    if currency == "USD":
+        value = Decimal(amount)
+        places = 2 if value == value.quantize(Decimal("0.01")) else 4
+        return f"${value:,.{places}f}"
+    return t(lang, "unit.won", amount=won(amount))
 
 
 def kst_time(moment: datetime) -> str:
@@ -65,8 +89,10 @@ def kis_time_today(hhmmss: str, now: datetime) -> datetime:
         return local
 
 
-def stock(symbol: str, name: str = "") -> str:
-    """`삼성전자 (005930)`, or the code alone when the name is unknown."""
+def stock(symbol: str, name: str = "", exchange: str = "") -> str:
+    """`삼성전자 (005930)`, `APPLE INC (NASDAQ:AAPL)`, or the code alone without a name."""
+    if symbol and exchange and exchange != "KRX":
+        symbol = f"{EXCHANGE_NAMES.get(exchange, exchange)}:{symbol}"
     if name and symbol:
         return f"{name} ({symbol})"
     return name or symbol
@@ -93,11 +119,25 @@ def reason_text(lang: Lang, notice: Notice) -> str:
     key = f"reason.{notice.reason_key}"
     if notice.reason_key and key in CATALOGS[lang]:
         params = {name: _param(value) for name, value in notice.reason_params.items()}
+        # Money figures read in the market's currency and the user's language (notices
+        # queued before markets existed carry no currency: theirs is the notice's).
+        currency = notice.reason_params.get("currency") or notice.currency
+        if currency:
+            for name in ("amount", "price"):
+                if name in params:
+                    params[name] = _money_param(lang, params[name], currency)
         try:
             return t(lang, key, **params)
         except (KeyError, IndexError, ValueError):
             pass  # a payload missing a parameter still gets a readable reason below
     return notice.reason or t(lang, "reason.unknown")
+
+
+def _money_param(lang: Lang, text: str, currency: str) -> str:
+    try:
+        return money(lang, Decimal(text.replace(",", "")), currency)
+    except ArithmeticError:
+        return text
 
 
 def _param(value: object) -> str:
@@ -111,7 +151,8 @@ def _param(value: object) -> str:
 
 def _subject(lang: Lang, notice: Notice) -> str:
     """`삼성전자 (005930) 매수 3주`, leaving out what the notice does not know."""
-    parts = [p for p in (stock(notice.symbol, notice.name), side_label(lang, notice.side)) if p]
+    subject = stock(notice.symbol, notice.name, notice.exchange)
+    parts = [p for p in (subject, side_label(lang, notice.side)) if p]
     if notice.quantity:
         parts.append(t(lang, "unit.shares", quantity=won(notice.quantity)))
     return " ".join(parts) or "-"
@@ -120,14 +161,21 @@ def _subject(lang: Lang, notice: Notice) -> str:
 def format_notice(notice: Notice, lang: Lang) -> str:
     """The chat message for one notice: short, stock name + code, KRW separators, KST."""
     env = env_label(lang, notice.env)
-    name = stock(notice.symbol, notice.name)
+    name = stock(notice.symbol, notice.name, notice.exchange)
+    currency = notice.currency
     side = side_label(lang, notice.side)
     time = kst_time(notice.at)
     kind = notice.kind
     text: str
     if kind is NoticeKind.ORDER_ACCEPTED:
-        if notice.order_type == "limit" and notice.price:
-            price = t(lang, "notice.price_limit", price=won(notice.price))
+        if notice.marketable and notice.price:
+            price = t(lang, "notice.price_marketable", price=money(lang, notice.price, currency))
+        elif notice.order_type in ("limit", "loo", "loc") and notice.price:
+            price = t(lang, "notice.price_limit", price=money(lang, notice.price, currency))
+            if notice.order_type != "limit":
+                price += f" ({notice.order_type.upper()})"
+        elif notice.order_type in ("moo", "moc"):
+            price = notice.order_type.upper()
         else:
             price = t(lang, "notice.price_market")
         text = t(
@@ -148,12 +196,13 @@ def format_notice(notice: Notice, lang: Lang) -> str:
     elif kind is NoticeKind.ORDER_FILLED:
         text = t(
             lang, "notice.filled", env=env, stock=name, side=side,
-            quantity=won(notice.quantity), price=won(notice.price or 0), time=time,
+            quantity=won(notice.quantity), price=money(lang, notice.price or 0, currency),
+            time=time,
         )
     elif kind is NoticeKind.ORDER_PARTIAL:
         text = t(
             lang, "notice.partial", env=env, stock=name, side=side,
-            quantity=won(notice.quantity), price=won(notice.price or 0),
+            quantity=won(notice.quantity), price=money(lang, notice.price or 0, currency),
             filled=won(notice.filled), ordered=won(notice.ordered), time=time,
         )
     elif kind is NoticeKind.ORDER_REJECTED:

@@ -198,6 +198,10 @@ KO: Final[dict[str, str]] = {
     "webhook.indicator_title": (
         "지표 알림 메시지 (매수/수량을 고정, 필요하면 고쳐 쓰기):"
     ),
+    "webhook.us_title": (
+        "미국 주식 전략 알림 메시지 (NASDAQ·NYSE·AMEX, KIS 해외주식 거래 신청 필요; "
+        "금액은 달러, 시장가는 슬리피지를 더한 지정가로 주문):"
+    ),
     "webhook.notes": (
         "다른 방식: \"quantity\" 대신 \"amount\": \"1000000\"(원), "
         "\"position\": \"{{{{strategy.position_size}}}}\"(목표 보유 수량), 매도는 "
@@ -229,7 +233,7 @@ KO: Final[dict[str, str]] = {
     "orders.empty": "아직 주문이 없습니다.",
     "orders.title": "최근 주문 {count}건",
     "orders.line": "{time} {side} {stock} {quantity}주 — {outcome}",
-    "orders.fills": "   체결 {filled}/{quantity}주, 평균 {price}원",
+    "orders.fills": "   체결 {filled}/{quantity}주, 평균 {price}",
     "log.empty": "아직 받은 알림이 없습니다.",
     "log.title": "최근 알림 {count}건",
     "log.line": "{time} {summary} — {outcome}",
@@ -275,10 +279,10 @@ KO: Final[dict[str, str]] = {
     "notice.refused": "🚫 주문 거절 ({env})\n{subject}\n사유: {reason}\n{time}",
     "notice.failed": "⚠️ 주문 실패 ({env})\n{subject}\n사유: {reason}\n{time}",
     "notice.filled": (
-        "✅ 체결 ({env})\n{stock} {side} {quantity}주 @ {price}원\n{time}"
+        "✅ 체결 ({env})\n{stock} {side} {quantity}주 @ {price}\n{time}"
     ),
     "notice.partial": (
-        "🔸 일부 체결 ({env})\n{stock} {side} {quantity}주 @ {price}원 "
+        "🔸 일부 체결 ({env})\n{stock} {side} {quantity}주 @ {price} "
         "(누적 {filled}/{ordered}주)\n{time}"
     ),
     "notice.rejected": "⛔ KIS 거부 ({env})\n{stock} {side} {quantity}주\n{reason}\n{time}",
@@ -287,7 +291,8 @@ KO: Final[dict[str, str]] = {
     ),
     "notice.fill_up": "체결통보가 다시 연결되었습니다.",
     "notice.price_market": "시장가",
-    "notice.price_limit": "지정가 {price}원",
+    "notice.price_limit": "지정가 {price}",
+    "notice.price_marketable": "시장가 (미국: 지정가 {price}로 주문, 슬리피지 포함)",
     "notice.comment": "메모: {comment}",
     # --- refusal reasons (Notice.reason_key) --------------------------------------
     "reason.paused": "알림 처리가 멈춰 있습니다 (/resume)",
@@ -296,9 +301,10 @@ KO: Final[dict[str, str]] = {
     ),
     "reason.fill_not_ready": "체결통보가 준비되지 않았습니다: {detail}",
     "reason.not_held": "보유하지 않은 종목은 매도할 수 없습니다",
+    "reason.order_type": "이 주문 유형은 쓸 수 없습니다: {detail}",
     "reason.quantity_below_one": "수량이 1주 미만입니다",
-    "reason.amount_below_one_share": "금액 {amount}원으로는 1주({price}원)도 살 수 없습니다",
-    "reason.market_closed": "KRX 정규장 시간이 아닙니다 (거래일 09:00–15:30 KST)",
+    "reason.amount_below_one_share": "금액 {amount}으로는 1주({price})도 살 수 없습니다",
+    "reason.market_closed": "{market} 정규장 시간이 아닙니다 ({detail}). 다음 개장: {opens}",
     "reason.stale": "알림이 {lag}초 늦게 도착했습니다 (max_lag {max_lag}초)",
     "reason.outcome_unknown": "KIS 응답이 없어 주문 여부를 확인하는 중입니다",
     "reason.below_one_share": "계산된 수량이 1주 미만입니다",
@@ -504,6 +510,10 @@ EN: Final[dict[str, str]] = {
     "webhook.indicator_title": (
         "Indicator alert message (fixed action and quantity, edit as needed):"
     ),
+    "webhook.us_title": (
+        "US stock strategy alert message (NASDAQ, NYSE, AMEX; needs overseas trading "
+        "enabled at KIS; amounts in USD; market orders go as limits with slippage):"
+    ),
     "webhook.notes": (
         "Other sizing: \"amount\": \"1000000\" (KRW) instead of \"quantity\", "
         "\"position\": \"{{{{strategy.position_size}}}}\" (target holding); sells also take "
@@ -535,7 +545,7 @@ EN: Final[dict[str, str]] = {
     "orders.empty": "No orders yet.",
     "orders.title": "Last {count} orders",
     "orders.line": "{time} {side} {stock} {quantity} sh — {outcome}",
-    "orders.fills": "   filled {filled}/{quantity} sh, average {price} KRW",
+    "orders.fills": "   filled {filled}/{quantity} sh, average {price}",
     "log.empty": "No alerts received yet.",
     "log.title": "Last {count} alerts",
     "log.line": "{time} {summary} — {outcome}",
@@ -580,9 +590,9 @@ EN: Final[dict[str, str]] = {
     "notice.accepted": "📨 Order accepted ({env})\n{stock} {side} {quantity} sh {price}\n{time}",
     "notice.refused": "🚫 Order refused ({env})\n{subject}\nReason: {reason}\n{time}",
     "notice.failed": "⚠️ Order failed ({env})\n{subject}\nReason: {reason}\n{time}",
-    "notice.filled": "✅ Filled ({env})\n{stock} {side} {quantity} sh @ {price} KRW\n{time}",
+    "notice.filled": "✅ Filled ({env})\n{stock} {side} {quantity} sh @ {price}\n{time}",
     "notice.partial": (
-        "🔸 Partially filled ({env})\n{stock} {side} {quantity} sh @ {price} KRW "
+        "🔸 Partially filled ({env})\n{stock} {side} {quantity} sh @ {price} "
         "({filled}/{ordered} sh so far)\n{time}"
     ),
     "notice.rejected": (
@@ -593,7 +603,8 @@ EN: Final[dict[str, str]] = {
     ),
     "notice.fill_up": "Fill notices are connected again.",
     "notice.price_market": "at market",
-    "notice.price_limit": "limit {price} KRW",
+    "notice.price_limit": "limit {price}",
+    "notice.price_marketable": "at market (US: sent as a limit at {price}, slippage included)",
     "notice.comment": "Note: {comment}",
     # --- refusal reasons (Notice.reason_key) --------------------------------------
     "reason.paused": "acting on alerts is paused (/resume)",
@@ -602,9 +613,10 @@ EN: Final[dict[str, str]] = {
     ),
     "reason.fill_not_ready": "fill notices are not ready: {detail}",
     "reason.not_held": "cannot sell a stock that is not held",
+    "reason.order_type": "this order type is not available: {detail}",
     "reason.quantity_below_one": "quantity is below 1 share",
-    "reason.amount_below_one_share": "{amount} KRW does not buy one share at {price} KRW",
-    "reason.market_closed": "KRX's regular session is closed (trading days 09:00–15:30 KST)",
+    "reason.amount_below_one_share": "{amount} does not buy one share at {price}",
+    "reason.market_closed": "{market}'s regular session is closed ({detail}); it opens {opens}",
     "reason.stale": "the alert arrived {lag} s late (max_lag {max_lag} s)",
     "reason.outcome_unknown": "KIS did not answer; checking whether the order was placed",
     "reason.below_one_share": "the size comes to less than 1 share",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Final
 
 from aiogram.types import LinkPreviewOptions
@@ -13,10 +14,12 @@ from bot.checks import CheckReport, CheckStatus
 from bot.formatting import (
     INDICATOR_ALERT,
     STRATEGY_ALERT,
+    US_ALERT,
     alert_template,
     env_label,
     kst_clock,
     kst_time,
+    money,
     side_label,
     stock,
     won,
@@ -41,6 +44,8 @@ def webhook_message(lang: Lang, url: str) -> Text:
         Pre(alert_template(STRATEGY_ALERT), language="json"), "\n",
         t(lang, "webhook.indicator_title"), "\n",
         Pre(alert_template(INDICATOR_ALERT), language="json"), "\n",
+        t(lang, "webhook.us_title"), "\n",
+        Pre(alert_template(US_ALERT), language="json"), "\n",
         t(lang, "webhook.notes"),
     )
 
@@ -127,16 +132,22 @@ def orders_message(lang: Lang, orders: Sequence[OrderRecord]) -> str:
             outcome = f"{outcome}: {order.reason[:120]}"
         lines.append(
             t(lang, "orders.line", time=kst_clock(order.created_at),
-              side=side_label(lang, order.side), stock=stock(order.symbol, order.name or ""),
+              side=side_label(lang, order.side),
+              stock=stock(order.symbol, order.name or "", order.exchange),
               quantity=won(order.quantity), outcome=outcome)
         )
         average = order.avg_fill_price
         if average is not None:
             lines.append(
                 t(lang, "orders.fills", filled=won(order.filled_qty),
-                  quantity=won(order.quantity), price=won(round(average)))
+                  quantity=won(order.quantity),
+                  price=money(lang, _average(average, order.currency), order.currency))
             )
     return "\n".join(lines)
+
+
+def _average(price: Decimal, currency: str) -> Decimal:
+    return price.quantize(Decimal("0.0001") if currency == "USD" else Decimal(1))
 
 
 def alert_summary(alert: AlertRecord) -> str:

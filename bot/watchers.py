@@ -23,9 +23,10 @@ from typing import Protocol
 
 from bot.formatting import kis_time_today
 from kis.client import KisClient
-from kis.env import TR_IDS, Endpoints, Environment
+from kis.env import Endpoints, Environment
 from kis.fillnotice import FillNotice
 from kis.fillnotice import NoticeKind as KisNoticeKind
+from kis.markets import Markets, default_markets
 from kis.models import AppCredentials
 from kis.secret import Secret
 from kis.ws import (
@@ -35,6 +36,7 @@ from kis.ws import (
     FillNoticeHub,
     HubOptions,
     Status,
+    Subscription,
 )
 from storage.facade import Storage
 from storage.notices import Notice, NoticeKind, notice_dedupe_key
@@ -95,8 +97,10 @@ class WatcherSupervisor:
         hub_options: HubOptions | None = None,
         now: Callable[[], datetime] = _utcnow,
         observer: WatcherObserver | None = None,
+        markets: Markets | None = None,
     ) -> None:
         self._storage = storage
+        self._markets = markets or default_markets()
         self._observer = observer
         self._kis = kis
         self._endpoints = endpoints
@@ -171,6 +175,13 @@ class WatcherSupervisor:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _subscriptions(self, env: Environment, hts_id: str) -> list[Subscription]:
+        """Every market's fill-notice TR on the one session of the key (KIS.md 9, 13)."""
+        return [
+            Subscription(tr_id, hts_id, decode)
+            for tr_id, decode in self._markets.fill_notices(env)
+        ]
+
     def _lock(self, user_id: int) -> asyncio.Lock:
         return self._locks.setdefault(user_id, asyncio.Lock())
 
@@ -225,8 +236,7 @@ class WatcherSupervisor:
         return await self._hub.ensure(
             user_id,
             url=self._endpoints.ws_url(env),
-            tr_id=TR_IDS[env].fill_notice,
-            hts_id=target.hts_id,
+            subscriptions=self._subscriptions(env, target.hts_id),
             approval_key=approval_key,
             invalidate_approval=invalidate,
             on_notice=on_notice,
@@ -268,8 +278,7 @@ class WatcherSupervisor:
         options = self._options
         connection = FillNoticeConnection(
             url=self._endpoints.ws_url(creds.env),
-            tr_id=TR_IDS[creds.env].fill_notice,
-            hts_id=hts_id,
+            subscriptions=self._subscriptions(creds.env, hts_id),
             approval_key=approval_key,
             on_notice=on_notice,
             backoff=options.backoff,
@@ -297,6 +306,9 @@ class WatcherSupervisor:
             self._observer.notice(kind.value)
         at = kis_time_today(notice.time, datetime.now(UTC))
         queued: OutboxMessage | None = None
+        market = notice.market
+        currency = self._markets.get(market).currency.code
+        exchange = notice.exchange
         if kind is KisNoticeKind.FILLED:
             key = fill_notice_key(notice)
 
@@ -311,13 +323,15 @@ class WatcherSupervisor:
                     kind=NoticeKind.ORDER_FILLED if complete else NoticeKind.ORDER_PARTIAL,
                     env=env.value, at=at, symbol=notice.symbol, name=notice.name or name,
                     side=notice.side, quantity=notice.quantity, price=notice.price,
-                    filled=filled, ordered=ordered, order_no=notice.order_no,
+                    filled=filled, ordered=ordered, order_no=notice.order_no, market=market,
+                    exchange=exchange, currency=currency,
                 )
                 return _entry(chat_id, message, f"fill:{user_id}:{key}")
 
             _, queued = await self._storage.fills.record_and_queue(
                 user_id, env, notice.order_no, quantity=notice.quantity, price=notice.price,
-                filled_at=at, notice_key=key, notice=fill_message,
+                filled_at=at, notice_key=key, notice=fill_message, market=market,
+                currency=currency,
             )
         elif kind is KisNoticeKind.REJECTED:
             order = await self._storage.orders.by_order_no(user_id, notice.order_no, env)
@@ -325,7 +339,7 @@ class WatcherSupervisor:
                 kind=NoticeKind.ORDER_REJECTED, env=env.value, at=at, symbol=notice.symbol,
                 name=notice.name or (order.name or "" if order else ""), side=notice.side,
                 quantity=notice.order_qty or notice.quantity, order_no=notice.order_no,
-                reason="KIS",
+                reason="KIS", market=market, exchange=exchange, currency=currency,
             )
             dedupe = notice_dedupe_key(
                 NoticeKind.ORDER_REJECTED, user_id, env.value, notice.order_no
@@ -348,7 +362,8 @@ class WatcherSupervisor:
                 name=name, side=notice.side,
                 quantity=notice.order_qty or notice.quantity,
                 order_type="limit" if notice.order_kind == "00" else "market",
-                price=notice.order_price or None, order_no=notice.order_no,
+                price=notice.order_price or None, order_no=notice.order_no, market=market,
+                exchange=exchange, currency=currency,
             )
             # Same key as the pipeline's "accepted": whichever comes first is sent, once.
             queued = await self._enqueue(

@@ -201,7 +201,7 @@ def executions(pages: list[JsonObject]) -> list[Execution]:
                     symbol=text(row, "pdno"),
                     side=Side.from_kis_code(text(row, "sll_buy_dvsn_cd")),
                     order_qty=integer(row, "ord_qty"),
-                    order_price=integer(row, "ord_unpr"),
+                    order_price=decimal(row, "ord_unpr"),
                     order_time=text(row, "ord_tmd"),
                     filled_qty=integer(row, "tot_ccld_qty"),
                     avg_price=decimal(row, "avg_prvs"),

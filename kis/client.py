@@ -24,13 +24,21 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal, TypeVar
 
 import httpx
 
-from kis import _parse
+from kis import _parse, overseas
 from kis._wire import NOT_SENT_ERRORS, JsonObject, json_object, refusal, text
-from kis.env import KIS_PER_SECOND, RATE_LIMITS, TR_IDS, Endpoints, Environment
+from kis.env import (
+    KIS_PER_SECOND,
+    OVERSEAS_TR_IDS,
+    RATE_LIMITS,
+    TR_IDS,
+    Endpoints,
+    Environment,
+)
 from kis.errors import (
     KisError,
     KisRateLimited,
@@ -44,10 +52,14 @@ from kis.models import (
     AppCredentials,
     Balance,
     Buyable,
+    BuyingPower,
     Execution,
     OrderAck,
     OrderRequest,
     OrderType,
+    OverseasBalance,
+    OverseasOrderRequest,
+    OverseasQuote,
     Quote,
     Side,
 )
@@ -70,6 +82,9 @@ BUYABLE_PATH = "/uapi/domestic-stock/v1/trading/inquire-psbl-order"
 EXECUTIONS_PATH = "/uapi/domestic-stock/v1/trading/inquire-daily-ccld"
 
 _MORE_PAGES = frozenset({"F", "M"})
+# Continuation keys: domestic inquiries page with CTX_AREA_*100, overseas with *200.
+_CTX_100 = ("CTX_AREA_FK100", "CTX_AREA_NK100")
+_CTX_200 = ("CTX_AREA_FK200", "CTX_AREA_NK200")
 
 
 def default_http_client(timeout: float) -> httpx.AsyncClient:
@@ -94,7 +109,7 @@ def _transient_backoff(attempt: int) -> float:
 class _OrderContext:
     """Marks a call as an order: it must never be sent twice."""
 
-    order: OrderRequest | None = None
+    order: OrderRequest | OverseasOrderRequest | None = None
     original_order_no: str | None = None
 
 
@@ -281,22 +296,112 @@ class KisClient:
         pages = await self._pages(creds, EXECUTIONS_PATH, tr_id, params)
         return _parsed(tr_id, lambda: _parse.executions(pages))
 
+    # -- US stocks (overseas API, KIS.md section 13) -----------------------------------
+
+    async def place_overseas_order(
+        self, creds: AppCredentials, account: Account, order: OverseasOrderRequest
+    ) -> OrderAck:
+        """Send an overseas order once; the same never-twice rules as `place_order`."""
+        ids = OVERSEAS_TR_IDS[creds.env]
+        tr_id = ids.sell if order.side is Side.SELL else ids.buy
+        context = _OrderContext(order=order)
+        answer = await self._call(
+            creds, "POST", overseas.ORDER_PATH, tr_id,
+            body=overseas.order_body(account, order), order=context,
+        )
+        return self._ack(answer, tr_id, context)
+
+    async def cancel_overseas_order(
+        self,
+        creds: AppCredentials,
+        account: Account,
+        *,
+        exchange: str,
+        symbol: str,
+        order_no: str,
+        quantity: int,
+    ) -> OrderAck:
+        tr_id = OVERSEAS_TR_IDS[creds.env].revise_cancel
+        body = overseas.cancel_body(
+            account, exchange=exchange, symbol=symbol, order_no=order_no, quantity=quantity
+        )
+        context = _OrderContext(original_order_no=order_no)
+        answer = await self._call(creds, "POST", overseas.REVISE_CANCEL_PATH, tr_id, body=body,
+                                  order=context)
+        return self._ack(answer, tr_id, context)
+
+    async def overseas_price(
+        self, creds: AppCredentials, exchange: str, symbol: str
+    ) -> OverseasQuote:
+        tr_id = OVERSEAS_TR_IDS[creds.env].price
+        params = overseas.price_params(exchange, symbol)
+        answer = await self._call(creds, "GET", overseas.PRICE_PATH, tr_id, params=params)
+        return _parsed(tr_id, lambda: overseas.quote(symbol, exchange, answer.body))
+
+    async def overseas_balance(self, creds: AppCredentials, account: Account) -> OverseasBalance:
+        """US holdings: one inquiry under NASD (real) or one per exchange (paper)."""
+        tr_id = OVERSEAS_TR_IDS[creds.env].balance
+        pages: list[JsonObject] = []
+        for exchange in overseas.BALANCE_EXCHANGES[creds.env]:
+            pages += await self._pages(
+                creds, overseas.BALANCE_PATH, tr_id, overseas.balance_params(account, exchange),
+                ctx=_CTX_200,
+            )
+        return _parsed(tr_id, lambda: OverseasBalance(overseas.holdings(pages)))
+
+    async def overseas_executions(
+        self,
+        creds: AppCredentials,
+        account: Account,
+        *,
+        start: date,
+        end: date,
+        symbol: str = "",
+        exchange: str = "",
+    ) -> list[Execution]:
+        """Orders and fills between two New York dates; filter by order number yourself."""
+        tr_id = OVERSEAS_TR_IDS[creds.env].executions
+        params = overseas.executions_params(
+            account, creds.env, start=start, end=end, symbol=symbol, exchange=exchange
+        )
+        pages = await self._pages(creds, overseas.EXECUTIONS_PATH, tr_id, params, ctx=_CTX_200)
+        rows = _parsed(tr_id, lambda: overseas.executions(pages))
+        return [row for row in rows if not symbol or row.symbol == symbol]
+
+    async def overseas_buying_power(
+        self, creds: AppCredentials, account: Account, *, exchange: str, symbol: str,
+        price: Decimal,
+    ) -> BuyingPower:
+        tr_id = OVERSEAS_TR_IDS[creds.env].buying_power
+        params = overseas.buying_power_params(account, exchange=exchange, symbol=symbol,
+                                              price=price)
+        answer = await self._call(creds, "GET", overseas.BUYING_POWER_PATH, tr_id,
+                                  params=params)
+        return _parsed(tr_id, lambda: overseas.buying_power(answer.body))
+
     async def _pages(
-        self, creds: AppCredentials, path: str, tr_id: str, params: dict[str, str]
+        self,
+        creds: AppCredentials,
+        path: str,
+        tr_id: str,
+        params: dict[str, str],
+        *,
+        ctx: tuple[str, str] = _CTX_100,
     ) -> list[JsonObject]:
         """Follow continuation pages: tr_cont F/M -> next request with tr_cont N + ctx."""
-        fk100 = nk100 = ""
+        fk_name, nk_name = ctx
+        fk = nk = ""
         tr_cont = ""
         pages: list[JsonObject] = []
         for _ in range(self._max_pages):
-            page_params = {**params, "CTX_AREA_FK100": fk100, "CTX_AREA_NK100": nk100}
+            page_params = {**params, fk_name: fk, nk_name: nk}
             answer = await self._call(creds, "GET", path, tr_id, params=page_params,
                                       tr_cont=tr_cont)
             pages.append(answer.body)
             if answer.tr_cont not in _MORE_PAGES:
                 return pages
-            fk100 = _context(answer.body, "ctx_area_fk100")
-            nk100 = _context(answer.body, "ctx_area_nk100")
+            fk = _context(answer.body, fk_name.lower())
+            nk = _context(answer.body, nk_name.lower())
             tr_cont = "N"
         raise KisError(f"{tr_id}: more than {self._max_pages} pages; giving up")
 

@@ -68,6 +68,46 @@ TR_IDS = {
     ),
 }
 
+
+
+@dataclass(frozen=True, slots=True)
+class OverseasTrIds:
+    """US stocks through KIS's overseas API (KIS.md section 13). Written out per
+    environment on purpose: the paper sell is VTTT1001U, not a letter swap of TTTT1006U."""
+
+    buy: str
+    sell: str
+    revise_cancel: str
+    price: str
+    balance: str
+    executions: str
+    buying_power: str
+    fill_notice: str
+
+
+OVERSEAS_TR_IDS = {
+    Environment.REAL: OverseasTrIds(
+        buy="TTTT1002U",
+        sell="TTTT1006U",
+        revise_cancel="TTTT1004U",
+        price="HHDFS00000300",
+        balance="TTTS3012R",
+        executions="TTTS3035R",
+        buying_power="TTTS3007R",
+        fill_notice="H0GSCNI0",
+    ),
+    Environment.PAPER: OverseasTrIds(
+        buy="VTTT1002U",
+        sell="VTTT1001U",
+        revise_cancel="VTTT1004U",
+        price="HHDFS00000300",
+        balance="VTTS3012R",
+        executions="VTTS3035R",
+        buying_power="VTTS3007R",
+        fill_notice="H0GSCNI9",
+    ),
+}
+
 # Requests per second per app key (KIS.md section 9: 20/s real, 2/s paper). Both run
 # 5 % under KIS's limit: at exactly 2/s, request k+2 lands 1.000 s after request k and
 # any jitter puts three in one second and KIS answers EGW00201.

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kis.models import OrderRequest
+    from kis.models import OrderRequest, OverseasOrderRequest
 
 RATE_LIMITED = "EGW00201"
 TOKEN_INVALID_CODES = frozenset({"EGW00121", "EGW00122", "EGW00123"})
@@ -116,7 +116,7 @@ class OrderOutcomeUnknown(KisError):
         message: str,
         *,
         tr_id: str,
-        order: OrderRequest | None = None,
+        order: OrderRequest | OverseasOrderRequest | None = None,
         original_order_no: str | None = None,
     ) -> None:
         super().__init__(message)

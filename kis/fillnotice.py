@@ -13,12 +13,16 @@ import binascii
 import contextlib
 import enum
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from kis.env import KST
 
 PINGPONG: Final = "PINGPONG"
 
@@ -242,7 +246,7 @@ class FillNotice:
     order_condition: str  # "0" none, "1" IOC, "2" FOK
     symbol: str
     quantity: int  # CNTG_QTY: filled quantity, or the order quantity in an acceptance
-    price: int  # CNTG_UNPR: fill price, or the order price in an acceptance
+    price: Decimal  # CNTG_UNPR: fill price, or the order price in an acceptance
     time: str  # HHMMSS, KST
     refused: bool
     is_fill: bool
@@ -251,7 +255,9 @@ class FillNotice:
     order_qty: int
     account_name: str
     name: str  # stock name; empty when the layout is not the known 26-field one
-    order_price: int
+    order_price: Decimal
+    market: str = "KRX"  # which market's notice TR it came on ("KRX", "US")
+    exchange: str = ""  # the order exchange code for US notices (NASD, NYSE, AMEX)
 
     @property
     def kind(self) -> NoticeKind:
@@ -284,7 +290,24 @@ def _number(value: str, what: str) -> int:
     return int(number.to_integral_value())
 
 
-def notice_from_fields(fields: list[str]) -> FillNotice:
+def _price(value: str, what: str, implied_decimals: int = 0) -> Decimal:
+    value = value.strip()
+    if not value:
+        return Decimal(0)
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise FrameError(f"{what} is not a number") from None
+    if not number.is_finite():
+        raise FrameError(f"{what} is not a number")
+    return number.scaleb(-implied_decimals) if implied_decimals else number
+
+
+RecordDecoder = Callable[[list[str], datetime], "FillNotice"]
+"""Maps one record's fields to a notice; the datetime is when the frame arrived."""
+
+
+def notice_from_fields(fields: list[str], received: datetime | None = None) -> FillNotice:
     """Map one record's `^`-separated fields (any layout with the stable 18 + last)."""
     if len(fields) < _STABLE_FIELDS + 1:
         raise FrameError(f"fill notice has {len(fields)} fields, expected at least 19")
@@ -306,7 +329,7 @@ def notice_from_fields(fields: list[str]) -> FillNotice:
         order_condition=fields[7].strip(),
         symbol=fields[8].strip(),
         quantity=_number(fields[9], "CNTG_QTY"),
-        price=_number(fields[10], "CNTG_UNPR"),
+        price=_price(fields[10], "CNTG_UNPR"),
         time=fields[11].strip(),
         refused=fields[12] == "1",
         is_fill=fields[13] == "2",
@@ -315,11 +338,63 @@ def notice_from_fields(fields: list[str]) -> FillNotice:
         order_qty=_number(fields[16], "ODER_QTY"),
         account_name=fields[17].strip(),
         name=name,
-        order_price=_number(fields[-1], "ODER_PRC"),
+        order_price=_price(fields[-1], "ODER_PRC"),
     )
 
 
-def decode_notices(frame: DataFrame, cipher: NoticeCipher | None) -> list[FillNotice]:
+# The overseas notice (H0GSCNI0/H0GSCNI9, KIS.md section 13): 25 fields.
+OVERSEAS_FIELDS: Final = 25
+OVERSEAS_PRICE_DECIMALS: Final = 4  # CNTG_UNPR "001480100" = 148.01
+_OVERSEAS_EXCHANGES: Final = {"6": "NASD", "7": "NYSE", "8": "AMEX"}
+
+
+def notice_from_overseas_fields(fields: list[str], received: datetime) -> FillNotice:
+    """Map one overseas record; a missing time (STCK_CNTG_HOUR) is the time of receipt."""
+    if len(fields) != OVERSEAS_FIELDS:
+        raise FrameError(f"overseas fill notice has {len(fields)} fields, expected 25")
+    side = _SIDES.get(fields[4])
+    if side is None:
+        raise FrameError("fill notice has an unknown buy/sell code")
+    correction = _CORRECTIONS.get(fields[5])
+    if correction is None:
+        raise FrameError("fill notice has an unknown revise/cancel code")
+    quantity = _number(fields[8], "CNTG_QTY")
+    price = _price(fields[9], "CNTG_UNPR", OVERSEAS_PRICE_DECIMALS)
+    is_fill = fields[12] == "2"
+    time = fields[10].strip() or received.astimezone(KST).strftime("%H%M%S")
+    return FillNotice(
+        hts_id=fields[0].strip(),
+        account=fields[1].strip(),
+        order_no=fields[2].strip(),
+        original_order_no=fields[3].strip(),
+        side=side,
+        correction=correction,
+        order_kind=fields[6].strip(),
+        order_condition="0",
+        symbol=fields[7].strip(),
+        quantity=quantity,
+        price=price,
+        time=time,
+        refused=fields[11] == "1",
+        is_fill=is_fill,
+        accept_status=fields[13].strip(),
+        branch=fields[14].strip(),
+        # An acceptance leaves ODER_QTY empty and carries the order in CNTG_QTY/CNTG_UNPR.
+        order_qty=_number(fields[15], "ODER_QTY") or (0 if is_fill else quantity),
+        account_name=fields[16].strip(),
+        name=fields[17].strip(),
+        order_price=Decimal(0) if is_fill else price,
+        market="US",
+        exchange=_OVERSEAS_EXCHANGES.get(fields[18].strip(), ""),
+    )
+
+
+def decode_notices(
+    frame: DataFrame,
+    cipher: NoticeCipher | None,
+    decode: RecordDecoder = notice_from_fields,
+    received: datetime | None = None,
+) -> list[FillNotice]:
     """Decrypt when flagged, split into `frame.count` records and map each one."""
     if frame.encrypted:
         if cipher is None:
@@ -333,4 +408,5 @@ def decode_notices(frame: DataFrame, cipher: NoticeCipher | None) -> list[FillNo
             f"{len(fields)} fields do not split into {frame.count} records of equal size"
         )
     size = len(fields) // frame.count
-    return [notice_from_fields(fields[i : i + size]) for i in range(0, len(fields), size)]
+    at = received or datetime.now(KST)
+    return [decode(fields[i : i + size], at) for i in range(0, len(fields), size)]

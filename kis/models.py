@@ -84,12 +84,27 @@ class Side(enum.Enum):
 
 
 class OrderType(enum.Enum):
-    MARKET = "01"
-    LIMIT = "00"
+    """What the alert's `order_type` asks for; each market maps it to KIS's ORD_DVSN."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+    MOO = "moo"  # market on open (US, real only)
+    LOO = "loo"  # limit on open
+    MOC = "moc"  # market on close
+    LOC = "loc"  # limit on close
 
     @property
     def ord_dvsn(self) -> str:
-        return self.value
+        """The domestic `ORD_DVSN` (KIS.md section 6): KRX has no on-open/on-close orders."""
+        if self is OrderType.MARKET:
+            return "01"
+        if self is OrderType.LIMIT:
+            return "00"
+        raise ValueError(f"KRX has no {self.value.upper()} order")
+
+    @property
+    def has_price(self) -> bool:
+        return self in (OrderType.LIMIT, OrderType.LOO, OrderType.LOC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,17 +180,80 @@ class Buyable:
 
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """One row of the daily orders/executions inquiry (for reconciliation)."""
+    """One row of a daily orders/executions inquiry (for reconciliation), any market."""
 
     order_no: str
     branch: str
     symbol: str
     side: Side
     order_qty: int
-    order_price: int
+    order_price: Decimal
     order_time: str
     filled_qty: int
     avg_price: Decimal
     remaining_qty: int
     rejected_qty: int
     cancelled: bool
+
+
+# --- US stocks (KIS.md section 13) ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OverseasOrderRequest:
+    """An overseas order: `exchange` is the order code (NASD, NYSE, AMEX), `ord_dvsn`
+    KIS's order type for it; `price` has the market's decimals, 0 for MOO/MOC."""
+
+    symbol: str
+    exchange: str
+    side: Side
+    quantity: int
+    ord_dvsn: str
+    price: Decimal
+
+    def __post_init__(self) -> None:
+        if not self.symbol or len(self.symbol) > 16:
+            raise ValueError(f"not a US symbol: {self.symbol!r}")
+        if self.quantity < 1:
+            raise ValueError("order quantity must be at least 1")
+        if self.price < 0:
+            raise ValueError("price must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class OverseasQuote:
+    symbol: str
+    exchange: str  # the order code (NASD, NYSE, AMEX)
+    last: Decimal  # the close outside regular hours
+    base: Decimal
+    decimals: int
+    orderable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OverseasHolding:
+    symbol: str
+    name: str
+    exchange: str
+    quantity: int
+    sellable: int
+    avg_price: Decimal
+    price: Decimal
+    profit: Decimal
+    profit_rate: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OverseasBalance:
+    holdings: list[OverseasHolding] = field(default_factory=list)
+
+    def holding(self, symbol: str) -> OverseasHolding | None:
+        return next((h for h in self.holdings if h.symbol == symbol), None)
+
+
+@dataclass(frozen=True, slots=True)
+class BuyingPower:
+    """What can be bought at a price, in the market's currency (`ord_psbl_frcr_amt`)."""
+
+    amount: Decimal
+    quantity: int

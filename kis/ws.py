@@ -15,7 +15,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Generic, TypeVar
@@ -34,9 +34,11 @@ from kis.fillnotice import (
     FrameError,
     NoticeCipher,
     PingPong,
+    RecordDecoder,
     Subscribed,
     Unsubscribed,
     decode_notices,
+    notice_from_fields,
     parse_frame,
 )
 from kis.secret import Secret
@@ -101,6 +103,16 @@ class Backoff:
         return ceiling / 2 + self.rng.uniform(0.0, ceiling / 2)
 
 
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One registration on the session: a fill-notice TR with its tr_key (the HTS ID)
+    and the decoder of that TR's record layout."""
+
+    tr_id: str
+    tr_key: str
+    decode: RecordDecoder = field(default=notice_from_fields, compare=False)
+
+
 def subscription_message(approval_key: str, tr_id: str, tr_key: str, *, subscribe: bool) -> str:
     """The registration text frame of KIS.md section 10 (`tr_type` 1 = on, 2 = off)."""
     return json.dumps(
@@ -141,9 +153,10 @@ class FillNoticeConnection:
         self,
         *,
         url: str,
-        tr_id: str,
-        hts_id: str,
+        tr_id: str = "",
+        hts_id: str = "",
         approval_key: ApprovalKey,
+        subscriptions: Sequence[Subscription] = (),
         on_notice: NoticeHandler,
         invalidate_approval: Invalidate | None = None,
         on_state: StateHandler | None = None,
@@ -161,8 +174,11 @@ class FillNoticeConnection:
         failures_before_failed: int = 5,
     ) -> None:
         self._url = url
-        self._tr_id = tr_id
-        self._hts_id = hts_id
+        subs = tuple(subscriptions) or (Subscription(tr_id, hts_id),)
+        if any(not (sub.tr_id and sub.tr_key) for sub in subs):
+            raise ValueError("every subscription needs a TR ID and a tr_key (the HTS ID)")
+        self._subscriptions = subs
+        self._decoders = {sub.tr_id: sub.decode for sub in subs}
         self._approval_key = approval_key
         self._invalidate_approval = invalidate_approval
         self._on_notice = on_notice
@@ -204,8 +220,12 @@ class FillNoticeConnection:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def same_target(self, *, url: str, tr_id: str, hts_id: str) -> bool:
-        return (self._url, self._tr_id, self._hts_id) == (url, tr_id, hts_id)
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        return self._subscriptions
+
+    def same_target(self, *, url: str, subscriptions: Sequence[Subscription]) -> bool:
+        return (self._url, self._subscriptions) == (url, tuple(subscriptions))
 
     def start(self) -> None:
         if self._task is not None:
@@ -240,9 +260,10 @@ class FillNoticeConnection:
         if self._subscribed and key is not None:
             with contextlib.suppress(ConnectionClosed, TimeoutError, OSError):
                 async with asyncio.timeout(_CLOSE_GRACE):
-                    await ws.send(
-                        subscription_message(key, self._tr_id, self._hts_id, subscribe=False)
-                    )
+                    for sub in self._subscriptions:
+                        await ws.send(
+                            subscription_message(key, sub.tr_id, sub.tr_key, subscribe=False)
+                        )
         with contextlib.suppress(ConnectionClosed, OSError):
             await ws.close()
 
@@ -368,10 +389,13 @@ class FillNoticeConnection:
                 await ws.close()
 
     async def _session(self, ws: ClientConnection, key: str) -> _Outcome:
-        cipher: NoticeCipher | None = None
+        # One session carries every TR; each subscription answer brings its own key/iv.
+        ciphers: dict[str, NoticeCipher] = {}
+        waiting = [sub.tr_id for sub in self._subscriptions]
         ready_at: float | None = None
         try:
-            await ws.send(subscription_message(key, self._tr_id, self._hts_id, subscribe=True))
+            for sub in self._subscriptions:
+                await ws.send(subscription_message(key, sub.tr_id, sub.tr_key, subscribe=True))
             while True:
                 if ready_at is None:
                     try:
@@ -392,16 +416,23 @@ class FillNoticeConnection:
                 if isinstance(frame, PingPong):
                     await ws.send(frame.text)
                 elif isinstance(frame, DataFrame):
-                    await self._deliver(frame, cipher)
+                    await self._deliver(frame, ciphers.get(frame.tr_id))
                 elif isinstance(frame, Subscribed):
+                    tr_id = frame.tr_id if frame.tr_id in self._decoders else (
+                        waiting[0] if waiting else ""
+                    )
                     if frame.key and frame.iv:
                         try:
-                            cipher = NoticeCipher(frame.key, frame.iv)
+                            ciphers[tr_id] = NoticeCipher(frame.key, frame.iv)
                         except FrameError as exc:
                             logger.warning("%s: %s", self._name, exc)
-                    elif cipher is None:
+                    elif tr_id not in ciphers:
                         logger.warning("%s: subscribed without a key and iv", self._name)
+                    if tr_id in waiting:
+                        waiting.remove(tr_id)
                     self._subscribed = True
+                    if waiting:
+                        continue  # READY only once every TR is registered
                     if ready_at is None:
                         ready_at = self._clock()
                     self._set_state(Status.READY, None)
@@ -439,11 +470,12 @@ class FillNoticeConnection:
         return _Outcome(_End.REFUSED, f"{NOT_READY}: {reason}")
 
     async def _deliver(self, frame: DataFrame, cipher: NoticeCipher | None) -> None:
-        if frame.tr_id != self._tr_id:
+        decode = self._decoders.get(frame.tr_id)
+        if decode is None:
             logger.debug("%s: ignoring a frame for TR %s", self._name, frame.tr_id)
             return
         try:
-            notices = decode_notices(frame, cipher)
+            notices = decode_notices(frame, cipher, decode, datetime.now(UTC))
         except FrameError as exc:
             logger.error("%s: undecodable fill notice: %s", self._name, exc)
             return
@@ -494,25 +526,26 @@ class FillNoticeHub(Generic[K]):
         key: K,
         *,
         url: str,
-        tr_id: str,
-        hts_id: str,
         approval_key: ApprovalKey,
         on_notice: NoticeHandler,
+        tr_id: str = "",
+        hts_id: str = "",
+        subscriptions: Sequence[Subscription] = (),
         invalidate_approval: Invalidate | None = None,
         on_state: StateHandler | None = None,
         name: str | None = None,
     ) -> FillNoticeConnection:
-        """Start the key's connection, or replace it when url, TR or HTS ID changed."""
+        """Start the key's connection, or replace it when url, TRs or HTS ID changed."""
+        subs = tuple(subscriptions) or (Subscription(tr_id, hts_id),)
         current = self._connections.get(key)
         if current is not None:
-            if current.running and current.same_target(url=url, tr_id=tr_id, hts_id=hts_id):
+            if current.running and current.same_target(url=url, subscriptions=subs):
                 return current
             await self.stop(key)
         options = self._options
         connection = FillNoticeConnection(
             url=url,
-            tr_id=tr_id,
-            hts_id=hts_id,
+            subscriptions=subs,
             approval_key=approval_key,
             on_notice=on_notice,
             invalidate_approval=invalidate_approval,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from bot.standin import ChatMessage
 from bot.standin.transcript import render_message
@@ -39,7 +40,7 @@ class FillRow:
     order_no: str
     symbol: str
     quantity: int
-    price: int
+    price: Decimal
     time: str
 
 
@@ -118,7 +119,8 @@ def render_fills(rows: Sequence[FillRow]) -> str:
         return "(no fills)"
     return table(
         ["KIS order no", "symbol", "qty", "price", "filled at"],
-        [[r.order_no, r.symbol, str(r.quantity), f"{r.price:,}", r.time] for r in rows],
+        [[r.order_no, r.symbol, str(r.quantity), f"{r.price.normalize():,f}", r.time]
+         for r in rows],
         numeric={2, 3},
     )
 

@@ -10,6 +10,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,8 @@ from bot.standin import BotApiStandIn, ChatMessage, SimUser
 from bot.texts import BUTTON_PAPER, BUTTON_REAL
 from kis.env import KST
 from kis.sim import KisSimulator, SimAccount, demo_account
+from kis.sim.orders import SimOrder
+from kis.sim.overseas import UsOrder
 from moahook.demo_report import AlertExchange, FillRow, OrderRow
 from moahook.demo_steps import StepFailed, Steps
 from moahook.log import SecretRegistry
@@ -64,7 +67,15 @@ ALERTS = (
         "매수 2주",
     ),
     DemoAlert(
-        "alert 3: sell 5 × 035720, not held → refused",
+        "alert 3, US stock: buy 2 × NASDAQ:AAPL (a marketable limit in USD)",
+        "AAPL",
+        '{"ticker":"NASDAQ:AAPL","action":"buy","quantity":"2","id":"demo-us",'
+        '"comment":"데모: 미국 주식"}',
+        FILLED,
+        "매수 2주 @ $",
+    ),
+    DemoAlert(
+        "alert 4: sell 5 × 035720, not held → refused",
         "035720",
         '{"ticker":"KRX:035720","action":"sell","quantity":"5","id":"demo-3",'
         '"comment":"데모 3: 거절"}',
@@ -83,7 +94,7 @@ STEP_TITLES = (
     "send the 2FA code → checklist ✅✅✅",
     "/webhook → URL and alert templates",
     *(f"{alert.title}" for alert in ALERTS),
-    "/orders → both orders filled; storage agrees with the simulator",
+    "/orders → the three orders filled; storage agrees with the simulator",
     "shut down cleanly (no tasks left, temporary directory removed)",
 )
 
@@ -284,15 +295,16 @@ class Tour:
 
     async def _orders(self) -> None:
         listing = await self._say("/orders", "최근 주문")
-        for filled in ("체결 3/3주", "체결 2/2주"):
+        for filled in ("체결 3/3주", "체결 2/2주", "NASDAQ:AAPL", "평균 $"):
             if filled not in listing.text:
                 raise StepFailed(f"expected {filled!r} in /orders, got: {_one_line(listing)}")
         rows = await self._order_rows()
-        sim_orders = self._simulator().orders
-        if len(rows) != 2 or len(sim_orders) != 2:
+        sim = self._simulator()
+        at_kis = len(sim.orders) + len(sim.us_orders)
+        if len(rows) != 3 or at_kis != 3:
             raise StepFailed(
-                f"expected 2 orders in storage and at KIS (the refused alert never reaches "
-                f"KIS), got {len(rows)} and {len(sim_orders)}"
+                f"expected 3 orders in storage and at KIS (the refused alert never reaches "
+                f"KIS), got {len(rows)} and {at_kis}"
             )
         for row in rows:
             if row.status != "filled" or row.sim_status != "filled":
@@ -330,7 +342,8 @@ class Tour:
         user = await services.storage.users.by_telegram_id(USER_ID)
         if user is None:
             return []
-        at_kis = {order.odno: order for order in sim.orders}
+        at_kis: dict[str, SimOrder | UsOrder] = {order.odno: order for order in sim.orders}
+        at_kis.update({order.odno: order for order in sim.us_orders})
         rows = []
         for order in reversed(await services.storage.orders.recent(user.id, 10)):
             sim_order = at_kis.get(order.order_no or "")
@@ -342,9 +355,9 @@ class Tour:
                     side=order.side,
                     quantity=order.quantity,
                     order_type=order.order_type,
-                    price=f"{average:,.0f}" if average is not None else "-",
+                    price=_average(average, order.currency),
                     status=order.status.value,
-                    sim_status=sim_order.status.value if sim_order else "-",
+                    sim_status=_sim_status(sim_order),
                     order_no=order.order_no or "-",
                 )
             )
@@ -417,3 +430,17 @@ def _json_field(text: str, name: str) -> object:
 
 
 __all__ = ["ALERTS", "STEP_TITLES", "DemoAlert", "Report", "Tour"]
+
+
+def _average(average: Decimal | None, currency: str) -> str:
+    if average is None:
+        return "-"
+    return f"${average:,.2f}" if currency == "USD" else f"{average:,.0f}"
+
+
+def _sim_status(order: SimOrder | UsOrder | None) -> str:
+    if order is None:
+        return "-"
+    if isinstance(order, UsOrder):
+        return "filled" if order.remaining == 0 and order.filled_qty else "open"
+    return order.status.value

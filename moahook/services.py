@@ -22,6 +22,7 @@ from bot.runner import attach_bot
 from bot.watchers import WatcherSupervisor
 from kis.client import KisClient, default_http_client
 from kis.keycheck import KeyChecker
+from kis.markets import default_markets
 from moahook.log import SecretRegistry
 from moahook.observers import WatcherMetrics
 from moahook.settings import Settings
@@ -79,13 +80,15 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
         )
         bot = create_bot_for(settings.bot_token.reveal(), settings.telegram_api_url)
         notifier = Notifier(bot, storage, on_send=_telegram_failures(metrics))
+        markets = default_markets(us_slippage=settings.us_market_slippage)
         watchers = WatcherSupervisor(
             storage=storage, kis=kis, endpoints=settings.kis, wake=notifier.wake,
-            observer=WatcherMetrics(metrics),
+            observer=WatcherMetrics(metrics), markets=markets,
         )
         pipeline = OrderPipeline(
             storage=storage,
             kis=kis,
+            markets=markets,
             market=MarketClock(enforce=settings.market_hours_enforced),
             readiness=watchers,
             metrics=metrics,

@@ -7,10 +7,12 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from kis.env import DEFAULT_REST_URLS, DEFAULT_WS_URLS, Endpoints, Environment
+from kis.markets.us import DEFAULT_SLIPPAGE, parse_slippage
 from kis.secret import Secret
 from storage.crypto import decode_master_key
 
@@ -59,6 +61,7 @@ class Settings:
     market_hours: str = "krx"
     log_level: str = "INFO"
     kis_timeout: float = 10.0
+    us_market_slippage: Decimal = DEFAULT_SLIPPAGE
 
     def __repr__(self) -> str:
         return (
@@ -154,6 +157,9 @@ class Settings:
                 "INFO", upper=True,
             ),
             kis_timeout=_positive_float("MOAHOOK_KIS_TIMEOUT", get("MOAHOOK_KIS_TIMEOUT"), 10.0),
+            us_market_slippage=_slippage(
+                "MOAHOOK_US_MARKET_SLIPPAGE", get("MOAHOOK_US_MARKET_SLIPPAGE")
+            ),
         )
 
 
@@ -196,6 +202,15 @@ def _positive_float(name: str, value: str | None, default: float) -> float:
     if not number > 0:
         raise SettingsError(f"{name}: {value!r} is not a positive number of seconds")
     return number
+
+
+def _slippage(name: str, value: str | None) -> Decimal:
+    if value is None or not value.strip():
+        return DEFAULT_SLIPPAGE
+    try:
+        return parse_slippage(value)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
 
 
 def _choice(

@@ -375,14 +375,14 @@ class Database:
                 {"ns": namespace, "key": key % (2**31)},
             )
 
-    async def migrate(self) -> None:
-        """Brings the schema to the newest revision (idempotent)."""
+    async def migrate(self, revision: str = "head") -> None:
+        """Brings the schema to `revision`, the newest by default (idempotent)."""
         async with self._writer(), self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 await conn.execute(
                     text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
                 )
-            await conn.run_sync(_upgrade_head)
+            await conn.run_sync(_upgrade, revision)
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query (health checks)."""
@@ -403,7 +403,7 @@ class Database:
         await self.engine.dispose()
 
 
-def _upgrade_head(connection: Connection) -> None:
+def _upgrade(connection: Connection, revision: str) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, revision)

@@ -7,6 +7,7 @@ Everything outside `storage/` sees the records of `storage.records`, never these
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
@@ -20,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from storage.types import BigIntId, UtcDateTime
+from storage.types import BigIntId, Money, UtcDateTime
 
 
 def _user_fk(table: str, *, nullable: bool = False, ondelete: str = "CASCADE") -> Column[int]:
@@ -132,19 +133,22 @@ class Order(SQLModel, table=True):
     )
     user_id: int = Field(sa_column=_user_fk("orders"))
     environment: str = Field(max_length=8)
+    market: str = Field(default="KRX", max_length=8)
+    exchange: str = Field(default="KRX", max_length=8)
+    currency: str = Field(default="KRW", max_length=3)
     symbol: str = Field(max_length=12)
     name: str | None = Field(default=None, max_length=100)
     side: str = Field(max_length=4)
     order_type: str = Field(max_length=8)
     quantity: int = Field(sa_type=BigInteger)
-    price: int | None = Field(default=None, sa_type=BigInteger)
+    price: Decimal | None = Field(default=None, sa_type=Money)
     order_no: str | None = Field(default=None, max_length=32)
     branch: str | None = Field(default=None, max_length=16)
     status: str = Field(max_length=20)
     reason: str | None = Field(default=None, sa_type=Text)
     msg_cd: str | None = Field(default=None, max_length=16)
     filled_qty: int = Field(default=0, sa_type=BigInteger)
-    filled_amount: int = Field(default=0, sa_type=BigInteger)
+    filled_amount: Decimal = Field(default=Decimal(0), sa_type=Money)
     created_at: datetime = Field(sa_type=UtcDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
@@ -171,9 +175,11 @@ class Fill(SQLModel, table=True):
         ),
     )
     environment: str = Field(max_length=8)
+    market: str = Field(default="KRX", max_length=8)
+    currency: str = Field(default="KRW", max_length=3)
     order_no: str = Field(max_length=32)
     quantity: int = Field(sa_type=BigInteger)
-    price: int = Field(sa_type=BigInteger)
+    price: Decimal = Field(sa_type=Money)
     filled_at: datetime = Field(sa_type=UtcDateTime)
     notice_key: str = Field(max_length=128)
     created_at: datetime = Field(sa_type=UtcDateTime)

@@ -12,6 +12,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 
 
 class NoticeKind(enum.StrEnum):
@@ -45,8 +46,8 @@ class Notice:
     name: str = ""
     side: str = ""  # "buy" | "sell"
     quantity: int = 0  # ordered quantity, or this fill's quantity
-    price: int | None = None  # limit price, or this fill's price
-    order_type: str = "market"  # "market" | "limit"
+    price: Decimal | None = None  # limit price, or this fill's price (in `currency`)
+    order_type: str = "market"  # "market" | "limit" | "moo" | "loo" | "moc" | "loc"
     filled: int = 0  # cumulative filled quantity of the order
     ordered: int = 0  # order quantity
     reason: str = ""
@@ -54,6 +55,10 @@ class Notice:
     reason_params: Mapping[str, str] = field(default_factory=dict)
     comment: str = ""
     order_no: str = ""
+    market: str = "KRX"
+    exchange: str = ""  # US: NASD | NYSE | AMEX
+    currency: str = "KRW"
+    marketable: bool = False  # a market order sent as a limit at this marketable price
 
     def to_payload(self) -> dict[str, object]:
         return {
@@ -64,7 +69,7 @@ class Notice:
             "name": self.name,
             "side": self.side,
             "quantity": self.quantity,
-            "price": self.price,
+            "price": None if self.price is None else str(self.price),
             "order_type": self.order_type,
             "filled": self.filled,
             "ordered": self.ordered,
@@ -73,6 +78,10 @@ class Notice:
             "reason_params": dict(self.reason_params),
             "comment": self.comment,
             "order_no": self.order_no,
+            "market": self.market,
+            "exchange": self.exchange,
+            "currency": self.currency,
+            "marketable": self.marketable,
         }
 
     @classmethod
@@ -100,7 +109,7 @@ class Notice:
             name=_str(payload, "name"),
             side=_str(payload, "side"),
             quantity=_int(payload, "quantity"),
-            price=None if price is None else _int(payload, "price"),
+            price=None if price is None else _decimal(payload, "price"),
             order_type=_str(payload, "order_type") or "market",
             filled=_int(payload, "filled"),
             ordered=_int(payload, "ordered"),
@@ -109,6 +118,10 @@ class Notice:
             reason_params={str(k): str(v) for k, v in raw_params.items()},
             comment=_str(payload, "comment"),
             order_no=_str(payload, "order_no"),
+            market=_str(payload, "market") or "KRX",
+            exchange=_str(payload, "exchange"),
+            currency=_str(payload, "currency") or "KRW",
+            marketable=payload.get("marketable") is True,
         )
 
 
@@ -137,6 +150,19 @@ def _int(payload: Mapping[str, object], name: str) -> int:
         except ValueError:
             raise NoticeError(f"notice field {name} is not a number") from None
     raise NoticeError(f"notice field {name} is not a number")
+
+
+def _decimal(payload: Mapping[str, object], name: str) -> Decimal:
+    value = payload.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, str, float)):
+        raise NoticeError(f"notice field {name} is not a number")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise NoticeError(f"notice field {name} is not a number") from None
+    if not number.is_finite():
+        raise NoticeError(f"notice field {name} is not a number")
+    return number
 
 
 def notice_dedupe_key(kind: NoticeKind, user_id: int, env: str, order_no: str) -> str:

@@ -116,17 +116,20 @@ class OrderRecord:
     side: str
     order_type: str
     quantity: int
-    price: int | None
+    price: Decimal | None
     order_no: str | None
     branch: str | None
     status: OrderStatus
     reason: str | None
     msg_cd: str | None
     filled_qty: int
-    filled_amount: int
+    filled_amount: Decimal
     created_at: datetime
     sent_at: datetime | None
     updated_at: datetime
+    market: str = "KRX"
+    exchange: str = "KRX"
+    currency: str = "KRW"
 
     @property
     def avg_fill_price(self) -> Decimal | None:
@@ -142,9 +145,11 @@ class FillRecord:
     order_id: int | None
     order_no: str
     quantity: int
-    price: int
+    price: Decimal
     filled_at: datetime
     notice_key: str
+    market: str = "KRX"
+    currency: str = "KRW"
 
 
 @dataclass(frozen=True, slots=True)

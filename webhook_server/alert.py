@@ -14,16 +14,25 @@ from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Final, Literal
 
+from kis.env import Environment as _Environment
+from kis.markets import (
+    Instrument,
+    Market,
+    Markets,
+    OrderTypeError,
+    SymbolError,
+    default_markets,
+)
 from kis.models import OrderType, Side
-from kis.ticks import Rounding, round_to_tick
 
 JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
 
 MAX_ID_LENGTH: Final = 128
 MAX_COMMENT_LENGTH: Final = 500
 MAX_SHARES: Final = 1_000_000_000
-MAX_AMOUNT_KRW: Final = Decimal(10) ** 13
-MAX_PRICE_KRW: Final = Decimal(10) ** 9
+MAX_AMOUNT: Final = Decimal(10) ** 13  # in the market's currency
+MAX_PRICE: Final = Decimal(10) ** 9
+DEFAULT_MARKETS: Final = default_markets()
 MAX_LAG_SECONDS: Final = 7 * 24 * 3600
 SIZING_FIELDS: Final = ("quantity", "amount", "position")
 
@@ -65,9 +74,9 @@ class SellPercent:
 
 @dataclass(frozen=True, slots=True)
 class Amount:
-    """KRW to spend or raise; shares = floor(krw / price) once the price is known."""
+    """Money (the market's currency) to spend or raise; shares = floor(money / price)."""
 
-    krw: Decimal
+    krw: Decimal  # the amount; named for KRX, holds USD for US alerts
     mode: Literal["amount"] = "amount"
 
 
@@ -94,6 +103,12 @@ class Alert:
     fired_at: datetime | None = None
     max_lag: float | None = None
     comment: str | None = None
+    market: str = "KRX"
+    exchange: str = "KRX"
+
+    @property
+    def instrument(self) -> Instrument:
+        return Instrument(self.market, self.symbol, self.exchange)
 
     def lag_seconds(self, now: datetime) -> float | None:
         """Seconds since the alert fired, when it says when."""
@@ -121,6 +136,8 @@ class Alert:
                 pass
         return {
             "symbol": self.symbol,
+            "market": self.market,
+            "exchange": self.exchange,
             "action": None if self.action is None else self.action.value,
             "sizing": sizing,
             "order_type": self.order_type.name.lower(),
@@ -164,6 +181,8 @@ class Alert:
             fired_at=None if time is None else datetime.fromisoformat(str(time)),
             max_lag=None if max_lag is None else float(str(max_lag)),
             comment=None if comment is None else str(comment),
+            market=str(data.get("market") or "KRX"),
+            exchange=str(data.get("exchange") or "KRX"),
         )
 
 
@@ -196,12 +215,11 @@ _ACTIONS: Final = {
     "short": Side.SELL,
     "매도": Side.SELL,
 }
-_ORDER_TYPES: Final = {"market": OrderType.MARKET, "limit": OrderType.LIMIT}
-_KRX_EXCHANGES: Final = ("KRX", "KOSPI", "KOSDAQ", "KONEX")
+_ORDER_TYPES: Final = {kind.value: kind for kind in OrderType}
 
 
 _FIELDS: Final = (
-    "ticker", "action", "quantity", "amount", "position", "order_type", "price", "id",
+    "ticker", "exchange", "action", "quantity", "amount", "position", "order_type", "price", "id",
     "time", "max_lag", "comment",
 )
 
@@ -233,18 +251,20 @@ class _NonFinite:
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
-def parse_alert(body: bytes) -> Alert:
+def parse_alert(body: bytes, markets: Markets = DEFAULT_MARKETS) -> Alert:
     """Parse and validate one alert message. Raises only `AlertError`."""
     data = _decode(body)
     dupes = sorted(set(data.duplicates) & {*_FIELDS})
     if dupes:
         raise AlertError("given more than once", dupes[0])
-    symbol = _ticker(_field(data, "ticker"))
+    instrument = _ticker(_field(data, "ticker"), data.get("exchange"), markets)
+    market = markets.of(instrument)
+    currency = market.currency.code
     sizing_given = [name for name in SIZING_FIELDS if data.get(name) is not None]
     if not sizing_given:
         raise AlertError(
-            "one of them is required (quantity = shares, amount = KRW, position = target "
-            "shares held after the alert)",
+            f"one of them is required (quantity = shares, amount = {currency}, position = "
+            "target shares held after the alert)",
             "quantity/amount/position",
         )
     if len(sizing_given) > 1:
@@ -256,15 +276,22 @@ def parse_alert(body: bytes) -> Alert:
     if raw_action is None and mode != "position":
         raise AlertError("required (buy or sell)", "action")
     action = None if raw_action is None else _action(raw_action)
-    sizing = _sizing(mode, data[mode], action)
+    sizing = _sizing(mode, data[mode], action, currency)
     order_type = _order_type(data.get("order_type"))
-    price = _price(data.get("price"), order_type, action, mode)
+    if order_type not in (OrderType.MARKET, OrderType.LIMIT):
+        try:  # what the message alone shows; the environment is checked later
+            market.check_order_type(_Environment.REAL, order_type, action or Side.SELL)
+        except OrderTypeError as exc:
+            raise AlertError(str(exc), "order_type") from None
+    price = _price(data.get("price"), order_type, action, mode, market, currency)
     ident = _ident(data.get("id"))
     fired_at = _time(data.get("time"))
     max_lag = _max_lag(data.get("max_lag"), fired_at)
     comment = _comment(data.get("comment"))
     return Alert(
-        symbol=symbol,
+        symbol=instrument.symbol,
+        market=instrument.market,
+        exchange=instrument.exchange,
         action=action,
         sizing=sizing,
         order_type=order_type,
@@ -374,28 +401,15 @@ def _text(value: object, name: str) -> str:
     return value.strip()
 
 
-def _ticker(value: object) -> str:
+def _ticker(value: object, exchange: object, markets: Markets) -> Instrument:
     if isinstance(value, int) and not isinstance(value, bool) and 100_000 <= value <= 999_999:
-        return str(value)
+        value = str(value)
     raw = _text(value, "ticker")
-    code = raw.upper().replace(" ", "")
-    if ":" in code:
-        exchange, _, code = code.rpartition(":")
-        if not exchange.startswith(_KRX_EXCHANGES):
-            raise AlertError(
-                f"{_shorten(raw)!r} is not a KRX stock (exchange {_shorten(exchange, 20)}); "
-                "only KRX codes like 005930 or KRX:005930 can be ordered",
-                "ticker",
-            )
-    if len(code) == 7 and code.startswith("A"):
-        code = code[1:]
-    if not _CODE.fullmatch(code):
-        raise AlertError(
-            f"{_shorten(raw)!r} is not a KRX code (6 characters like 005930, KRX:005930 or "
-            "A005930)",
-            "ticker",
-        )
-    return code
+    where = None if exchange is None else _text(exchange, "exchange")
+    try:
+        return markets.parse(raw, where)
+    except SymbolError as exc:
+        raise AlertError(_shorten(exc.message, 200), exc.field) from None
 
 
 def _action(value: object) -> Side:
@@ -441,7 +455,7 @@ def _floor(number: Decimal) -> int:
     return int(number.to_integral_value(ROUND_FLOOR))
 
 
-def _sizing(mode: str, value: object, action: Side | None) -> Sizing:
+def _sizing(mode: str, value: object, action: Side | None, currency: str) -> Sizing:
     if mode == "quantity":
         if isinstance(value, str):
             text = value.strip().lower()
@@ -461,12 +475,12 @@ def _sizing(mode: str, value: object, action: Side | None) -> Sizing:
             raise AlertError(f"more than {MAX_SHARES:,} shares", "quantity")
         return Quantity(shares)
     if mode == "amount":
-        krw = _number(value, "amount")
-        if krw <= 0:
-            raise AlertError("must be above 0 KRW", "amount")
-        if krw > MAX_AMOUNT_KRW:
-            raise AlertError(f"more than {MAX_AMOUNT_KRW:,} KRW", "amount")
-        return Amount(_tidy(krw))
+        money = _number(value, "amount")
+        if money <= 0:
+            raise AlertError(f"must be above 0 {currency}", "amount")
+        if money > MAX_AMOUNT:
+            raise AlertError(f"more than {MAX_AMOUNT:,} {currency}", "amount")
+        return Amount(_tidy(money))
     target = _number(value, "position")
     if target < 0:
         raise AlertError("must be 0 or more (short positions cannot be held)", "position")
@@ -482,24 +496,32 @@ def _order_type(value: object) -> OrderType:
     raw = _text(value, "order_type")
     order_type = _ORDER_TYPES.get(raw.lower())
     if order_type is None:
-        raise AlertError(f"{_shorten(raw)!r} is not market or limit", "order_type")
+        raise AlertError(
+            f"{_shorten(raw)!r} is not market, limit, moo, loo, moc or loc", "order_type"
+        )
     return order_type
 
 
-def _price(value: object, order_type: OrderType, action: Side | None, mode: str) -> Decimal | None:
-    if order_type is OrderType.MARKET:
+def _price(
+    value: object,
+    order_type: OrderType,
+    action: Side | None,
+    mode: str,
+    market: Market,
+    currency: str,
+) -> Decimal | None:
+    if not order_type.has_price:
         return None  # a price sent with a market order is informational only
     if value is None:
-        raise AlertError("required for a limit order", "price")
+        raise AlertError(f"required for a {order_type.value} order", "price")
     price = _number(value, "price")
     if price <= 0:
         raise AlertError("must be above 0", "price")
-    if price > MAX_PRICE_KRW:
-        raise AlertError(f"above {MAX_PRICE_KRW:,} KRW", "price")
+    if price > MAX_PRICE:
+        raise AlertError(f"above {MAX_PRICE:,} {currency}", "price")
     if mode == "position":
         return price
-    rounding = Rounding.DOWN if action is Side.BUY else Rounding.UP
-    return Decimal(round_to_tick(price, rounding))
+    return market.round_price(price, action or Side.SELL)
 
 
 def _ident(value: object) -> str | None:

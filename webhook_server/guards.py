@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from kis.env import Environment
+from kis.markets import Closed, MarketHours
 from kis.ws import NOT_READY
 from storage.records import KeySetRecord, UserRecord
 from webhook_server.alert import Alert, Amount
@@ -111,6 +112,7 @@ def check_guards(
     alert: Alert,
     now: datetime,
     market: MarketClock,
+    hours: MarketHours | None = None,
 ) -> Refusal | None:
     """The guards that need no KIS call, in SPEC order; None when all pass."""
     if user.paused:
@@ -134,10 +136,22 @@ def check_guards(
             "stale",
             {"lag": f"{lag:.0f}", "max_lag": f"{max_lag:g}"},
         )
-    closed = market.check(now)
+    closed = market.check(now, hours)
     if closed is not None:
-        return Refusal(MARKET_CLOSED, closed, "market_closed", {"detail": closed})
+        return market_closed(closed)
     return None
+
+
+def market_closed(closed: Closed) -> Refusal:
+    """The hours refusal names the market, why, and the next open (KST, and the market's
+    own time when it differs)."""
+    params = {
+        "market": closed.market,
+        "detail": closed.detail,
+        "opens": closed.opens_text(),
+        "opens_kst": f"{closed.next_open_kst:%Y-%m-%d %H:%M}",
+    }
+    return Refusal(MARKET_CLOSED, closed.message(), "market_closed", params)
 
 
 def sizing_refusal(alert: Alert, refusal: SizingRefusal) -> Refusal:

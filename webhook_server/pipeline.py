@@ -26,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Final, Protocol, TypeVar, cast
 
 from kis.client import KisClient, ResponseObserver
@@ -37,12 +38,11 @@ from kis.errors import (
     KisTransportError,
     OrderOutcomeUnknown,
 )
+from kis.markets import Held, Market, Markets, OrderTypeError, PlannedOrder, default_markets
 from kis.models import (
     Account,
     AppCredentials,
-    Holding,
     OrderAck,
-    OrderRequest,
     OrderType,
     Side,
 )
@@ -159,6 +159,7 @@ class OrderPipeline:
         market: MarketClock,
         readiness: FillNoticeReadiness,
         metrics: Metrics,
+        markets: Markets | None = None,
         wake: Wake | None = None,
         clock: Callable[[], datetime] = utcnow,
         max_active: int = 512,
@@ -170,6 +171,7 @@ class OrderPipeline:
         self._storage = storage
         self._kis = kis
         self._market = market
+        self._markets = markets or default_markets()
         self._readiness = readiness
         self._metrics = metrics
         self._wake = wake
@@ -178,7 +180,9 @@ class OrderPipeline:
         self._workers: KeyedWorkers[tuple[int, str]] = KeyedWorkers(
             max_active=max_active, name="order-pipeline"
         )
-        self._reconciler = Reconciler(kis, attempts=reconcile_attempts, delay_s=reconcile_delay_s)
+        self._reconciler = Reconciler(
+            kis, self._markets, attempts=reconcile_attempts, delay_s=reconcile_delay_s
+        )
         self._db_gate = asyncio.Semaphore(db_slots)
         self._inputs = GuardInputs(self._load_user_state)
         storage.users.on_change(self.forget_user)
@@ -314,15 +318,19 @@ class OrderPipeline:
             return
         user, keys = state.user, state.keys
         env = user.active_environment
+        market = self._markets.of(alert.instrument)
         base = Notice(
             kind=NoticeKind.ORDER_REFUSED,
             env=env.value,
             symbol=alert.symbol,
             side=alert.action.value if alert.action else "",
             quantity=alert.sizing.shares if isinstance(alert.sizing, Quantity) else 0,
-            order_type="limit" if alert.order_type is OrderType.LIMIT else "market",
-            price=int(alert.price) if alert.price is not None else None,
+            order_type=alert.order_type.value,
+            price=alert.price,
             comment=alert.comment or "",
+            market=market.code,
+            exchange=alert.exchange if market.code != "KRX" else "",
+            currency=market.currency.code,
         )
         refusal = check_guards(
             user=user,
@@ -331,7 +339,10 @@ class OrderPipeline:
             alert=alert,
             now=self._clock(),
             market=self._market,
+            hours=market.hours,
         )
+        if refusal is None and alert.action is not None:
+            refusal = _order_type_refusal(market, env, alert.order_type, alert.action)
         if refusal is not None or keys is None:
             await self._refuse(alert_id, user_id, user.chat_id, base, refusal)
             return
@@ -354,7 +365,7 @@ class OrderPipeline:
             )
             return
 
-        sized = await self._size(alert_id, alert, ctx, base)
+        sized = await self._size(alert_id, alert, market, ctx, base)
         if sized is None:
             return
         if isinstance(sized, Refusal):
@@ -363,20 +374,26 @@ class OrderPipeline:
         if sized.quantity < 1:
             await self._refuse(alert_id, user_id, ctx.chat_id, base, below_one_share())
             return
-        await self._place(alert_id, alert, ctx, sized, name="")
+        if not sized.order_type.has_price and alert.action is None:
+            # position mode learns the side only now: check the order type for it
+            late = _order_type_refusal(market, env, sized.order_type, sized.side)
+            if late is not None:
+                await self._refuse(alert_id, user_id, ctx.chat_id, base, late)
+                return
+        await self._place(alert_id, alert, market, ctx, sized, name="")
 
     async def _size(
-        self, alert_id: int, alert: Alert, ctx: _Context, base: Notice
+        self, alert_id: int, alert: Alert, market: Market, ctx: _Context, base: Notice
     ) -> SizedOrder | Refusal | None:
         """Fresh price/holding from KIS, then the size; None when KIS could not say."""
-        wanted = needs(alert)
-        price: int | None = None
-        tick = 0
+        wanted = needs(alert, market)
+        price: Decimal | None = None
+        tick: Decimal | None = None
         holding: int | None = None
-        held: Holding | None = None
+        held: Held | None = None
         try:
             if wanted.price:
-                quote = await self._kis.price(ctx.creds, alert.symbol)
+                quote = await market.quote(self._kis, ctx.creds, alert.instrument)
                 if quote.price <= 0:
                     # A success without a price (e.g. an unknown code): sizing cannot divide
                     # by it, so it fails like any other inquiry, with a notice.
@@ -386,7 +403,7 @@ class OrderPipeline:
                     )
                 price, tick = quote.price, quote.tick
             if wanted.holding:
-                held = (await self._kis.balance(ctx.creds, ctx.account)).holding(alert.symbol)
+                held = await market.held(self._kis, ctx.creds, ctx.account, alert.instrument)
                 if held is None:
                     holding = 0
                 elif isinstance(alert.sizing, Position):
@@ -418,7 +435,7 @@ class OrderPipeline:
             self._metrics.orders.labels("failed").inc()
             self._woken(queued)
             return None
-        result = size_order(alert, current_price=price, holding=holding, tick=tick)
+        result = size_order(alert, market, current_price=price, holding=holding, tick=tick)
         if isinstance(result, SizingRefusal):
             return sizing_refusal(alert, result)
         if (
@@ -434,17 +451,21 @@ class OrderPipeline:
                 "insufficient_holding",
                 {"quantity": f"{result.quantity:,}", "sellable": f"{held.sellable:,}"},
             )
-        return result
+        return replace(result, last=price)
 
     async def _place(
-        self, alert_id: int, alert: Alert, ctx: _Context, sized: SizedOrder, name: str
+        self,
+        alert_id: int,
+        alert: Alert,
+        market: Market,
+        ctx: _Context,
+        sized: SizedOrder,
+        name: str,
     ) -> None:
-        request = OrderRequest(
-            symbol=alert.symbol,
-            side=sized.side,
-            quantity=sized.quantity,
-            order_type=sized.order_type,
-            price=sized.price,
+        limit = sized.price if sized.order_type.has_price else None
+        request = market.plan(
+            ctx.env, alert.instrument, sized.side, sized.quantity, sized.order_type, limit,
+            sized.last,
         )
         if self._hooks.before_order is not None:
             await self._hooks.before_order(alert_id)
@@ -456,10 +477,13 @@ class OrderPipeline:
                     environment=ctx.env,
                     symbol=alert.symbol,
                     side=sized.side.value,
-                    order_type="limit" if sized.order_type is OrderType.LIMIT else "market",
+                    order_type=request.order_type.value,
                     quantity=sized.quantity,
-                    price=sized.price if sized.order_type is OrderType.LIMIT else None,
+                    price=request.kis_price or None,
                     name=name or None,
+                    market=market.code,
+                    exchange=alert.exchange,
+                    currency=market.currency.code,
                 )
             )
         except OrderAlreadyExists:
@@ -475,11 +499,15 @@ class OrderPipeline:
             order_type=order.order_type,
             price=order.price,
             comment=alert.comment or "",
+            market=market.code,
+            exchange=alert.exchange if market.code != "KRX" else "",
+            currency=market.currency.code,
+            marketable=request.marketable,
         )
         try:
             if self._hooks.before_send is not None:
                 await self._hooks.before_send(alert_id)
-            ack = await self._send(order, request, ctx, notice)
+            ack = await self._send(order, market, request, ctx, notice)
             if ack is None:
                 return
             if self._hooks.after_answer is not None:
@@ -492,7 +520,12 @@ class OrderPipeline:
             raise
 
     async def _send(
-        self, order: OrderRecord, request: OrderRequest, ctx: _Context, notice: Notice
+        self,
+        order: OrderRecord,
+        market: Market,
+        request: PlannedOrder,
+        ctx: _Context,
+        notice: Notice,
     ) -> OrderAck | None:
         """Send once. Returns the ack, or None when the outcome was recorded otherwise.
 
@@ -500,7 +533,7 @@ class OrderPipeline:
         treated exactly like `sent` when reconciling, and the answer's transaction
         records when it was sent."""
         try:
-            ack = await self._send_retrying_unsent(ctx, request)
+            ack = await self._send_retrying_unsent(ctx, market, request)
         except asyncio.CancelledError:
             # Stopped while the request may have been on the wire: unknown, reconcile later.
             with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -533,13 +566,15 @@ class OrderPipeline:
             return None
         return ack
 
-    async def _send_retrying_unsent(self, ctx: _Context, request: OrderRequest) -> OrderAck:
+    async def _send_retrying_unsent(
+        self, ctx: _Context, market: Market, request: PlannedOrder
+    ) -> OrderAck:
         try:
-            return await self._kis.place_order(ctx.creds, ctx.account, request)
+            return await market.place(self._kis, ctx.creds, ctx.account, request)
         except KisTransportError:
             # Nothing left (connect failed): one more try is safe. Never for unknown.
             await asyncio.sleep(TRANSPORT_RETRY_DELAY_S)
-            return await self._kis.place_order(ctx.creds, ctx.account, request)
+            return await market.place(self._kis, ctx.creds, ctx.account, request)
 
     async def _unknown_after_cancel(self, order: OrderRecord) -> None:
         await self._db(
@@ -721,6 +756,9 @@ class OrderPipeline:
             quantity=order.quantity,
             order_type=order.order_type,
             price=order.price,
+            market=order.market,
+            exchange=order.exchange if order.market != "KRX" else "",
+            currency=order.currency,
         )
         if verdict.outcome is Outcome.FOUND and verdict.execution is not None:
             found = verdict.execution
@@ -792,6 +830,16 @@ class OrderPipeline:
             self._wake(queued)
         except Exception:
             log.exception("waking the notifier failed")
+
+
+def _order_type_refusal(
+    market: Market, env: Environment, order_type: OrderType, side: Side
+) -> Refusal | None:
+    try:
+        market.check_order_type(env, order_type, side)
+    except OrderTypeError as exc:
+        return Refusal("order_type", str(exc), "order_type", {"detail": str(exc)})
+    return None
 
 
 def _entry(chat_id: int, notice: Notice, dedupe: str) -> OutboxEntry:

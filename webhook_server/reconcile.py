@@ -21,6 +21,7 @@ from typing import Final
 from kis.client import KisClient
 from kis.env import KST
 from kis.errors import KisError
+from kis.markets import Instrument, Markets
 from kis.models import Account, AppCredentials, Execution, Side
 from storage.records import OrderRecord
 
@@ -89,6 +90,7 @@ class Reconciler:
     def __init__(
         self,
         kis: KisClient,
+        markets: Markets,
         *,
         attempts: int = 4,
         delay_s: float = 1.0,
@@ -97,6 +99,7 @@ class Reconciler:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         self._kis = kis
+        self._markets = markets
         self._attempts = attempts
         self._delay_s = delay_s
         self._sleep = sleep
@@ -111,14 +114,15 @@ class Reconciler:
         attempts: int | None = None,
     ) -> Verdict:
         tries = attempts or self._attempts
-        day = kis_day(order)
+        instrument = Instrument(order.market, order.symbol, order.exchange)
+        market = self._markets.of(instrument)
+        day = market.hours.trading_day(order.created_at)  # KIS asks in the market's dates
         error = ""
         asked = False
         for attempt in range(1, tries + 1):
             try:
-                rows = await self._kis.daily_executions(
-                    creds, account, start=day, end=day, order_no=order.order_no or "",
-                    symbol=order.symbol,
+                rows = await market.executions(
+                    self._kis, creds, account, day, instrument, order.order_no or ""
                 )
             except KisError as exc:
                 error = str(exc)

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 
+from kis.markets import Market
 from kis.models import OrderType, Side
-from kis.ticks import Rounding, round_to_tick
 from webhook_server.alert import Alert, Amount, Position, Quantity, SellAll, SellPercent
 
 
@@ -29,7 +29,8 @@ class SizedOrder:
     side: Side
     quantity: int
     order_type: OrderType
-    price: int  # on a tick for limit orders; 0 for market orders
+    price: Decimal  # on the market's tick for priced orders; 0 otherwise
+    last: Decimal | None = None  # the current price KIS said, when it was asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +50,12 @@ class SizingNeeds:
     holding: bool
 
 
-def needs(alert: Alert) -> SizingNeeds:
-    # Amount mode divides by the limit price when there is one, else the current price.
-    price = isinstance(alert.sizing, Amount) and alert.order_type is OrderType.MARKET
+def needs(alert: Alert, market: Market) -> SizingNeeds:
+    # Amount mode divides by the limit price when there is one, else the current price;
+    # some markets also price a market order from it (US: a marketable limit).
+    price = (
+        isinstance(alert.sizing, Amount) and not alert.order_type.has_price
+    ) or market.needs_quote(alert.order_type)
     # Every sell checks the holding ("sell of a stock not held"); position diffs against it.
     holding = isinstance(alert.sizing, Position) or alert.action is Side.SELL
     return SizingNeeds(price=price, holding=holding)
@@ -59,15 +63,16 @@ def needs(alert: Alert) -> SizingNeeds:
 
 def size_order(
     alert: Alert,
+    market: Market,
     *,
-    current_price: int | None = None,
+    current_price: Decimal | None = None,
     holding: int | None = None,
-    tick: int = 0,
+    tick: Decimal | None = None,
 ) -> SizedOrder | SizingRefusal:
     """Size `alert`. `holding` is the sellable quantity (`ord_psbl_qty`); `tick` is KIS's
-    `aspr_unit` when known (0 = the KRX table). Raises ValueError when an input that
+    own tick when known (KRX `aspr_unit`). Raises ValueError when an input that
     `needs(alert)` asked for is missing — a pipeline bug, not a user error."""
-    wanted = needs(alert)
+    wanted = needs(alert, market)
     if wanted.price and (current_price is None or current_price <= 0):
         raise ValueError("amount mode needs the current price")
     if wanted.holding and (holding is None or holding < 0):
@@ -84,7 +89,7 @@ def size_order(
                 {"held": f"{held:,}"},
             )
         side = Side.BUY if difference > 0 else Side.SELL
-        return _order(alert, side, abs(difference), tick)
+        return _order(alert, market, side, abs(difference), tick)
 
     if alert.action is None:  # parse_alert guarantees an action outside position mode
         raise ValueError("alert has no action")
@@ -105,14 +110,16 @@ def size_order(
                 {"percent": f"{sizing.percent}", "held": f"{held:,}"},
             )
     else:
-        unit_price = _amount_price(alert, side, current_price, tick)
+        unit_price = _amount_price(alert, market, side, current_price, tick)
         quantity = int((sizing.krw / unit_price).to_integral_value(ROUND_FLOOR))
         if quantity < 1:
+            currency = market.currency.code
             return SizingRefusal(
                 RefusalCode.BELOW_ONE_SHARE,
-                f"amount {_krw(sizing.krw)} KRW is less than one share of {alert.symbol} "
-                f"at {_krw(unit_price)} KRW",
-                {"amount": _krw(sizing.krw), "price": _krw(unit_price)},
+                f"amount {_money(sizing.krw)} {currency} is less than one share of "
+                f"{alert.symbol} at {_money(unit_price)} {currency}",
+                {"amount": _money(sizing.krw), "price": _money(unit_price),
+                 "currency": currency},
             )
 
     if side is Side.SELL and quantity > held:
@@ -121,33 +128,36 @@ def size_order(
             f"cannot sell {_shares(quantity)} of {alert.symbol}: {held:,} can be sold",
             {"quantity": f"{quantity:,}", "sellable": f"{held:,}"},
         )
-    return _order(alert, side, quantity, tick)
+    return _order(alert, market, side, quantity, tick)
 
 
-def _amount_price(alert: Alert, side: Side, current_price: int | None, tick: int) -> Decimal:
-    if alert.order_type is OrderType.LIMIT and alert.price is not None:
-        return Decimal(_limit_price(alert.price, side, tick))
+def _amount_price(
+    alert: Alert, market: Market, side: Side, current_price: Decimal | None,
+    tick: Decimal | None,
+) -> Decimal:
+    if alert.order_type.has_price and alert.price is not None:
+        return market.round_price(alert.price, side, tick)
     if current_price is None:  # guarded by needs() above
         raise ValueError("amount mode needs the current price")
     return Decimal(current_price)
 
 
-def _order(alert: Alert, side: Side, quantity: int, tick: int) -> SizedOrder:
-    if alert.order_type is OrderType.MARKET or alert.price is None:
-        return SizedOrder(side, quantity, OrderType.MARKET, 0)
-    return SizedOrder(side, quantity, OrderType.LIMIT, _limit_price(alert.price, side, tick))
-
-
-def _limit_price(price: Decimal, side: Side, tick: int) -> int:
-    rounding = Rounding.DOWN if side is Side.BUY else Rounding.UP
-    return round_to_tick(price, rounding, tick=tick)
+def _order(
+    alert: Alert, market: Market, side: Side, quantity: int, tick: Decimal | None
+) -> SizedOrder:
+    if not alert.order_type.has_price or alert.price is None:
+        return SizedOrder(side, quantity, alert.order_type, Decimal(0))
+    price = market.round_price(alert.price, side, tick)
+    return SizedOrder(side, quantity, alert.order_type, price)
 
 
 def _shares(count: int) -> str:
     return f"{count:,} share" if count == 1 else f"{count:,} shares"
 
 
-def _krw(value: Decimal) -> str:
+def _money(value: Decimal) -> str:
     if value == value.to_integral_value():
         return f"{int(value):,}"
-    return f"{value:,.2f}"
+    if value == value.quantize(Decimal("0.01")):
+        return f"{value:,.2f}"
+    return format(value.normalize(), ",f")  # sub-penny prices keep their places

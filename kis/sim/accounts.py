@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from kis.env import Environment
 
@@ -45,6 +46,12 @@ class SimAccount:
     # Cash held for open buys, shares held for open sells.
     reserved_cash: int = 0
     reserved_qty: dict[str, int] = field(default_factory=dict)
+    # US stocks: USD cash, holdings, purchase averages, what open orders hold.
+    usd_cash: Decimal = Decimal(0)
+    us_holdings: dict[str, int] = field(default_factory=dict)
+    us_avg: dict[str, Decimal] = field(default_factory=dict)
+    usd_reserved: Decimal = Decimal(0)
+    us_reserved: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.hts_id:
@@ -66,6 +73,13 @@ class SimAccount:
     def sellable(self, symbol: str) -> int:
         return self.holdings.get(symbol, 0) - self.reserved_qty.get(symbol, 0)
 
+    @property
+    def usd_available(self) -> Decimal:
+        return self.usd_cash - self.usd_reserved
+
+    def us_sellable(self, symbol: str) -> int:
+        return self.us_holdings.get(symbol, 0) - self.us_reserved.get(symbol, 0)
+
 
 DEMO_APP_KEY = derive_key("moahook-demo-paper-key", APP_KEY_LEN, prefix="PS")
 DEMO_APP_SECRET = derive_key("moahook-demo-paper-secret", APP_SECRET_LEN, alnum=False)
@@ -76,6 +90,7 @@ DEMO_REAL_CANO = "87654321"
 DEMO_HTS_ID = "moademo"
 DEMO_REAL_HTS_ID = "moareal"
 DEMO_CASH = 10_000_000
+DEMO_USD = Decimal("10000.00")
 
 
 def demo_account() -> SimAccount:
@@ -92,7 +107,8 @@ def demo_real_account() -> SimAccount:
 
 
 def _demo(env: Environment, app_key: str, app_secret: str, cano: str, hts_id: str) -> SimAccount:
-    # Both demo accounts start alike: same cash, ten Samsung shares, same holder name.
+    # Both demo accounts start alike: same cash, ten Samsung shares, USD and five Apple
+    # shares, same holder name.
     return SimAccount(
         app_key=app_key,
         app_secret=app_secret,
@@ -103,6 +119,8 @@ def _demo(env: Environment, app_key: str, app_secret: str, cano: str, hts_id: st
         cash=DEMO_CASH,
         holdings={"005930": 10},
         name="홍길동",
+        usd_cash=DEMO_USD,
+        us_holdings={"AAPL": 5},
     )
 
 

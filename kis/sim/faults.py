@@ -1,7 +1,8 @@
 """Switchable faults per endpoint: each fires `count` times, then clears itself.
 
 Endpoints: token, revoke, approval, hashkey, order, rvsecncl, price, balance, psbl,
-ccld, `*` (any REST endpoint), ws.
+ccld, the overseas ovrs_order, ovrs_rvsecncl, ovrs_price, ovrs_balance, ovrs_ccnl,
+ovrs_psamount, `*` (any REST endpoint), ws.
 
 REST kinds:
 - a KIS code (`EGW00201`, `EGW00123`, `OPSQ0001`, `APBK0952`, …): answered with that
@@ -29,8 +30,10 @@ from kis.sim.codes import looks_like_code
 
 REST_ENDPOINTS = frozenset(
     {"token", "revoke", "approval", "hashkey", "order", "rvsecncl", "price", "balance",
-     "psbl", "ccld", "*"}
+     "psbl", "ccld", "ovrs_order", "ovrs_rvsecncl", "ovrs_price", "ovrs_balance",
+     "ovrs_ccnl", "ovrs_psamount", "*"}
 )
+ORDER_ENDPOINTS = frozenset({"order", "rvsecncl", "ovrs_order", "ovrs_rvsecncl"})
 WS_ENDPOINT = "ws"
 REST_KINDS = frozenset(
     {"http_5xx", "hang", "drop", "timeout_after_accept", "reject_after_accept"}
@@ -72,7 +75,7 @@ class Faults:
         elif endpoint in REST_ENDPOINTS:
             if kind not in REST_KINDS and not looks_like_code(kind):
                 raise ValueError(f"unknown fault kind {kind!r}")
-            if kind in ORDER_ONLY_KINDS and endpoint not in ("order", "rvsecncl"):
+            if kind in ORDER_ONLY_KINDS and endpoint not in ORDER_ENDPOINTS:
                 raise ValueError(f"{kind} applies to order endpoints only")
         else:
             raise ValueError(f"unknown endpoint {endpoint!r}")

@@ -301,15 +301,18 @@ def paginate(
     tr_cont: str,
     query: Mapping[str, str],
     account: SimAccount,
+    ctx: str = "100",
 ) -> Page:
     """One page of `rows`. Continuing needs request header `tr_cont: N` and the NK100
-    context from the previous answer, as at KIS; without `N` the first page comes back."""
+    (overseas: NK200) context from the previous answer, as at KIS; without `N` the first
+    page comes back."""
     offset = 0
-    context = query.get("CTX_AREA_NK100", "").strip()
+    name = f"CTX_AREA_NK{ctx}"
+    context = query.get(name, "").strip()
     if tr_cont == "N" and context:
         owner, _, position = context.rpartition("^")
         if owner != account.cano or not position.isdigit():
-            raise bad_input("CTX_AREA_NK100")
+            raise bad_input(name)
         offset = int(position)
     end = offset + size
     more = end < len(rows)

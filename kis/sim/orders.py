@@ -137,6 +137,10 @@ class Broker:
         self._accounts: dict[str, SimAccount] = {}
 
     # -- bookkeeping ---------------------------------------------------------------
+    def new_odno(self) -> str:
+        """The next order number; domestic and overseas orders share one sequence."""
+        return self._new_odno()
+
     def _new_odno(self) -> str:
         odno = f"{self._next_odno:010d}"
         self._next_odno += 1

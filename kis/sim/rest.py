@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from kis.env import TR_IDS, Environment
-from kis.sim import inquiries
+from kis.env import OVERSEAS_TR_IDS, TR_IDS, Environment
+from kis.sim import inquiries, overseas
 from kis.sim.accounts import SimAccount
 from kis.sim.clock import kst_stamp
 from kis.sim.codes import (
@@ -50,6 +50,12 @@ BALANCE_TR_IDS = {env: {TR_IDS[env].balance} for env in Environment}
 PSBL_TR_IDS = {env: {TR_IDS[env].buyable} for env in Environment}
 CCLD_TR_IDS = {env: {TR_IDS[env].daily_executions} for env in Environment}
 OAUTH_ENDPOINTS = frozenset({"token", "revoke", "approval"})
+OVRS_ORDER_TR_IDS = {env: set(overseas.ORDER_TR_IDS[env]) for env in Environment}
+OVRS_RVSECNCL_TR_IDS = {env: {OVERSEAS_TR_IDS[env].revise_cancel} for env in Environment}
+OVRS_PRICE_TR_IDS = {env: {OVERSEAS_TR_IDS[env].price} for env in Environment}
+OVRS_BALANCE_TR_IDS = {env: {OVERSEAS_TR_IDS[env].balance} for env in Environment}
+OVRS_CCNL_TR_IDS = {env: {OVERSEAS_TR_IDS[env].executions} for env in Environment}
+OVRS_PSAMOUNT_TR_IDS = {env: {OVERSEAS_TR_IDS[env].buying_power} for env in Environment}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +113,13 @@ def _order_answer(result: tuple[str, str], order: SimOrder) -> tuple[JsonBody, s
     return {**_ok(result), "output": output}, "D"
 
 
-def _page_answer(env: Environment, page: inquiries.Page, summary: object) -> tuple[JsonBody, str]:
+def _page_answer(
+    env: Environment, page: inquiries.Page, summary: object, ctx: str = "100"
+) -> tuple[JsonBody, str]:
     body: JsonBody = {
         **_inquiry_ok(env),
-        "ctx_area_fk100": page.fk100,
-        "ctx_area_nk100": page.nk100,
+        f"ctx_area_fk{ctx}": page.fk100,
+        f"ctx_area_nk{ctx}": page.nk100,
         "output1": page.rows,
         "output2": summary,
     }
@@ -134,6 +142,19 @@ class RestApi:
             ("GET", "trading/inquire-balance", "balance", BALANCE_TR_IDS, self._balance),
             ("GET", "trading/inquire-psbl-order", "psbl", PSBL_TR_IDS, self._psbl),
             ("GET", "trading/inquire-daily-ccld", "ccld", CCLD_TR_IDS, self._ccld),
+            # US stocks (KIS.md section 13), paths from the /uapi root
+            ("POST", "/overseas-stock/v1/trading/order", "ovrs_order", OVRS_ORDER_TR_IDS,
+             self._ovrs_order),
+            ("POST", "/overseas-stock/v1/trading/order-rvsecncl", "ovrs_rvsecncl",
+             OVRS_RVSECNCL_TR_IDS, self._ovrs_rvsecncl),
+            ("GET", "/overseas-price/v1/quotations/price", "ovrs_price", OVRS_PRICE_TR_IDS,
+             self._ovrs_price),
+            ("GET", "/overseas-stock/v1/trading/inquire-balance", "ovrs_balance",
+             OVRS_BALANCE_TR_IDS, self._ovrs_balance),
+            ("GET", "/overseas-stock/v1/trading/inquire-ccnl", "ovrs_ccnl", OVRS_CCNL_TR_IDS,
+             self._ovrs_ccnl),
+            ("GET", "/overseas-stock/v1/trading/inquire-psamount", "ovrs_psamount",
+             OVRS_PSAMOUNT_TR_IDS, self._ovrs_psamount),
         ]
         app = web.Application()
         for env in Environment:
@@ -147,7 +168,7 @@ class RestApi:
             for method, path, endpoint, tr_ids, handler in uapi:
                 post = method == "POST"
                 work = self._uapi(env, endpoint, tr_ids, handler, post=post)
-                url = p + stock + path
+                url = p + ("/uapi" + path if path.startswith("/") else stock + path)
                 # web.get also routes HEAD, which the simulator has always answered.
                 routes.append(web.post(url, work) if post else web.get(url, work))
             app.add_routes(routes)
@@ -449,8 +470,75 @@ class RestApi:
         page = self._paginate(call, rows, self._sim.executions_page_rows[call.env])
         return _page_answer(call.env, page, inquiries.ccld_summary(orders))
 
+    # -- US stocks ---------------------------------------------------------------------------
+    async def _ovrs_order(self, call: Call) -> tuple[JsonBody, str]:
+        body = string_body(await self._json_body(call.request))
+        self._sim.check_market_open()
+        order = self._sim.us.place(call.account, call.env, call.tr_id, body)
+        reject = call.fault is not None and call.fault.kind == "reject_after_accept"
+        self._sim.after_us_order(order, reject=reject)
+        output = {"KRX_FWDG_ORD_ORGNO": order.orgno, "ODNO": order.odno, "ORD_TMD": order.time}
+        if call.env is Environment.REAL:
+            return {**_ok(ORDER_OK_REAL), "output": output}, "D"
+        paper = ORDER_OK_PAPER_BUY if order.side is Side.BUY else ORDER_OK_PAPER_SELL
+        return {**_ok(paper), "output": output}, "D"
+
+    async def _ovrs_rvsecncl(self, call: Call) -> tuple[JsonBody, str]:
+        body = string_body(await self._json_body(call.request))
+        order = self._sim.us.cancel(call.account, body)
+        self._sim.notify_changed()
+        output = {"KRX_FWDG_ORD_ORGNO": order.orgno, "ODNO": order.odno,
+                  "ORD_TMD": order.time}
+        ok = ORDER_OK_REAL if call.env is Environment.REAL else ORDER_OK_PAPER_RVSECNCL
+        return {**_ok(ok), "output": output}, "D"
+
+    async def _ovrs_price(self, call: Call) -> tuple[JsonBody, str]:
+        output = overseas.price_output(self._sim.us, call.request.query)
+        return {**_inquiry_ok(call.env), "output": output}, "D"
+
+    async def _ovrs_balance(self, call: Call) -> tuple[JsonBody, str]:
+        query = call.request.query
+        inquiries.require(query, ("CANO", "ACNT_PRDT_CD", "OVRS_EXCG_CD", "TR_CRCY_CD",
+                                  "CTX_AREA_FK200", "CTX_AREA_NK200"))
+        inquiries.check_account(query, call.account)
+        exchange = query["OVRS_EXCG_CD"]
+        if exchange not in overseas.ORDER_EXCHANGES:
+            raise bad_input("OVRS_EXCG_CD")
+        rows = overseas.balance_rows(self._sim.us, call.account, exchange)
+        page = self._paginate(call, rows, self._sim.balance_page_rows[call.env], ctx="200")
+        return _page_answer(call.env, page, overseas.balance_summary(rows), ctx="200")
+
+    async def _ovrs_ccnl(self, call: Call) -> tuple[JsonBody, str]:
+        query = call.request.query
+        inquiries.require(query, ("CANO", "ACNT_PRDT_CD", "PDNO", "ORD_STRT_DT", "ORD_END_DT",
+                                  "SLL_BUY_DVSN", "CCLD_NCCS_DVSN", "OVRS_EXCG_CD",
+                                  "SORT_SQN", "ORD_DT", "ORD_GNO_BRNO", "ODNO",
+                                  "CTX_AREA_NK200", "CTX_AREA_FK200"))
+        inquiries.check_account(query, call.account)
+        orders = overseas.select_orders(self._sim.us, call.account, call.env, query)
+        rows = [overseas.ccnl_row(order) for order in orders]
+        page = self._paginate(call, rows, self._sim.executions_page_rows[call.env], ctx="200")
+        body: JsonBody = {
+            **_inquiry_ok(call.env),
+            "ctx_area_fk200": page.fk100,
+            "ctx_area_nk200": page.nk100,
+            "output": page.rows,
+        }
+        return body, page.tr_cont
+
+    async def _ovrs_psamount(self, call: Call) -> tuple[JsonBody, str]:
+        query = call.request.query
+        inquiries.require(query, ("CANO", "ACNT_PRDT_CD", "OVRS_EXCG_CD", "OVRS_ORD_UNPR",
+                                  "ITEM_CD"))
+        inquiries.check_account(query, call.account)
+        output = overseas.psamount_output(self._sim.us, call.account, query)
+        return {**_inquiry_ok(call.env), "output": output}, "D"
+
     @staticmethod
-    def _paginate(call: Call, rows: list[inquiries.Row], size: int) -> inquiries.Page:
+    def _paginate(
+        call: Call, rows: list[inquiries.Row], size: int, ctx: str = "100"
+    ) -> inquiries.Page:
         return inquiries.paginate(
-            rows, size, call.request.headers.get("tr_cont", ""), call.request.query, call.account
+            rows, size, call.request.headers.get("tr_cont", ""), call.request.query,
+            call.account, ctx,
         )

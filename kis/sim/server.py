@@ -8,11 +8,12 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from types import TracebackType
 
 from aiohttp import web
 
-from kis.env import BALANCE_PAGE_ROWS, EXECUTIONS_PAGE_ROWS, Environment
+from kis.env import BALANCE_PAGE_ROWS, EXECUTIONS_PAGE_ROWS, OVERSEAS_TR_IDS, TR_IDS, Environment
 from kis.sim.accounts import SimAccount, demo_account, demo_real_account
 from kis.sim.clock import Clock
 from kis.sim.codes import KisRefusal, refused
@@ -20,6 +21,8 @@ from kis.sim.faults import Faults
 from kis.sim.market import DEFAULT_INSTRUMENTS, Instrument, Market
 from kis.sim.notice import notice_fields
 from kis.sim.orders import MARKET_LIKE, Broker, Notice, OrderStatus, SimOrder
+from kis.sim.overseas import DEFAULT_US_INSTRUMENTS, UsBook, UsInstrument, UsNotice, UsOrder
+from kis.sim.overseas import notice_fields as us_notice_fields
 from kis.sim.ratelimit import SlidingWindow
 from kis.sim.rest import RecordedRequest, RestApi
 from kis.sim.tokens import Credentials
@@ -36,6 +39,7 @@ class SentNotice:
     hts_id: str
     fields: list[str]
     delivered_to: int
+    tr_id: str = ""
 
 
 class KisSimulator:
@@ -50,6 +54,7 @@ class KisSimulator:
         token_interval_s: float = 60.0,
         fill_delay_s: float = 0.0,
         instruments: Iterable[Instrument] | None = None,
+        us_instruments: Iterable[UsInstrument] | None = None,
         balance_page_rows: dict[Environment, int] | None = None,
         executions_page_rows: dict[Environment, int] | None = None,
         ping_interval_s: float = 30.0,
@@ -66,6 +71,10 @@ class KisSimulator:
         self.credentials = Credentials(self.lookup, self._clock, token_interval_s=token_interval_s)
         self.broker = Broker(
             self.market, self._clock, self._on_notice, split_fill_qty=split_fill_qty
+        )
+        self.us = UsBook(
+            tuple(us_instruments) if us_instruments else DEFAULT_US_INSTRUMENTS,
+            self._clock, self.broker.new_odno, self._on_us_notice,
         )
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
@@ -100,6 +109,10 @@ class KisSimulator:
             quote = self.market.get(symbol)
             if quote is not None:
                 account.avg_prices.setdefault(symbol, float(quote.instrument.base_price))
+        for symbol in account.us_holdings:
+            inst = self.us.instruments.get(symbol)
+            if inst is not None:
+                account.us_avg.setdefault(symbol, inst.base_price)
         self._accounts[account.app_key] = account
         return account
 
@@ -164,6 +177,22 @@ class KisSimulator:
         self.notify_changed()
         return filled
 
+    def us_price(self, symbol: str) -> Decimal:
+        return self.us.prices[symbol]
+
+    def set_us_price(self, symbol: str, price: Decimal | str) -> list[UsOrder]:
+        """Move a US price (USD); open orders it crosses fill. Returns those orders."""
+        if symbol not in self.us.prices:
+            raise KeyError(f"unknown US symbol {symbol!r}")
+        self.us.prices[symbol] = Decimal(price)
+        filled = self.us.match(symbol)
+        self.notify_changed()
+        return filled
+
+    @property
+    def us_orders(self) -> list[UsOrder]:
+        return self.us.orders
+
     def set_suspended(self, symbol: str, suspended: bool = True) -> None:
         self.market.quote(symbol).suspended = suspended
 
@@ -197,6 +226,14 @@ class KisSimulator:
             self._later(lambda: self.broker.match(order.symbol, incoming=order))
         self.notify_changed()
 
+    def after_us_order(self, order: UsOrder, *, reject: bool) -> None:
+        """A US order fills at once when the current price crosses it (MOO/MOC always)."""
+        if reject:
+            self._later(lambda: self.us.reject(order))
+        else:
+            self._later(lambda: self.us.match(order.symbol))
+        self.notify_changed()
+
     def _later(self, action: Callable[[], object]) -> None:
         loop = asyncio.get_running_loop()
         handle: asyncio.TimerHandle | None = None
@@ -211,9 +248,15 @@ class KisSimulator:
         self._timers.add(handle)
 
     def _on_notice(self, account: SimAccount, notice: Notice) -> None:
-        fields = notice_fields(account, notice)
-        delivered = self.ws.publish(account.env, account.hts_id, fields)
-        self.notices.append(SentNotice(account.env, account.hts_id, fields, delivered))
+        self._publish(account, TR_IDS[account.env].fill_notice, notice_fields(account, notice))
+
+    def _on_us_notice(self, account: SimAccount, notice: UsNotice) -> None:
+        tr_id = OVERSEAS_TR_IDS[account.env].fill_notice
+        self._publish(account, tr_id, us_notice_fields(account, notice))
+
+    def _publish(self, account: SimAccount, tr_id: str, fields: list[str]) -> None:
+        delivered = self.ws.publish(account.env, account.hts_id, fields, tr_id)
+        self.notices.append(SentNotice(account.env, account.hts_id, fields, delivered, tr_id))
 
     # -- waiting (tests) ----------------------------------------------------------------------
     def notify_changed(self) -> None:

@@ -20,7 +20,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from kis.env import TR_IDS, Environment
+from kis.env import OVERSEAS_TR_IDS, TR_IDS, Environment
 from kis.sim.clock import kst
 from kis.sim.notice import control_answer, data_frame, new_key_iv, pingpong
 
@@ -126,14 +126,17 @@ class WsServer:
     def _abort(session: Session) -> None:
         session.conn.transport.abort()
 
-    def publish(self, env: Environment, hts_id: str, fields: list[str]) -> int:
-        """Queue one fill-notice record for every session subscribed to `hts_id`."""
-        tr_id = TR_IDS[env].fill_notice
-        sessions = self._subscribers.get((env, hts_id), set())
-        for session in sessions:
-            key, iv = session.subscriptions[(tr_id, hts_id)]
+    def publish(self, env: Environment, hts_id: str, fields: list[str], tr_id: str) -> int:
+        """Queue one record of `tr_id` for every session subscribed to it with `hts_id`."""
+        delivered = 0
+        for session in self._subscribers.get((env, hts_id), set()):
+            key_iv = session.subscriptions.get((tr_id, hts_id))
+            if key_iv is None:
+                continue  # subscribed to the other market's notices only
+            key, iv = key_iv
             self._outbox.put_nowait((session, data_frame(tr_id, [fields], key, iv)))
-        return len(sessions)
+            delivered += 1
+        return delivered
 
     # -- per connection ------------------------------------------------------------------
     async def _handle(self, conn: ServerConnection) -> None:
@@ -231,7 +234,8 @@ class WsServer:
             await answer(session, tr_id, tr_key, "1", "OPSP8996", "ALREADY IN USE appkey")
             await session.conn.close()
             return
-        if tr_id != TR_IDS[session.env].fill_notice:
+        if tr_id not in (TR_IDS[session.env].fill_notice,
+                         OVERSEAS_TR_IDS[session.env].fill_notice):
             await answer(session, tr_id, tr_key, "1", "OPSP8991", "invalid tr_id")
             return
         account = self._sim.lookup(app_key)
@@ -272,7 +276,8 @@ class WsServer:
             await self._answer(session, tr_id, tr_key, "1", "OPSP0003", "UNSUBSCRIBE ERROR")
             return
         subscribers = self._subscribers.get((session.env, tr_key))
-        if subscribers is not None:
+        still = any(key == tr_key for _, key in session.subscriptions)
+        if subscribers is not None and not still:
             subscribers.discard(session)
         await self._answer(session, tr_id, tr_key, "0", "OPSP0001", "UNSUBSCRIBE SUCCESS")
         self._sim.notify_changed()

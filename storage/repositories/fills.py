@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final
 
 from sqlalchemy import BigInteger, ScalarSelect, Update, bindparam, case, select, update
@@ -32,7 +33,7 @@ from storage.repositories.outbox import (
     outbox_insert,
     pending_message,
 )
-from storage.types import utcnow
+from storage.types import Money, utcnow
 
 # Given the stored fill, the chat message to queue with it (None: no message).
 NoticeFor = Callable[[FillResult], OutboxEntry | None]
@@ -52,6 +53,8 @@ def _record(row: Fill) -> FillRecord:
         price=row.price,
         filled_at=row.filled_at,
         notice_key=row.notice_key,
+        market=row.market,
+        currency=row.currency,
     )
 
 
@@ -68,9 +71,11 @@ class Fills:
         order_no: str,
         *,
         quantity: int,
-        price: int,
+        price: Decimal,
         filled_at: datetime,
         notice_key: str,
+        market: str = "KRX",
+        currency: str = "KRW",
     ) -> FillResult:
         """Stores one fill; a notice seen before (same `notice_key`) changes nothing.
 
@@ -80,7 +85,7 @@ class Fills:
         async with self._db.transaction() as session:
             return await self._record_in(
                 session, user_id, environment, order_no, quantity=quantity, price=price,
-                filled_at=filled_at, notice_key=notice_key,
+                filled_at=filled_at, notice_key=notice_key, market=market, currency=currency,
             )
 
     async def record_and_queue(
@@ -90,9 +95,11 @@ class Fills:
         order_no: str,
         *,
         quantity: int,
-        price: int,
+        price: Decimal,
         filled_at: datetime,
         notice_key: str,
+        market: str = "KRX",
+        currency: str = "KRW",
         notice: NoticeFor,
     ) -> tuple[FillResult, OutboxMessage | None]:
         """`record`, and for a new fill the chat message `notice(result)` queued in the
@@ -105,7 +112,7 @@ class Fills:
             sql = self._statements = self._statements or _Statements(self._db)
             fill = _FillParams(
                 user_id, Environment(environment).value, order_no, quantity, price,
-                filled_at, notice_key, self._clock(),
+                filled_at, notice_key, self._clock(), market, currency,
             )
 
             def work(conn: sqlite3.Connection) -> tuple[FillResult, OutboxMessage | None]:
@@ -116,7 +123,7 @@ class Fills:
         async with self._db.transaction() as session:
             result = await self._record_in(
                 session, user_id, environment, order_no, quantity=quantity, price=price,
-                filled_at=filled_at, notice_key=notice_key,
+                filled_at=filled_at, notice_key=notice_key, market=market, currency=currency,
             )
             entry = notice(result) if result.new else None
             if entry is None:
@@ -134,9 +141,11 @@ class Fills:
         order_no: str,
         *,
         quantity: int,
-        price: int,
+        price: Decimal,
         filled_at: datetime,
         notice_key: str,
+        market: str = "KRX",
+        currency: str = "KRW",
     ) -> FillResult:
         env = Environment(environment).value
         # The order is found inside the INSERT (one round trip instead of two).
@@ -151,6 +160,8 @@ class Fills:
             "filled_at": filled_at,
             "notice_key": notice_key,
             "created_at": self._clock(),
+            "market": market,
+            "currency": currency,
         }
         inserted = (
             await session.execute(
@@ -233,14 +244,19 @@ class _FillParams:
     environment: str
     order_no: str
     quantity: int
-    price: int
+    price: Decimal
     filled_at: datetime
     notice_key: str
     now: datetime
+    market: str
+    currency: str
 
 
 _OF_ORDER: Final = frozenset({"user_id", "environment", "order_no"})
-_FILL_KEYS: Final = _OF_ORDER | {"quantity", "price", "filled_at", "notice_key", "created_at"}
+_FILL_VALUES: Final = (
+    "quantity", "price", "filled_at", "notice_key", "created_at", "market", "currency",
+)
+_FILL_KEYS: Final = _OF_ORDER | frozenset(_FILL_VALUES)
 
 
 class _Statements:
@@ -253,7 +269,7 @@ class _Statements:
         order_of_notice = _order_of_notice(user_id, environment, order_no)
         values: dict[str, object] = {
             name: bindparam(name, type_=_FILL_TYPES[name])
-            for name in ("quantity", "price", "filled_at", "notice_key", "created_at")
+            for name in _FILL_VALUES
         }
         values.update(
             user_id=user_id, environment=environment, order_no=order_no,
@@ -271,7 +287,7 @@ class _Statements:
             _add_to_order(
                 bindparam("p_order_id", type_=BigInteger),
                 bindparam("p_quantity", type_=BigInteger),
-                bindparam("p_amount", type_=BigInteger),
+                bindparam("p_amount", type_=Money()),
                 bindparam("p_now", type_=_FILL_TYPES["created_at"]),
             ).returning(*_ORDER_COLUMNS),
             frozenset({"p_order_id", "p_quantity", "p_amount", "p_now"}),
@@ -301,6 +317,7 @@ def _write(
     inserted = conn.execute(sql.insert_fill.sql, sql.insert_fill.positional({
         **of_order, "quantity": fill.quantity, "price": fill.price,
         "filled_at": fill.filled_at, "notice_key": fill.notice_key, "created_at": fill.now,
+        "market": fill.market, "currency": fill.currency,
     })).fetchone()
     if inserted is None:  # seen before: nothing changes
         raw = conn.execute(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Final
 
-from sqlalchemy import ColumnElement, String, bindparam, func, select, update
+from sqlalchemy import ColumnElement, String, bindparam, func, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import col
@@ -31,7 +32,7 @@ from storage.repositories.outbox import (
     outbox_insert,
     pending_message,
 )
-from storage.types import UtcDateTime, utcnow
+from storage.types import Money, UtcDateTime, utcnow
 
 # Statuses whose outcome is not known after a crash: reconcile with KIS first. A
 # pending row counts: the request may have left just before the crash.
@@ -60,12 +61,16 @@ def order_record(row: Order) -> OrderRecord:
         created_at=row.created_at,
         sent_at=row.sent_at,
         updated_at=row.updated_at,
+        market=row.market,
+        exchange=row.exchange,
+        currency=row.currency,
     )
 
 
 _PENDING_COLUMNS = (
     "alert_id", "user_id", "environment", "symbol", "name", "side", "order_type", "quantity",
-    "price", "status", "filled_qty", "filled_amount", "created_at", "updated_at",
+    "price", "status", "filled_qty", "filled_amount", "created_at", "updated_at", "market",
+    "exchange", "currency",
 )
 _PENDING_INSERTS: dict[str, ReturningInsert[int | None]] = {}
 
@@ -96,9 +101,13 @@ _LINK_FILLS: Final = (
     )
     .values(order_id=bindparam("p_order_id"))
 )
+# The sum of scaled prices is the scaled amount: read back as money, not as a count.
+_FILLED_AMOUNT: Final = type_coerce(
+    func.coalesce(func.sum(col(Fill.quantity) * col(Fill.price)), 0), Money()
+)
 _FILL_TOTALS: Final = select(
     func.coalesce(func.sum(col(Fill.quantity)), 0),
-    func.coalesce(func.sum(col(Fill.quantity) * col(Fill.price)), 0),
+    _FILLED_AMOUNT,
 ).where(col(Fill.order_id) == bindparam("p_order_id"))
 _ACCEPT_ORDER: Final = (
     update(Order)
@@ -108,7 +117,7 @@ _ACCEPT_ORDER: Final = (
         branch=bindparam("p_branch", type_=String()),
         status=bindparam("p_status", type_=String()),
         filled_qty=bindparam("p_filled_qty"),
-        filled_amount=bindparam("p_filled_amount"),
+        filled_amount=bindparam("p_filled_amount", type_=Money()),
         reason=None,
         sent_at=func.coalesce(col(Order.sent_at), bindparam("p_now", type_=UtcDateTime())),
         updated_at=bindparam("p_now", type_=UtcDateTime()),
@@ -148,8 +157,11 @@ class Orders:
         side: str,
         order_type: str,
         quantity: int,
-        price: int | None = None,
+        price: Decimal | None = None,
         name: str | None = None,
+        market: str = "KRX",
+        exchange: str = "KRX",
+        currency: str = "KRW",
     ) -> OrderRecord:
         """Records the order before it is sent; raises `OrderAlreadyExists` on a repeat."""
         now = self._clock()
@@ -165,9 +177,12 @@ class Orders:
             "price": price,
             "status": OrderStatus.PENDING.value,
             "filled_qty": 0,
-            "filled_amount": 0,
+            "filled_amount": Decimal(0),
             "created_at": now,
             "updated_at": now,
+            "market": market,
+            "exchange": exchange,
+            "currency": currency,
         }
         # One prebuilt statement, one trip to the database: this is on the way to KIS.
         inserted = await self._db.write_one(_pending_insert(self._db.dialect), values)
@@ -198,10 +213,13 @@ class Orders:
             reason=None,
             msg_cd=None,
             filled_qty=0,
-            filled_amount=0,
+            filled_amount=Decimal(0),
             created_at=now,
             sent_at=None,
             updated_at=now,
+            market=market,
+            exchange=exchange,
+            currency=currency,
         )
 
     async def mark_sent(self, order_id: int) -> OrderRecord | None:
@@ -285,12 +303,14 @@ class Orders:
             queue_sql, queue_values = queue.sql, queue.positional(values)
         known = order.order_no is not None
 
-        def work(conn: sqlite3.Connection) -> tuple[int, int, int | None]:
+        def work(conn: sqlite3.Connection) -> tuple[int, Decimal, int | None]:
             linked = conn.execute(link.sql, link_values).rowcount
-            qty = amount = 0
+            qty, amount = 0, Decimal(0)
             if linked > 0 or known:
-                row = conn.execute(totals.sql, totals_values).fetchone()
-                qty, amount = (int(row[0]), int(row[1])) if row else (0, 0)
+                raw = conn.execute(totals.sql, totals_values).fetchone()
+                if raw:
+                    row = totals.row(raw)
+                    qty, amount = int(str(row[0])), Decimal(str(row[1]))
             status = accepted_status(qty, order.quantity)
             conn.execute(accept.sql, accept.positional({
                 **accept_params, "p_status": status.value, "p_filled_qty": qty,
@@ -383,18 +403,17 @@ class Orders:
             )
             .values(order_id=order.id)
         )
-        filled_qty = filled_amount = 0
+        filled_qty, filled_amount = 0, Decimal(0)
         # Fills can only be ours if some were just linked or the number was known before.
         if rowcount(linked) > 0 or order.order_no is not None:
             qty, amount = (
                 await session.execute(
                     select(
-                        func.coalesce(func.sum(col(Fill.quantity)), 0),
-                        func.coalesce(func.sum(col(Fill.quantity) * col(Fill.price)), 0),
+                        func.coalesce(func.sum(col(Fill.quantity)), 0), _FILLED_AMOUNT
                     ).where(col(Fill.order_id) == order.id)
                 )
             ).one()
-            filled_qty, filled_amount = int(qty), int(amount)
+            filled_qty, filled_amount = int(qty), Decimal(amount)
         status = accepted_status(filled_qty, order.quantity)
         await session.execute(
             update(Order)

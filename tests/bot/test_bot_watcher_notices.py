@@ -74,7 +74,7 @@ async def test_each_notice_is_queued_once_and_handed_over_as_stored(store: Stora
     assert all(m.chat_id == CHAT and m.user_id == user_id for m in woken)
     partial, filled = woken[1].payload, woken[2].payload
     assert (partial["filled"], partial["ordered"], partial["quantity"]) == (4, 10, 4)
-    assert (filled["filled"], filled["ordered"], filled["price"]) == (10, 10, 70_100)
+    assert (filled["filled"], filled["ordered"], filled["price"]) == (10, 10, "70100")
 
     order = await store.orders.get(order_id)
     assert order is not None and order.status is OrderStatus.FILLED

@@ -70,13 +70,15 @@ def test_demo_walks_the_whole_tour_and_prints_the_story(scratch: Path) -> None:
     assert buttons < pressed < chat.index("🤖 bot: 환경: 모의투자 (edited)")
     assert re.search(r"moahook 인증 코드: \d{6}", chat)
     assert "✅ 환경/토큰" in chat and "✅ 계좌" in chat and "✅ 체결통보" in chat
-    # The three outcomes: two orders accepted and filled, one refused with its reason.
+    # The four outcomes: three orders accepted and filled (one US), one refused.
     assert "삼성전자 (005930) 매수 3주 @ 71,000원" in chat
     assert "SK하이닉스 (000660) 매수 2주 @ 185,000원" in chat
-    assert chat.count("📨 주문 접수") == 2 and chat.count("✅ 체결 (") == 2
+    assert "APPLE INC (NASDAQ:AAPL) 매수 2주 @ $190.12" in chat
+    assert "NASDAQ:AAPL 매수 2주 시장가 (미국: 지정가 $191.07로 주문" in chat
+    assert chat.count("📨 주문 접수") == 3 and chat.count("✅ 체결 (") == 3
     # Each order's acceptance reaches the chat before its fill.
     blocks = chat.split("🤖 bot: ")
-    for code in ("005930", "000660"):
+    for code in ("005930", "000660", "NASDAQ:AAPL"):
         about = [b for b in blocks if f"({code})" in b or f"\n        {code} " in b]
         kinds = [b.split("\n", 1)[0] for b in about]
         kinds = [k for k in kinds if k.startswith(("📨", "✅ 체결 ("))]
@@ -84,11 +86,12 @@ def test_demo_walks_the_whole_tour_and_prints_the_story(scratch: Path) -> None:
     assert "🚫 주문 거절" in chat and "사유: 보유하지 않은 종목은 매도할 수 없습니다" in chat
     assert "체결 3/3주" in chat and "체결 2/2주" in chat  # /orders
     # The alerts' HTTP answers, the orders and the fills.
-    assert output.count('→ 200 {"status":"accepted","alert_id":') == 3
+    assert output.count('→ 200 {"status":"accepted","alert_id":') == 4
     orders = output.split("── Orders", 1)[1].split("── Fills", 1)[0]
     assert re.search(r"005930\s+삼성전자\s+buy\s+3\s+market\s+71,000\s+filled\s+filled\s+\d{10}",
                      orders)
     assert re.search(r"000660\s+SK하이닉스\s+buy\s+2\s+market\s+185,000\s+filled\s+filled", orders)
+    assert re.search(r"AAPL\s+APPLE INC\s+buy\s+2\s+market\s+\$190\.12\s+filled\s+filled", orders)
     fills = output.split("── Fills", 1)[1]
     assert re.search(r"^\d{10}\s+005930\s+3\s+71,000\s+\d\d:\d\d:\d\d KST$", fills, re.M)
     assert re.search(r"^\d{10}\s+000660\s+2\s+185,000\s+", fills, re.M)

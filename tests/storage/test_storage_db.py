@@ -48,7 +48,7 @@ async def test_migrations_apply_on_empty_database_and_are_idempotent(target: Tar
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_tables) == EXPECTED_TABLES
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-            assert version == [("0001",)]
+            assert version == [("0006",)]
             # The migrations create exactly what the models describe.
             assert await conn.run_sync(_diff) == []
         assert await db.ping()

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
+from bot.formatting import format_notice
 from bot.texts import EN, KO
 from kis.client import KisClient
 from kis.env import Endpoints, Environment
@@ -40,6 +42,7 @@ from kis.sim import (
 from kis.tokenstore import MemoryTokenStore
 from storage.db import Database
 from storage.facade import Storage
+from storage.notices import Notice
 from storage.records import AlertStatus, OrderStatus
 from webhook_server.app import create_app
 from webhook_server.market_hours import MarketClock
@@ -315,7 +318,8 @@ async def test_amount_below_one_share_is_refused_with_price_and_amount(tmp_path:
         [notice] = await s.outbox()
         assert notice["kind"] == "order_refused"
         assert notice["reason_key"] == "amount_below_one_share"
-        assert notice["reason_params"] == {"amount": "50,000", "price": "71,000"}
+        assert notice["reason_params"] == {
+            "amount": "50,000", "price": "71,000", "currency": "KRW"}
 
 
 @pytest.mark.parametrize(
@@ -1115,3 +1119,116 @@ async def test_reconcile_ignores_an_earlier_days_order_with_the_same_number(
         assert order is not None and order.order_no == "0000000001"
         assert order.status in (OrderStatus.ACCEPTED, OrderStatus.FILLED)
         assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
+
+
+# --- US stocks (SPEC section 13) ------------------------------------------------------------
+
+
+def us_bodies(s: Stack) -> list[dict[str, str]]:
+    return [dict(order.body) for order in s.sim.us_orders]
+
+
+def us_order(side: str, qty: str, price: str, exchange: str = "NASD",
+             symbol: str = "AAPL") -> dict[str, str]:
+    return {
+        "CANO": s_cano(), "ACNT_PRDT_CD": "01", "OVRS_EXCG_CD": exchange, "PDNO": symbol,
+        "ORD_QTY": qty, "OVRS_ORD_UNPR": price, "CTAC_TLNO": "", "MGCO_APTM_ODNO": "",
+        "SLL_TYPE": "00" if side == "sell" else "", "ORD_SVR_DVSN_CD": "0", "ORD_DVSN": "00",
+    }
+
+
+def s_cano() -> str:
+    return demo_account().cano
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ({"ticker": "NASDAQ:AAPL", "action": "buy", "quantity": "3"},
+         us_order("buy", "3", "191.07")),  # 190.12 + 0.5 %, on the cent
+        ({"ticker": "AAPL", "exchange": "NASDAQ", "action": "buy", "amount": "1000"},
+         us_order("buy", "5", "191.07")),  # floor(1000 / 190.12)
+        ({"ticker": "NASDAQ:AAPL", "action": "sell", "quantity": "all"},
+         us_order("sell", "5", "189.17")),  # the whole overseas holding
+        ({"ticker": "NASDAQ:AAPL", "action": "sell", "quantity": "40%"},
+         us_order("sell", "2", "189.17")),
+        ({"ticker": "NYSE:KO", "action": "buy", "quantity": "2", "order_type": "limit",
+          "price": "62.129"}, us_order("buy", "2", "62.12", "NYSE", "KO")),
+        ({"ticker": "NYSE Arca:SPY", "action": "buy", "quantity": "1", "order_type": "limit",
+          "price": "500"}, us_order("buy", "1", "500", "AMEX", "SPY")),
+        ({"ticker": "NASDAQ:AAPL", "position": "8"}, us_order("buy", "3", "191.07")),
+        ({"ticker": "NYSE:BRK.B", "action": "buy", "quantity": "1", "order_type": "limit",
+          "price": "470.5"}, us_order("buy", "1", "470.5", "NYSE", "BRK.B")),
+    ],
+    ids=["quantity", "amount", "all", "percent", "limit", "arca", "position", "dotted"],
+)
+async def test_us_alert_forms_place_the_order_kis_expects(
+    tmp_path: Path, backend: str, message: dict[str, str], expected: dict[str, str]
+) -> None:
+    async with stack(tmp_path, backend=backend) as s:
+        status, answer = await s.post(message)
+        assert status == 200 and answer["status"] == "accepted", answer
+        await s.settle()
+        assert us_bodies(s) == [expected]
+        assert s.sim.orders == []  # nothing went to the domestic order endpoint
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.order_no == s.sim.us_orders[0].odno
+        assert (order.market, order.exchange, order.currency) == (
+            "US", expected["OVRS_EXCG_CD"], "USD")
+        assert order.price == Decimal(expected["OVRS_ORD_UNPR"])
+        notices = await s.outbox()
+        assert notices[0]["kind"] == "order_accepted" and notices[0]["currency"] == "USD"
+
+
+async def test_us_paper_sell_uses_the_paper_sell_tr(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        await s.post({"ticker": "NASDAQ:AAPL", "action": "sell", "quantity": "1"})
+        await s.settle()
+        assert [o.tr_id for o in s.sim.us_orders] == ["VTTT1001U"]
+
+
+async def test_us_amount_below_one_share_names_dollars(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        alert, notice = await refused(
+            s, {"ticker": "NASDAQ:AAPL", "action": "buy", "amount": "100"})
+        assert notice["reason_key"] == "amount_below_one_share"
+        assert notice["reason_params"] == {"amount": "100", "price": "190.12",
+                                           "currency": "USD"}
+        assert "USD" in alert.reason
+        text = format_notice(Notice.from_payload(notice), "en")
+        assert "$100.00 does not buy one share at $190.12" in text
+
+
+async def test_us_on_close_order_refused_in_paper_with_the_reason(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        alert, notice = await refused(
+            s, {"ticker": "NASDAQ:AAPL", "action": "sell", "quantity": "1", "order_type": "moc"})
+        assert notice["reason_key"] == "order_type"
+        assert "real trading only" in alert.reason
+        assert s.sim.us_orders == []
+
+
+async def test_us_market_closed_names_the_next_open_in_kst_and_new_york(tmp_path: Path) -> None:
+    saturday = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)  # Saturday 10:00 in New York
+    async with stack(tmp_path, market=MarketClock(enforce=True), clock=lambda: saturday) as s:
+        alert, notice = await refused(
+            s, {"ticker": "NASDAQ:AAPL", "action": "buy", "quantity": "1"})
+        assert notice["reason_key"] == "market_closed"
+        params = localized(notice)
+        assert params["market"] == "US"
+        assert params["opens"] == "2026-03-09 09:30 New York (2026-03-09 22:30 KST)"
+        assert "opens 2026-03-09 09:30 New York" in alert.reason
+
+
+async def test_us_reconciliation_uses_the_overseas_executions(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        s.sim.faults.add("ovrs_order", "timeout_after_accept", then="drop")
+        await s.post({"ticker": "NASDAQ:AAPL", "action": "buy", "quantity": "2"})
+        await s.settle()
+        assert len(s.sim.us_orders) == 1
+        order = (await s.storage.orders.recent((await s.storage.users.by_telegram_id(1)).id,
+                                               5))[0]  # type: ignore[union-attr]
+        assert order.order_no == s.sim.us_orders[0].odno
+        assert order.status in (OrderStatus.ACCEPTED, OrderStatus.FILLED)
+        assert [r.endpoint for r in s.sim.requests if r.endpoint == "ovrs_ccnl"]

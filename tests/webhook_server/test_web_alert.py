@@ -63,7 +63,8 @@ def test_ticker_normalised_to_six_character_krx_code(ticker: object, symbol: str
 
 @pytest.mark.parametrize(
     "ticker",
-    ["", "5930", "0059301", "NASDAQ:AAPL", "NYSE:ABCDEF", "005-30", "00593!", 5930, [], {}, True],
+    ["", "5930", "0059301", "NASDAQ:005930", "NYSE:ABCDEFG", "LSE:VOD", "005-30", "00593!",
+     5930, [], {}, True],
 )
 def test_malformed_ticker_refused_naming_the_field(ticker: object) -> None:
     exc = error(body(ticker=ticker, action="buy", quantity=1))

@@ -209,9 +209,9 @@ async def test_405_does_not_leak_and_is_the_same_for_every_token() -> None:
          "quantity, amount: give exactly one of quantity, amount, position"),
         (b'{"ticker": "005930", "action": "buy", "quantity": "0.5"}',
          "quantity: below 1 share after rounding down"),
-        (b'{"ticker": "NASDAQ:AAPL", "action": "buy", "quantity": 1}',
-         "ticker: 'NASDAQ:AAPL' is not a KRX stock (exchange NASDAQ); only KRX codes like "
-         "005930 or KRX:005930 can be ordered"),
+        (b'{"ticker": "AAPL", "action": "buy", "quantity": 1}',
+         "exchange: 'AAPL' needs its exchange: NASDAQ:AAPL, or an \"exchange\" field "
+         "(\"{{exchange}}\")"),
         (b'{"ticker": "005930", "action": "buy", "quantity": 1, "order_type": "limit"}',
          "price: required for a limit order"),
     ],

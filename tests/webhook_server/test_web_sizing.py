@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bot.texts import EN, KO
+from kis.markets import Krx
 from kis.models import OrderType, Side
 from webhook_server.alert import parse_alert
 from webhook_server.guards import sizing_refusal
@@ -22,6 +23,8 @@ from webhook_server.sizing import (
 )
 
 BUY, SELL, MKT, LMT = Side.BUY, Side.SELL, OrderType.MARKET, OrderType.LIMIT
+
+KRX = Krx()
 
 
 def alert(**fields: Any) -> Any:
@@ -64,7 +67,7 @@ def alert(**fields: Any) -> Any:
 )
 def test_sized(fields: dict[str, Any], price: int | None, holding: int | None,
                expected: SizedOrder) -> None:
-    assert size_order(alert(**fields), current_price=price, holding=holding) == expected
+    assert size_order(alert(**fields), KRX, current_price=price, holding=holding) == expected
 
 
 @pytest.mark.parametrize(
@@ -72,10 +75,10 @@ def test_sized(fields: dict[str, Any], price: int | None, holding: int | None,
     [
         ({"action": "buy", "amount": 50_000}, 71_500, None, RefusalCode.BELOW_ONE_SHARE,
          "amount 50,000 KRW is less than one share of 005930 at 71,500 KRW",
-         {"amount": "50,000", "price": "71,500"}),
+         {"amount": "50,000", "price": "71,500", "currency": "KRW"}),
         ({"action": "buy", "amount": "1234567.5"}, 1_500_000, None, RefusalCode.BELOW_ONE_SHARE,
          "amount 1,234,567.50 KRW is less than one share of 005930 at 1,500,000 KRW",
-         {"amount": "1,234,567.50", "price": "1,500,000"}),
+         {"amount": "1,234,567.50", "price": "1,500,000", "currency": "KRW"}),
         ({"action": "sell", "quantity": 1}, None, 0, RefusalCode.NOT_HELD,
          "cannot sell 005930: no shares held", {}),
         ({"action": "sell", "quantity": "all"}, None, 0, RefusalCode.NOT_HELD,
@@ -93,36 +96,38 @@ def test_sized(fields: dict[str, Any], price: int | None, holding: int | None,
 def test_refused(fields: dict[str, Any], price: int | None, holding: int | None,
                  code: RefusalCode, message: str, params: dict[str, str]) -> None:
     parsed = alert(**fields)
-    refusal = size_order(parsed, current_price=price, holding=holding)
+    refusal = size_order(parsed, KRX, current_price=price, holding=holding)
     assert refusal == SizingRefusal(code, message, params)
     # As a chat reason: a catalog text that asks for exactly these params, in both languages.
     chat = sizing_refusal(parsed, refusal)
     assert chat.code == code.value and chat.reason == message
     for catalog in (KO, EN):
         template = catalog[f"reason.{chat.reason_key}"]
-        assert set(chat.params) == {n for _, n, _, _ in string.Formatter().parse(template) if n}
+        asked = {n for _, n, _, _ in string.Formatter().parse(template) if n}
+        # `currency` is not shown itself: it says how the money figures read
+        assert set(chat.params) - {"currency"} == asked
 
 
 def test_needs_says_what_to_fetch() -> None:
-    assert needs(alert(action="buy", quantity=1)) == SizingNeeds(price=False, holding=False)
-    assert needs(alert(action="buy", amount=1)) == SizingNeeds(price=True, holding=False)
-    assert needs(alert(action="buy", amount=1, order_type="limit", price=5)) == SizingNeeds(
+    assert needs(alert(action="buy", quantity=1), KRX) == SizingNeeds(price=False, holding=False)
+    assert needs(alert(action="buy", amount=1), KRX) == SizingNeeds(price=True, holding=False)
+    assert needs(alert(action="buy", amount=1, order_type="limit", price=5), KRX) == SizingNeeds(
         price=False, holding=False
     )
-    assert needs(alert(action="sell", quantity=1)) == SizingNeeds(price=False, holding=True)
-    assert needs(alert(position=1)) == SizingNeeds(price=False, holding=True)
+    assert needs(alert(action="sell", quantity=1), KRX) == SizingNeeds(price=False, holding=True)
+    assert needs(alert(position=1), KRX) == SizingNeeds(price=False, holding=True)
 
 
 def test_missing_inputs_are_a_pipeline_bug() -> None:
     with pytest.raises(ValueError, match="current price"):
-        size_order(alert(action="buy", amount=1000))
+        size_order(alert(action="buy", amount=1000), KRX)
     with pytest.raises(ValueError, match="holding"):
-        size_order(alert(action="sell", quantity="all"))
+        size_order(alert(action="sell", quantity="all"), KRX)
 
 
 def test_kis_tick_overrides_the_table() -> None:
     # An ETF at 1,234 KRW trades in 5 KRW steps (aspr_unit=5), not the stock table's 1.
     sized = size_order(
-        alert(action="buy", quantity=1, order_type="limit", price=1234), tick=5
+        alert(action="buy", quantity=1, order_type="limit", price=1234), KRX, tick=5
     )
     assert sized == SizedOrder(BUY, 1, LMT, 1230)
