@@ -15,6 +15,8 @@ from moahook.log import SecretRegistry, setup_logging
 from moahook.services import Services, build_app, open_services
 from moahook.settings import Settings
 from storage.crypto import DecryptionError, MasterKeyError
+from storage.errors import DatabaseInUse
+from storage.exclusive import ExclusiveUse
 from webhook_server.app import make_runner
 
 log = logging.getLogger("moahook")
@@ -33,7 +35,7 @@ def run_serve(settings: Settings) -> int:
     setup_logging(settings.log_level, registry)
     try:
         return asyncio.run(serve(settings, registry))
-    except (MasterKeyError, DecryptionError) as exc:
+    except (MasterKeyError, DecryptionError, DatabaseInUse) as exc:
         print(f"moahook: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -67,6 +69,9 @@ async def start_site(services: Services, host: str, port: int) -> Site:
 
 
 async def serve(settings: Settings, registry: SecretRegistry) -> int:
+    exclusive = ExclusiveUse.for_url(settings.database_url)
+    if exclusive is not None:
+        exclusive.acquire()  # SQLite: one serving process per database file
     services = await open_services(settings, registry)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
