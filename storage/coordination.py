@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 LEASES_CHANNEL: Final = "leases"
 TELEGRAM_LEASE: Final = "telegram"
+SINGLETONS: Final = (TELEGRAM_LEASE,)
 STOP_TIMEOUT_S: Final = 10.0
 
 
@@ -88,6 +89,14 @@ class Coordinator(Protocol):
         """Look at the wanted leases again now (keys added or removed)."""
         ...
 
+    async def start(self) -> None: ...
+
+    async def drain(self) -> None:
+        """Stop all lease work and hand the leases over at once."""
+        ...
+
+    async def close(self) -> None: ...
+
 
 WantedLeases = Callable[[], Awaitable[set[str]]]
 
@@ -115,6 +124,21 @@ class SoleInstance:
     async def rebalance(self) -> None:
         """Nothing to balance."""
 
+    async def start(self) -> None:
+        """The singletons' work starts at once (KIS keys need no lease here)."""
+        for prefix, work in self._work:
+            if prefix in SINGLETONS:
+                await work.gained(prefix, 0)
+
+    async def drain(self) -> None:
+        for prefix, work in reversed(self._work):
+            if prefix in SINGLETONS:
+                await work.losing(prefix)
+        self._work.clear()
+
+    async def close(self) -> None:
+        await self.drain()
+
 
 class LeaseKeeper:
     def __init__(
@@ -126,7 +150,7 @@ class LeaseKeeper:
         name: str,
         wanted: WantedLeases,
         ttl: float = 10.0,
-        singletons: tuple[str, ...] = (TELEGRAM_LEASE,),
+        singletons: tuple[str, ...] = SINGLETONS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if ttl < 1.0:

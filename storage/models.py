@@ -198,6 +198,10 @@ class OutboxItem(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=UtcDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Several instances: the Telegram lease holder that took it to send, and under which
+    # epoch of that lease.
+    claimed_by: str | None = Field(default=None, max_length=96)
+    claim_epoch: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class TwoFactorCode(SQLModel, table=True):

@@ -95,38 +95,36 @@ async def test_keys_spread_over_instances_and_each_runs_once(pg: Storage) -> Non
 
 async def test_a_dead_holders_keys_are_taken_after_the_lease_runs_out(pg: Storage) -> None:
     a, b = Work(), Work()
-    async with keeper(pg, "b", b, ttl=1.5):
-        async with keeper(pg, "a", a, ttl=1.5) as doomed:
-            await until(lambda: exactly_once([a, b]) and bool(a.running), [a, b])
-            taken_from_a = set(a.running)
-            # kill -9: the loop stops, nothing is handed over, the leases just run out.
-            assert doomed._task is not None
-            doomed._task.cancel()
-            await asyncio.gather(doomed._task, return_exceptions=True)
-            doomed._task = None
-            doomed._draining = True  # so that leaving the block does not hand over
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            await until(lambda: taken_from_a <= set(b.running), [b], within=1.5 + 3.0)
-            assert loop.time() - started <= 1.5 + 2.0
-            # The dead instance's view: past its local validity it may not act any more.
-            assert all(not doomed.valid(name, epoch) for name, epoch in a.running.items())
+    async with keeper(pg, "b", b, ttl=1.5), keeper(pg, "a", a, ttl=1.5) as doomed:
+        await until(lambda: exactly_once([a, b]) and bool(a.running), [a, b])
+        taken_from_a = set(a.running)
+        # kill -9: the loop stops, nothing is handed over, the leases just run out.
+        assert doomed._task is not None
+        doomed._task.cancel()
+        await asyncio.gather(doomed._task, return_exceptions=True)
+        doomed._task = None
+        doomed._draining = True  # so that leaving the block does not hand over
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await until(lambda: taken_from_a <= set(b.running), [b], within=1.5 + 3.0)
+        assert loop.time() - started <= 1.5 + 2.0
+        # The dead instance's view: past its local validity it may not act any more.
+        assert all(not doomed.valid(name, epoch) for name, epoch in a.running.items())
 
 
 async def test_draining_hands_every_lease_over_at_once(pg: Storage) -> None:
     a, b = Work(), Work()
-    async with keeper(pg, "b", b, ttl=10.0):
-        async with keeper(pg, "a", a, ttl=10.0) as leaving:
-            await until(lambda: exactly_once([a, b]) and bool(a.running), [a, b])
-            moved = set(a.running)
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            await leaving.drain()
-            assert a.running == {}
-            await until(lambda: moved <= set(b.running), [b], within=3.0)
-            assert loop.time() - started < 1.5  # not the 10 s a dead holder would cost
-            # The new holder works under a new epoch; the old one may not act any more.
-            assert all(not leaving.valid(name, 1) for name in moved)
+    async with keeper(pg, "b", b, ttl=10.0), keeper(pg, "a", a, ttl=10.0) as leaving:
+        await until(lambda: exactly_once([a, b]) and bool(a.running), [a, b])
+        moved = set(a.running)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await leaving.drain()
+        assert a.running == {}
+        await until(lambda: moved <= set(b.running), [b], within=3.0)
+        assert loop.time() - started < 1.5  # not the 10 s a dead holder would cost
+        # The new holder works under a new epoch; the old one may not act any more.
+        assert all(not leaving.valid(name, 1) for name in moved)
 
 
 async def test_a_joining_instance_gets_its_share_back(pg: Storage) -> None:

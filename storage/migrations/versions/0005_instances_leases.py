@@ -45,9 +45,15 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("claimed_by", sa.String(length=96), nullable=True))
+        batch.add_column(sa.Column("claim_epoch", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("claim_epoch")
+        batch.drop_column("claimed_by")
     op.drop_table("conversations")
     op.drop_table("leases")
     op.drop_table("instances")
