@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeDefault
 
 from bot.filters import OwnPrivateChat
@@ -75,8 +76,12 @@ def create_dispatcher(
 ) -> Dispatcher:
     """Routers, middlewares, and the services handlers receive by keyword name."""
     # Conversation state in the database, encrypted (it may hold an App Secret between
-    # two steps): any instance can carry a conversation on.
-    dispatcher = Dispatcher(storage=DatabaseStorage(storage.conversations))
+    # two steps): any instance can carry a conversation on. Updates of one chat are
+    # handled one after another, so a step's state is written before the next message
+    # of that chat is read.
+    dispatcher = Dispatcher(
+        storage=DatabaseStorage(storage.conversations), events_isolation=SimpleEventIsolation()
+    )
     # Handlers name their services: storage, keychecker, watchers, notifier, public_url.
     dispatcher.workflow_data.update(
         storage=storage,

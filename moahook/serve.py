@@ -21,6 +21,9 @@ from webhook_server.app import make_runner
 
 log = logging.getLogger("moahook")
 
+# SIGTERM to exit within 15 s: draining gets most of it, the rest is clean-up.
+DRAIN_LIMIT_S = 11.0
+
 NO_TOKEN = (
     "moahook serve needs MOAHOOK_BOT_TOKEN: create a bot with @BotFather in Telegram "
     "(/newbot) and put its token in .env. To try moahook without one, run `make demo`."
@@ -49,6 +52,7 @@ def run_serve(settings: Settings) -> int:
 @dataclass(frozen=True, slots=True)
 class Site:
     runner: web.AppRunner
+    site: web.TCPSite
     port: int
     bot_started: asyncio.Event
 
@@ -65,7 +69,7 @@ async def start_site(services: Services, host: str, port: int) -> Site:
     sockets = getattr(server, "sockets", None) or []
     if sockets:
         bound = int(sockets[0].getsockname()[1])
-    return Site(runner=runner, port=bound, bot_started=bot_started)
+    return Site(runner=runner, site=site, port=bound, bot_started=bot_started)
 
 
 async def serve(settings: Settings, registry: SecretRegistry) -> int:
@@ -88,8 +92,22 @@ async def serve(settings: Settings, registry: SecretRegistry) -> int:
              settings.public_url)
     try:
         await stop.wait()
-        log.info("shutting down")
+        log.info("shutting down: draining")
+        try:
+            async with asyncio.timeout(DRAIN_LIMIT_S):
+                await drain(services, site)
+        except TimeoutError:
+            log.warning("draining took longer than %.0f s; stopping anyway", DRAIN_LIMIT_S)
     finally:
         await site.runner.cleanup()
         await services.close()
     return 0
+
+
+async def drain(services: Services, site: Site) -> None:
+    """SIGTERM (SPEC section 12): `/healthz` says draining, no new connections are
+    taken (a proxy retries them on another instance), the leases are handed over at
+    once (the work under each stops first), and what is in flight finishes."""
+    services.draining.set()
+    await site.site.stop()
+    await services.coordinator.drain()

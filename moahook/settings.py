@@ -59,6 +59,8 @@ class Settings:
     market_hours: str = "krx"
     log_level: str = "INFO"
     kis_timeout: float = 10.0
+    lease_seconds: float = 10.0
+    instance_name: str = ""  # empty: host name and port
 
     def __repr__(self) -> str:
         return (
@@ -154,6 +156,8 @@ class Settings:
                 "INFO", upper=True,
             ),
             kis_timeout=_positive_float("MOAHOOK_KIS_TIMEOUT", get("MOAHOOK_KIS_TIMEOUT"), 10.0),
+            lease_seconds=_lease_seconds(get("MOAHOOK_LEASE_SECONDS")),
+            instance_name=_instance_name(get("MOAHOOK_INSTANCE_NAME")),
         )
 
 
@@ -196,6 +200,35 @@ def _positive_float(name: str, value: str | None, default: float) -> float:
     if not number > 0:
         raise SettingsError(f"{name}: {value!r} is not a positive number of seconds")
     return number
+
+
+MIN_LEASE_SECONDS = 2.0
+MAX_LEASE_SECONDS = 300.0
+
+
+def _lease_seconds(value: str | None) -> float:
+    if value is None:
+        return 10.0
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not MIN_LEASE_SECONDS <= number <= MAX_LEASE_SECONDS:
+        raise SettingsError(
+            f"MOAHOOK_LEASE_SECONDS: {value!r} is not a number of seconds between "
+            f"{MIN_LEASE_SECONDS:g} and {MAX_LEASE_SECONDS:g}"
+        )
+    return number
+
+
+def _instance_name(value: str | None) -> str:
+    if value is None:
+        return ""
+    if len(value) > 64 or not all(c.isascii() and (c.isalnum() or c in "-_.:") for c in value):
+        raise SettingsError(
+            f"MOAHOOK_INSTANCE_NAME: {value!r} must be at most 64 letters, digits or - _ . :"
+        )
+    return value
 
 
 def _choice(
