@@ -149,7 +149,10 @@ class BotApiStandIn:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         # No access log: request paths carry the bot token.
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        # A poller that hangs up stops polling (as at Telegram): its handler is cancelled.
+        runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=2.0, handler_cancellation=True
+        )
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
