@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -103,6 +103,7 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
         )
         intake = StorageIntake(storage, pipeline)
         coordinator = build_coordinator(settings, storage)
+        _instance_metrics(metrics, coordinator)
     except BaseException:
         await http.aclose()
         await storage.close()
@@ -138,6 +139,16 @@ def build_coordinator(settings: Settings, storage: Storage) -> Coordinator:
         leases=storage.leases, instances=storage.instances, signals=storage.signals,
         name=name, wanted=wanted, ttl=settings.lease_seconds,
     )
+
+
+def _instance_metrics(metrics: Metrics, coordinator: Coordinator) -> None:
+    metrics.set_instance(coordinator.instance_name)
+
+    def held(kind: str) -> Callable[[], float]:
+        return lambda: float(sum(n.split(":")[0] == kind for n in coordinator.held_names()))
+
+    for kind in ("kis", "telegram"):
+        metrics.leases_held.labels(kind).set_function(held(kind))
 
 
 def _telegram_failures(metrics: Metrics) -> SendObserver:

@@ -85,6 +85,10 @@ class Coordinator(Protocol):
 
     def add_work(self, prefix: str, work: LeaseWork) -> None: ...
 
+    def held_names(self) -> list[str]:
+        """The leases this instance holds now (metrics, status)."""
+        ...
+
     async def rebalance(self) -> None:
         """Look at the wanted leases again now (keys added or removed)."""
         ...
@@ -120,6 +124,9 @@ class SoleInstance:
 
     def add_work(self, prefix: str, work: LeaseWork) -> None:
         self._work.append((prefix, work))
+
+    def held_names(self) -> list[str]:
+        return list(SINGLETONS)
 
     async def rebalance(self) -> None:
         """Nothing to balance."""
