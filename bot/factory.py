@@ -7,10 +7,11 @@ from collections.abc import Callable
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeDefault
 
 from bot.filters import OwnPrivateChat
+from bot.fsm import DatabaseStorage
 from bot.middlewares import InflightMiddleware, UserMiddleware
 from bot.notifier import Notifier
 from bot.routers import (
@@ -74,8 +75,13 @@ def create_dispatcher(
     forget_webhook_token: Callable[[str], None] | None = None,
 ) -> Dispatcher:
     """Routers, middlewares, and the services handlers receive by keyword name."""
-    # FSM in memory only: the key flow's secrets are never written anywhere in clear.
-    dispatcher = Dispatcher(storage=MemoryStorage())
+    # Conversation state in the database, encrypted (it may hold an App Secret between
+    # two steps): any instance can carry a conversation on. Updates of one chat are
+    # handled one after another, so a step's state is written before the next message
+    # of that chat is read.
+    dispatcher = Dispatcher(
+        storage=DatabaseStorage(storage.conversations), events_isolation=SimpleEventIsolation()
+    )
     # Handlers name their services: storage, keychecker, watchers, notifier, public_url.
     dispatcher.workflow_data.update(
         storage=storage,

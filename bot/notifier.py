@@ -55,6 +55,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _always() -> bool:
+    return True
+
+
 class _Outcome(enum.Enum):
     SENT = enum.auto()  # Telegram accepted it; still to be marked sent
     GAVE_UP = enum.auto()  # marked failed for good
@@ -106,16 +110,33 @@ class Notifier:
         # there: new ones then go through the outbox too, so each chat keeps its order.
         self._backlog = True
         self._closing = False
+        # Several instances: only the Telegram lease holder sends; it claims rows under
+        # its lease (`claim_as`) and sends only while the lease is still valid.
+        self._claim_as: tuple[str, int] | None = None
+        self._may_send: Callable[[], bool] = _always
 
     def __repr__(self) -> str:
         return f"Notifier(chats={len(self._workers)}, inflight={len(self._inflight)})"
 
     # --- lifecycle -------------------------------------------------------------------
 
-    async def start(self) -> None:
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._closing
+
+    async def start(
+        self,
+        *,
+        claim_as: tuple[str, int] | None = None,
+        may_send: Callable[[], bool] | None = None,
+    ) -> None:
+        """Start sending. `claim_as` = (holder, epoch) of the Telegram lease when
+        several instances share the outbox; `may_send` is asked before every send."""
         if self._task is None:
             self._closing = False
             self._backlog = True
+            self._claim_as = claim_as
+            self._may_send = may_send or _always
             self._task = asyncio.create_task(self._run(), name="notifier")
 
     async def close(self) -> None:
@@ -135,8 +156,9 @@ class Notifier:
 
     def wake(self, message: OutboxMessage | None = None) -> None:
         """A notice was just enqueued. Given its new row (as `Outbox.add` returned it),
-        the row goes straight to its chat's worker; otherwise the outbox is read now."""
-        if message is None or not self._hand_off(message):
+        the row goes straight to its chat's worker; otherwise the outbox is read now.
+        Claiming (several instances), rows are always taken through the outbox."""
+        if message is None or self._claim_as is not None or not self._hand_off(message):
             self._wake.set()
 
     def _hand_off(self, message: OutboxMessage) -> bool:
@@ -197,7 +219,13 @@ class Notifier:
     async def dispatch_due(self) -> int:
         """Hand every due, not yet in-flight message to its chat's worker."""
         self._finished_during_read.clear()
-        messages = await self._storage.outbox.due(self._batch, self._now())
+        if self._claim_as is None:
+            messages = await self._storage.outbox.due(self._batch, self._now())
+        else:
+            holder, epoch = self._claim_as
+            messages = await self._storage.outbox.claim_due(
+                holder, epoch, self._batch, self._now()
+            )
         self._backlog = len(messages) >= self._batch
         finished = self._finished_during_read
         now = self._clock()
@@ -279,6 +307,9 @@ class Notifier:
         text = format_notice(notice, await self._language(message.user_id))
         while True:
             await self._pace(message.chat_id)
+            if not self._may_send():
+                # The Telegram lease ran out: another instance may be sending now.
+                return _Outcome.HELD
             try:
                 await self._bot.send_message(message.chat_id, text)
             except TelegramRetryAfter as exc:

@@ -1,8 +1,9 @@
 """Running the bot inside the aiohttp web app (one event loop), as `cleanup_ctx` steps.
 
-`attach_bot(app, …)` appends, in order: the fill-notice watchers, the notifier, and
-Telegram updates — long polling as a task by default, or Telegram webhook mode on the
-same web server when `MOAHOOK_TELEGRAM_WEBHOOK_URL` is set. Shutdown runs in reverse:
+`attach_bot(app, …)` appends, in order: the fill-notice watchers, then the bot's life
+on this instance — the Telegram side (long polling by default, or Telegram webhook
+mode on the same web server when `MOAHOOK_TELEGRAM_WEBHOOK_URL` is set, and the
+notifier) under the `telegram` lease (`bot.telegram_side`). Shutdown runs in reverse:
 updates stop first (running handlers get a bounded grace), then the notifier, then
 the watchers; the bot's HTTP session is closed last.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
@@ -20,22 +20,16 @@ from aiogram import Bot, Dispatcher
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.factory import set_commands
-from bot.middlewares import InflightMiddleware
 from bot.notifier import Notifier
+from bot.telegram_side import TelegramSide, derived_webhook_secret
 from bot.watchers import WatcherSupervisor
+from storage.coordination import TELEGRAM_LEASE, Coordinator, SoleInstance
 
 log = logging.getLogger(__name__)
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 BOT_STARTED = web.AppKey("moahook_bot_started", asyncio.Event)
 DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
-HANDLER_GRACE = 10.0
-
-
-def _inflight(dispatcher: Dispatcher) -> InflightMiddleware | None:
-    tracker = dispatcher.workflow_data.get("inflight")
-    return tracker if isinstance(tracker, InflightMiddleware) else None
 
 
 def watchers_ctx(watchers: WatcherSupervisor) -> CleanupCtx:
@@ -47,94 +41,40 @@ def watchers_ctx(watchers: WatcherSupervisor) -> CleanupCtx:
     return ctx
 
 
-def notifier_ctx(notifier: Notifier) -> CleanupCtx:
-    async def ctx(_app: web.Application) -> AsyncIterator[None]:
-        await notifier.start()
-        yield
-        await notifier.close()
-
-    return ctx
-
-
-def polling_ctx(
-    bot: Bot, dispatcher: Dispatcher, *, started: asyncio.Event | None = None,
-    polling_timeout: int = 10,
-) -> CleanupCtx:
-    """Long polling as a task; `handle_signals=False` leaves SIGTERM to aiohttp's runner."""
-
-    async def ctx(_app: web.Application) -> AsyncIterator[None]:
-        await bot.delete_webhook(drop_pending_updates=False)
-        with contextlib.suppress(Exception):  # a missing command menu is not fatal
-            await set_commands(bot)
-        task = asyncio.create_task(
-            dispatcher.start_polling(
-                bot, handle_signals=False, close_bot_session=False,
-                polling_timeout=polling_timeout,
-            ),
-            name="telegram polling",
-        )
-        if started is not None:
-            started.set()
-        try:
-            yield
-        finally:
-            await _stop_polling(dispatcher, task)
-            tracker = _inflight(dispatcher)
-            if tracker is not None:
-                await tracker.drain(HANDLER_GRACE)
-            await bot.session.close()
-
-    return ctx
-
-
-async def _stop_polling(dispatcher: Dispatcher, task: asyncio.Task[None]) -> None:
-    if task.done():
-        with contextlib.suppress(Exception):
-            task.result()
-        return
-    try:
-        await dispatcher.stop_polling()
-    except RuntimeError:  # polling had not started yet
-        task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-
-
-def webhook_ctx(
-    app: web.Application,
+def telegram_ctx(
     bot: Bot,
     dispatcher: Dispatcher,
     *,
-    url: str,
-    secret_token: str | None = None,
-    started: asyncio.Event | None = None,
+    coordinator: Coordinator | None,
+    side: TelegramSide,
+    webhook: bool,
+    started: asyncio.Event,
 ) -> CleanupCtx:
-    """Telegram webhook mode: updates arrive on this app at the URL's path, and only
-    requests carrying Telegram's secret-token header are accepted."""
-    path = urlsplit(url).path or DEFAULT_WEBHOOK_PATH
-    token = secret_token or secrets.token_urlsafe(32)
-    SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=token).register(
-        app, path=path
-    )
+    """The bot's life on this instance. The Telegram side (polling or registering the
+    webhook, sending the outbox) runs under the `telegram` lease; without a shared
+    coordinator this instance holds it for its whole life."""
 
     async def ctx(_app: web.Application) -> AsyncIterator[None]:
         workflow = {"dispatcher": dispatcher, **dispatcher.workflow_data}
-        await dispatcher.emit_startup(bot=bot, **workflow)
-        with contextlib.suppress(Exception):
-            await set_commands(bot)
-        await bot.set_webhook(
-            url, secret_token=token, allowed_updates=dispatcher.resolve_used_update_types()
-        )
-        if started is not None:
-            started.set()
+        if webhook:  # every instance takes updates in webhook mode
+            await dispatcher.emit_startup(bot=bot, **workflow)
+        own = coordinator is None
+        local = SoleInstance() if own else coordinator
+        assert local is not None
+        if own:
+            local.add_work(TELEGRAM_LEASE, side)
+            await local.start()
+        started.set()
         try:
             yield
         finally:
-            tracker = _inflight(dispatcher)
-            if tracker is not None:
-                await tracker.drain(HANDLER_GRACE)
-            with contextlib.suppress(Exception):
-                await dispatcher.emit_shutdown(bot=bot, **workflow)
+            if own:
+                await local.close()
+            else:
+                await side.losing(TELEGRAM_LEASE)
+            if webhook:
+                with contextlib.suppress(Exception):
+                    await dispatcher.emit_shutdown(bot=bot, **workflow)
             await bot.session.close()
 
     return ctx
@@ -149,17 +89,32 @@ def attach_bot(
     watchers: WatcherSupervisor,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    coordinator: Coordinator | None = None,
+    shared: bool = False,
 ) -> asyncio.Event:
-    """Wire the whole bot side into `app`; the returned event is set once it started."""
+    """Wire the whole bot side into `app`; the returned event is set once it started.
+
+    With a shared `coordinator` (several instances), the Telegram side is registered as
+    work under the `telegram` lease and runs wherever that lease is; the caller starts
+    the coordinator after this."""
     started = asyncio.Event()
     app[BOT_STARTED] = started
     app.cleanup_ctx.append(watchers_ctx(watchers))
-    app.cleanup_ctx.append(notifier_ctx(notifier))
+    secret = webhook_secret or derived_webhook_secret(bot.token)
     if webhook_url:
-        app.cleanup_ctx.append(
-            webhook_ctx(app, bot, dispatcher, url=webhook_url, secret_token=webhook_secret,
-                        started=started)
+        path = urlsplit(webhook_url).path or DEFAULT_WEBHOOK_PATH
+        SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(
+            app, path=path
         )
-    else:
-        app.cleanup_ctx.append(polling_ctx(bot, dispatcher, started=started))
+    side = TelegramSide(
+        bot=bot, dispatcher=dispatcher, notifier=notifier,
+        coordinator=coordinator or SoleInstance(), shared=shared, webhook_url=webhook_url,
+        webhook_secret=secret,
+    )
+    if coordinator is not None:
+        coordinator.add_work(TELEGRAM_LEASE, side)
+    app.cleanup_ctx.append(
+        telegram_ctx(bot, dispatcher, coordinator=coordinator, side=side,
+                     webhook=bool(webhook_url), started=started)
+    )
     return started

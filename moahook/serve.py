@@ -15,9 +15,14 @@ from moahook.log import SecretRegistry, setup_logging
 from moahook.services import Services, build_app, open_services
 from moahook.settings import Settings
 from storage.crypto import DecryptionError, MasterKeyError
+from storage.errors import DatabaseInUse
+from storage.exclusive import ExclusiveUse
 from webhook_server.app import make_runner
 
 log = logging.getLogger("moahook")
+
+# SIGTERM to exit within 15 s: draining gets most of it, the rest is clean-up.
+DRAIN_LIMIT_S = 11.0
 
 NO_TOKEN = (
     "moahook serve needs MOAHOOK_BOT_TOKEN: create a bot with @BotFather in Telegram "
@@ -33,7 +38,7 @@ def run_serve(settings: Settings) -> int:
     setup_logging(settings.log_level, registry)
     try:
         return asyncio.run(serve(settings, registry))
-    except (MasterKeyError, DecryptionError) as exc:
+    except (MasterKeyError, DecryptionError, DatabaseInUse) as exc:
         print(f"moahook: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -47,6 +52,7 @@ def run_serve(settings: Settings) -> int:
 @dataclass(frozen=True, slots=True)
 class Site:
     runner: web.AppRunner
+    site: web.TCPSite
     port: int
     bot_started: asyncio.Event
 
@@ -63,10 +69,13 @@ async def start_site(services: Services, host: str, port: int) -> Site:
     sockets = getattr(server, "sockets", None) or []
     if sockets:
         bound = int(sockets[0].getsockname()[1])
-    return Site(runner=runner, port=bound, bot_started=bot_started)
+    return Site(runner=runner, site=site, port=bound, bot_started=bot_started)
 
 
 async def serve(settings: Settings, registry: SecretRegistry) -> int:
+    exclusive = ExclusiveUse.for_url(settings.database_url)
+    if exclusive is not None:
+        exclusive.acquire()  # SQLite: one serving process per database file
     services = await open_services(settings, registry)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -83,8 +92,22 @@ async def serve(settings: Settings, registry: SecretRegistry) -> int:
              settings.public_url)
     try:
         await stop.wait()
-        log.info("shutting down")
+        log.info("shutting down: draining")
+        try:
+            async with asyncio.timeout(DRAIN_LIMIT_S):
+                await drain(services, site)
+        except TimeoutError:
+            log.warning("draining took longer than %.0f s; stopping anyway", DRAIN_LIMIT_S)
     finally:
         await site.runner.cleanup()
         await services.close()
     return 0
+
+
+async def drain(services: Services, site: Site) -> None:
+    """SIGTERM (SPEC section 12): `/healthz` says draining, no new connections are
+    taken (a proxy retries them on another instance), the leases are handed over at
+    once (the work under each stops first), and what is in flight finishes."""
+    services.draining.set()
+    await site.site.stop()
+    await services.coordinator.drain()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -26,9 +26,17 @@ from kis.markets import default_markets
 from moahook.log import SecretRegistry
 from moahook.observers import WatcherMetrics
 from moahook.settings import Settings
+from storage.coordination import (
+    TELEGRAM_LEASE,
+    Coordinator,
+    LeaseKeeper,
+    SoleInstance,
+    default_instance_name,
+    kis_lease,
+)
 from storage.crypto import load_master_keys
 from storage.facade import Storage
-from webhook_server.app import CleanupContext, create_app
+from webhook_server.app import DRAINING, CleanupContext, create_app
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
 from webhook_server.pipeline import OrderPipeline, kis_metrics_observer
@@ -53,6 +61,8 @@ class Services:
     watchers: WatcherSupervisor
     pipeline: OrderPipeline
     intake: StorageIntake
+    coordinator: Coordinator
+    draining: asyncio.Event
 
     async def close(self) -> None:
         """Release what `open_services` acquired (the app's cleanup stops the rest)."""
@@ -95,6 +105,8 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
             wake=notifier.wake,
         )
         intake = StorageIntake(storage, pipeline)
+        coordinator = build_coordinator(settings, storage)
+        _instance_metrics(metrics, coordinator)
     except BaseException:
         await http.aclose()
         await storage.close()
@@ -110,7 +122,36 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
         watchers=watchers,
         pipeline=pipeline,
         intake=intake,
+        coordinator=coordinator,
+        draining=asyncio.Event(),
     )
+
+
+def build_coordinator(settings: Settings, storage: Storage) -> Coordinator:
+    """One process on SQLite holds everything; on PostgreSQL instances share the work
+    through leases (SPEC section 12)."""
+    name = settings.instance_name or default_instance_name(settings.port)
+    if not storage.shared:
+        return SoleInstance(name)
+
+    async def wanted() -> set[str]:
+        in_use = await storage.key_sets.keys_in_use()
+        return {kis_lease(digest, env.value) for digest, env in in_use} | {TELEGRAM_LEASE}
+
+    return LeaseKeeper(
+        leases=storage.leases, instances=storage.instances, signals=storage.signals,
+        name=name, wanted=wanted, ttl=settings.lease_seconds,
+    )
+
+
+def _instance_metrics(metrics: Metrics, coordinator: Coordinator) -> None:
+    metrics.set_instance(coordinator.instance_name)
+
+    def held(kind: str) -> Callable[[], float]:
+        return lambda: float(sum(n.split(":")[0] == kind for n in coordinator.held_names()))
+
+    for kind in ("kis", "telegram"):
+        metrics.leases_held.labels(kind).set_function(held(kind))
 
 
 def _telegram_failures(metrics: Metrics) -> SendObserver:
@@ -127,6 +168,8 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
     bot_started = asyncio.Event()
 
     async def health() -> tuple[bool, str]:
+        if services.draining.is_set():
+            return False, DRAINING
         if not await services.storage.ping():
             return False, "database unreachable"
         if not bot_started.is_set():
@@ -161,8 +204,11 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
             if settings.telegram_webhook_secret
             else None
         ),
+        coordinator=services.coordinator,
+        shared=services.storage.shared,
     )
     app.cleanup_ctx.append(_resume_ctx(services))
+    app.cleanup_ctx.append(_coordination_ctx(services))
     app.cleanup_ctx.append(_ready_ctx(started, bot_started))
     return app, bot_started
 
@@ -172,6 +218,22 @@ def _intake_ctx(services: Services) -> CleanupContext:
         await services.intake.start()
         yield
         await services.intake.close()
+
+    return ctx
+
+
+def _coordination_ctx(services: Services) -> CleanupContext:
+    """Last to start, first to stop: every piece of lease work is registered before the
+    coordinator hands out leases, and on the way down the leases go before anything
+    they cover is torn down."""
+
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        await services.storage.signals.start()
+        await services.coordinator.start()
+        log.info("instance %s started", services.coordinator.instance_name)
+        yield
+        await services.coordinator.drain()
+        await services.coordinator.close()
 
     return ctx
 

@@ -62,6 +62,8 @@ class Settings:
     log_level: str = "INFO"
     kis_timeout: float = 10.0
     us_market_slippage: Decimal = DEFAULT_SLIPPAGE
+    lease_seconds: float = 10.0
+    instance_name: str = ""  # empty: host name and port
 
     def __repr__(self) -> str:
         return (
@@ -160,6 +162,8 @@ class Settings:
             us_market_slippage=_slippage(
                 "MOAHOOK_US_MARKET_SLIPPAGE", get("MOAHOOK_US_MARKET_SLIPPAGE")
             ),
+            lease_seconds=_lease_seconds(get("MOAHOOK_LEASE_SECONDS")),
+            instance_name=_instance_name(get("MOAHOOK_INSTANCE_NAME")),
         )
 
 
@@ -211,6 +215,35 @@ def _slippage(name: str, value: str | None) -> Decimal:
         return parse_slippage(value)
     except ValueError as exc:
         raise SettingsError(f"{name}: {exc}") from None
+
+
+MIN_LEASE_SECONDS = 2.0
+MAX_LEASE_SECONDS = 300.0
+
+
+def _lease_seconds(value: str | None) -> float:
+    if value is None:
+        return 10.0
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not MIN_LEASE_SECONDS <= number <= MAX_LEASE_SECONDS:
+        raise SettingsError(
+            f"MOAHOOK_LEASE_SECONDS: {value!r} is not a number of seconds between "
+            f"{MIN_LEASE_SECONDS:g} and {MAX_LEASE_SECONDS:g}"
+        )
+    return number
+
+
+def _instance_name(value: str | None) -> str:
+    if value is None:
+        return ""
+    if len(value) > 64 or not all(c.isascii() and (c.isalnum() or c in "-_.:") for c in value):
+        raise SettingsError(
+            f"MOAHOOK_INSTANCE_NAME: {value!r} must be at most 64 letters, digits or - _ . :"
+        )
+    return value
 
 
 def _choice(

@@ -21,3 +21,7 @@ def app_secret(user_id: int, environment: str) -> str:
 
 def kis_credential(kind: str, app_key_hash: str, environment: str) -> str:
     return f"kis_credentials.value_enc:{kind}:{app_key_hash}:{environment}"
+
+
+def conversation(key: str) -> str:
+    return f"conversations.data_enc:{key}"

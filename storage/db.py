@@ -223,8 +223,9 @@ class Prepared:
 class Database:
     """One engine and its session factory. Create with `Database.create(url)`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, schema: str | None = None) -> None:
         self.engine = engine
+        self.schema = schema  # PostgreSQL: the schema every table lives in (tests)
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._write_lock = WriterLock() if self.is_sqlite else None
         database = engine.url.database or ""
@@ -254,6 +255,7 @@ class Database:
             if schema is not None:
                 connect_args["server_settings"] = {"search_path": schema}
             engine = create_async_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+            return cls(engine, schema=schema)
         else:
             raise ValueError(
                 f"unsupported database {parsed.get_backend_name()!r}: "

@@ -24,7 +24,20 @@ class OrderAlreadyExists(StorageError):
         self.order_id = order_id
 
 
+class DatabaseInUse(StorageError):
+    """Another process serves this SQLite database (SQLite supports one instance)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"another moahook serve is already using the SQLite database {path}; SQLite "
+            "supports one instance at a time (stop the other one, or run several "
+            "instances on PostgreSQL: docs/operator-guide.md)"
+        )
+        self.path = path
+
+
 __all__ = [
+    "DatabaseInUse",
     "DecryptionError",
     "MasterKeyError",
     "OrderAlreadyExists",

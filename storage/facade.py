@@ -11,8 +11,11 @@ from storage.db import Database
 from storage.repositories import (
     Alerts,
     Audit,
+    Conversations,
     Fills,
+    Instances,
     KeySets,
+    Leases,
     Orders,
     Outbox,
     SqlTokenStore,
@@ -21,6 +24,7 @@ from storage.repositories import (
 )
 from storage.repositories._sql import Clock
 from storage.rotation import reencrypt_all
+from storage.signals import LocalSignals, PgSignals, Signals
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,10 @@ class Storage:
     outbox: Outbox
     two_factor: TwoFactor
     audit: Audit
+    conversations: Conversations
+    leases: Leases
+    instances: Instances
+    signals: Signals
 
     def __repr__(self) -> str:
         return f"Storage({self.db!r})"
@@ -58,6 +66,14 @@ class Storage:
             outbox=Outbox(db, clock),
             two_factor=TwoFactor(db, box.pepper, clock),
             audit=Audit(db, clock),
+            conversations=Conversations(db, box, clock),
+            leases=Leases(db, clock),
+            instances=Instances(db, clock),
+            signals=(
+                PgSignals(db.engine.url.render_as_string(hide_password=False), schema=db.schema)
+                if db.dialect == "postgresql"
+                else LocalSignals()
+            ),
         )
 
     @classmethod
@@ -85,5 +101,11 @@ class Storage:
     async def ping(self) -> bool:
         return await self.db.ping()
 
+    @property
+    def shared(self) -> bool:
+        """True when several instances may share this database (PostgreSQL)."""
+        return not self.db.is_sqlite
+
     async def close(self) -> None:
+        await self.signals.close()
         await self.db.dispose()

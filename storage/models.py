@@ -204,6 +204,10 @@ class OutboxItem(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=UtcDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Several instances: the Telegram lease holder that took it to send, and under which
+    # epoch of that lease.
+    claimed_by: str | None = Field(default=None, max_length=96)
+    claim_epoch: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class TwoFactorCode(SQLModel, table=True):
@@ -234,6 +238,44 @@ class AuditEntry(SQLModel, table=True):
     at: datetime = Field(sa_type=UtcDateTime)
 
 
+class Instance(SQLModel, table=True):
+    """A running `moahook serve` process (one row per start: `id` is unique per start)."""
+
+    __tablename__ = "instances"
+
+    id: str = Field(primary_key=True, max_length=96)
+    name: str = Field(max_length=64)
+    started_at: datetime = Field(sa_type=UtcDateTime)
+    heartbeat_at: datetime = Field(sa_type=UtcDateTime)
+    draining: bool = Field(default=False)
+
+
+class Lease(SQLModel, table=True):
+    """Who owns a piece of work (a KIS app key, the Telegram side) until `expires_at`.
+
+    `epoch` grows whenever the lease changes hands: work claimed under an older epoch
+    belongs to a holder that lost it."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=160)
+    holder: str | None = Field(default=None, max_length=96)
+    epoch: int = Field(default=0, sa_type=BigInteger)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    acquired_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class Conversation(SQLModel, table=True):
+    """The bot's conversation state (aiogram FSM) of one chat; data encrypted."""
+
+    __tablename__ = "conversations"
+
+    key: str = Field(primary_key=True, max_length=200)
+    state: str | None = Field(default=None, max_length=200)
+    data_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
 TABLES = (
     User,
     KeySet,
@@ -244,4 +286,7 @@ TABLES = (
     OutboxItem,
     TwoFactorCode,
     AuditEntry,
+    Instance,
+    Lease,
+    Conversation,
 )

@@ -16,7 +16,7 @@ from sqlmodel import SQLModel, col
 from storage import aad
 from storage.crypto import SecretBox
 from storage.db import Database
-from storage.models import KeySet, KisCredential, User
+from storage.models import Conversation, KeySet, KisCredential, User
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ _TARGETS: Final[tuple[tuple[type[SQLModel], str, Callable[[SQLModel], str]], ...
             _str(r, "kind"), _str(r, "app_key_hash"), _str(r, "environment")
         ),
     ),
+    (Conversation, "data_enc", lambda r: aad.conversation(_str(r, "key"))),
 )
 
 
@@ -59,35 +60,36 @@ async def _rotate(
     column: str,
     aad_for: Callable[[SQLModel], str],
 ) -> int:
-    id_col: ColumnElement[int] = getattr(model, "id")  # noqa: B009 - same for every table
+    table = model.__table__  # type: ignore[attr-defined]  # SQLModel table
+    (key_name,) = [c.key for c in table.primary_key.columns]  # every table: one key column
+    key_col: ColumnElement[object] = getattr(model, key_name)
     blob_col: ColumnElement[bytes] = getattr(model, column)
     done = 0
-    last_id = 0
+    last: object = None
     while True:
+        query = select(model).where(col(blob_col).is_not(None))
+        if last is not None:
+            query = query.where(key_col > last)
         async with db.session() as session:
             rows: Sequence[SQLModel] = (
-                await session.execute(
-                    select(model).where(id_col > last_id).order_by(id_col).limit(_BATCH)
-                )
+                await session.execute(query.order_by(key_col).limit(_BATCH))
             ).scalars().all()
         if not rows:
             return done
-        last_id = _int(rows[-1], "id")
-        changes: list[tuple[int, bytes, bytes]] = []
+        last = getattr(rows[-1], key_name)
+        changes: list[tuple[object, bytes, bytes]] = []
         for row in rows:
             blob = bytes(getattr(row, column))
             if box.needs_rotation(blob):
                 plain = box.decrypt(blob, aad_for(row))
-                changes.append((_int(row, "id"), blob, box.encrypt(plain, aad_for(row))))
+                changes.append((getattr(row, key_name), blob, box.encrypt(plain, aad_for(row))))
         if not changes:
             continue
         async with db.transaction() as session:
-            for row_id, old, new in changes:
+            for key, old, new in changes:
                 # Compare-and-set: a value rewritten meanwhile is already current.
                 await session.execute(
-                    update(model)
-                    .where(col(id_col) == row_id, col(blob_col) == old)
-                    .values({column: new})
+                    update(model).where(key_col == key, col(blob_col) == old).values({column: new})
                 )
         done += len(changes)
 

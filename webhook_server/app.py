@@ -163,6 +163,9 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
         return json_body(500, {"error": "internal error"})
 
 
+DRAINING = "draining"
+
+
 # --- handlers -------------------------------------------------------------------------
 
 
@@ -174,7 +177,9 @@ async def _healthz(request: web.Request) -> web.Response:
         ok, reason = False, "health check failed"
     if ok:
         return json_body(200, {"status": "ok"})
-    return json_body(503, {"status": "unavailable", "reason": reason})
+    # A draining instance (SIGTERM) says so: load balancers stop sending it traffic.
+    status = "draining" if reason == DRAINING else "unavailable"
+    return json_body(503, {"status": status, "reason": reason})
 
 
 async def _metrics(request: web.Request) -> web.Response:

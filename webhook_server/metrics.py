@@ -74,6 +74,18 @@ class Metrics:
         self.telegram_send_failures = Counter(
             "telegram_send_failures", "Telegram sends that failed", namespace=ns, registry=r,
         )
+        self.instance = Gauge(
+            "instance_info", "This instance's name (1); several instances share one database",
+            ["instance"], namespace=ns, registry=r,
+        )
+        self.leases_held = Gauge(
+            "leases_held", "Leases this instance holds, by kind (kis, telegram)",
+            ["kind"], namespace=ns, registry=r,
+        )
+
+    def set_instance(self, name: str) -> None:
+        self.instance.clear()
+        self.instance.labels(name).set(1)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this registry."""

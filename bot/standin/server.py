@@ -91,6 +91,9 @@ class BotApiStandIn:
         self._changed = asyncio.Condition()
         self._stopping = False
         self._polls_waiting = 0
+        self._poll_generation = 0
+        # getUpdates answered 409 because another poller came (Telegram: two bots polling).
+        self.conflicts = 0
         self._seq = 0
         self._next_update_id = 1
         self._pending: list[JsonObject] = []
@@ -146,7 +149,10 @@ class BotApiStandIn:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         # No access log: request paths carry the bot token.
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        # A poller that hangs up stops polling (as at Telegram): its handler is cancelled.
+        runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=2.0, handler_cancellation=True
+        )
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -383,11 +389,17 @@ class BotApiStandIn:
         limit = min(max(_int(params, "limit", _MAX_UPDATES), 1), _MAX_UPDATES)
         timeout = max(_int(params, "timeout", 0), 0)
         async with self._changed:
+            if self._polls_waiting:
+                # As Telegram does: a second poller ends the waiting one with 409.
+                self._poll_generation += 1
+                self._changed.notify_all()
+            generation = self._poll_generation
             if offset > 0:  # confirms every update before `offset`
                 self._pending = [u for u in self._pending if _update_id(u) >= offset]
 
             def ready() -> bool:
-                return bool(self._pending) or self._stopping or self._webhook is not None
+                return (bool(self._pending) or self._stopping or self._webhook is not None
+                        or self._poll_generation != generation)
 
             if timeout and not ready():
                 self._polls_waiting += 1
@@ -397,6 +409,13 @@ class BotApiStandIn:
                         await asyncio.wait_for(self._changed.wait_for(ready), timeout)
                 finally:
                     self._polls_waiting -= 1
+            if self._poll_generation != generation:
+                self.conflicts += 1
+                raise ApiError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only "
+                    "one bot instance is running",
+                )
             if self._webhook is not None or self._stopping:
                 return []
             return self._pending[:limit]

@@ -2,8 +2,10 @@
 
 from storage.repositories.alerts import Alerts
 from storage.repositories.audit import Audit
+from storage.repositories.conversations import Conversations
 from storage.repositories.fills import Fills
 from storage.repositories.keysets import KeySets
+from storage.repositories.leases import Instances, Leases
 from storage.repositories.orders import Orders
 from storage.repositories.outbox import Outbox
 from storage.repositories.tokens import SqlTokenStore
@@ -13,8 +15,11 @@ from storage.repositories.users import Users
 __all__ = [
     "Alerts",
     "Audit",
+    "Conversations",
     "Fills",
+    "Instances",
     "KeySets",
+    "Leases",
     "Orders",
     "Outbox",
     "SqlTokenStore",

@@ -165,6 +165,23 @@ class KeySets:
         self._changes.notify(user_id)
         return rowcount(result)
 
+    async def keys_in_use(self) -> set[tuple[str, Environment]]:
+        """(app key hash, environment) of every validated key set of an active
+        environment: the KIS keys the service must hold a session for."""
+        async with self._db.session() as session:
+            rows = (
+                await session.execute(
+                    select(col(KeySet.app_key_hash), col(KeySet.environment))
+                    .join(User, col(KeySet.user_id) == col(User.id))
+                    .where(
+                        col(KeySet.environment) == col(User.active_environment),
+                        col(KeySet.validated).is_(True),
+                    )
+                    .distinct()
+                )
+            ).all()
+        return {(str(digest), Environment(env)) for digest, env in rows}
+
     async def validated_for_active(self) -> list[ActiveKeySet]:
         """Users whose active environment has a validated set (fill-notice boot list)."""
         async with self._db.session() as session:

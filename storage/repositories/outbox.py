@@ -222,6 +222,37 @@ class Outbox:
             ).scalars().all()
         return [_record(row) for row in rows]
 
+    async def claim_due(
+        self, holder: str, epoch: int, limit: int = 100, now: datetime | None = None
+    ) -> list[OutboxMessage]:
+        """`due`, taken by the Telegram lease holder `holder` under `epoch` (several
+        instances): rows locked by a concurrent claimer are skipped, never taken twice
+        at once. On SQLite (one process) this is `due`."""
+        if self._db.is_sqlite:
+            return await self.due(limit, now)
+        now = now or self._clock()
+        due = (
+            select(col(OutboxItem.id))
+            .where(
+                col(OutboxItem.status) == OutboxStatus.PENDING.value,
+                col(OutboxItem.next_attempt_at) <= now,
+            )
+            .order_by(col(OutboxItem.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self._db.transaction() as session:
+            rows = (
+                await session.execute(
+                    update(OutboxItem)
+                    .where(col(OutboxItem.id).in_(due.scalar_subquery()))
+                    .values(claimed_by=holder, claim_epoch=epoch)
+                    .returning(OutboxItem)
+                    .execution_options(synchronize_session=False)
+                )
+            ).scalars().all()
+        return sorted((_record(row) for row in rows), key=lambda m: m.id)
+
     async def mark_sent(self, message_id: int, now: datetime | None = None) -> None:
         await self._db.write_one(_MARK_SENT, {"p_id": message_id, "p_now": now or self._clock()})
 

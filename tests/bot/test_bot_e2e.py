@@ -58,12 +58,17 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def running_stack(tmp_path: Path, *, webhook: bool = False) -> AsyncIterator[Stack]:
-    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", [os.urandom(32)])
+async def running_stack(
+    tmp_path: Path, *, webhook: bool = False, bot_token: str | None = None,
+    master_key: bytes | None = None,
+) -> AsyncIterator[Stack]:
+    storage = await Storage.open(
+        f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", [master_key or os.urandom(32)]
+    )
     http = httpx.AsyncClient(timeout=5.0)
     sock = socket.socket()
     try:
-        async with KisSimulator() as sim, BotApiStandIn() as standin:
+        async with KisSimulator() as sim, BotApiStandIn(bot_token) as standin:
             endpoints = Endpoints(
                 rest={env: sim.rest_url(env) for env in Environment},
                 ws={env: sim.ws_url(env) for env in Environment},

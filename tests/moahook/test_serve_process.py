@@ -96,3 +96,31 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def test_a_second_serve_on_the_same_sqlite_database_refuses_with_one_line(
+    tmp_path: Path,
+) -> None:
+    from tests.moahook.serving import ServeProcess, base_env
+
+    async with KisSimulator() as sim, BotApiStandIn() as standin:
+        env = base_env(
+            **sim.env_vars(),
+            MOAHOOK_BOT_TOKEN=standin.token,
+            MOAHOOK_TELEGRAM_API_URL=standin.base_url,
+            MOAHOOK_DATA_DIR=str(tmp_path / "data"),
+            MOAHOOK_MARKET_HOURS="off",
+        )
+        first, second = ServeProcess(env, tmp_path), ServeProcess(env, tmp_path)
+        try:
+            await first.start()
+            await second.start(ready_within=None)
+            assert await second.wait(30) == 2
+            lines = [line for line in second.lines if line.strip()]
+            assert len(lines) == 1, second.output
+            assert "already using the SQLite database" in lines[0]
+            assert "Traceback" not in second.output
+            assert await first.stop() == 0
+        finally:
+            await first.close()
+            await second.close()

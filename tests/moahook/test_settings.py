@@ -33,6 +33,10 @@ def test_defaults_follow_the_spec() -> None:
         ("MOAHOOK_DATABASE_URL", "mysql://x/y"),
         ("MOAHOOK_BOT_TOKEN", "nocolon"),
         ("MOAHOOK_LOG_LEVEL", "LOUD"),
+        ("MOAHOOK_LEASE_SECONDS", "ten"),
+        ("MOAHOOK_LEASE_SECONDS", "0.5"),
+        ("MOAHOOK_LEASE_SECONDS", "-3"),
+        ("MOAHOOK_INSTANCE_NAME", "web 1"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:

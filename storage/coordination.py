@@ -1,0 +1,363 @@
+"""Who does what among the instances sharing one database (SPEC section 12).
+
+`LeaseKeeper` keeps this instance's leases: it renews them, notices when one is lost,
+takes free or expired leases up to a fair share of the wanted ones (so keys spread
+over the live instances), gives the surplus back when instances join, and on drain
+hands everything over at once. Work for a lease starts when it is gained and stops
+when it is being lost (`LeaseWork`), so at most one instance does it at a time.
+
+A lease counts as held locally only until `ttl - margin` seconds after the start of
+its last successful renewal (the process's monotonic clock): past that, another
+instance may take it at any moment, so nothing is sent under it (`valid`).
+
+`SoleInstance` is the same interface for one process on SQLite: it holds everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from storage.repositories.leases import Instances, Leases
+from storage.signals import Signals
+
+log = logging.getLogger(__name__)
+
+LEASES_CHANNEL: Final = "leases"
+TELEGRAM_LEASE: Final = "telegram"
+SINGLETONS: Final = (TELEGRAM_LEASE,)
+STOP_TIMEOUT_S: Final = 10.0
+
+
+def kis_lease(app_key_hash: str, environment: str) -> str:
+    """The lease of one KIS app key in one environment."""
+    return f"kis:{app_key_hash}:{environment}"
+
+
+def instance_id(name: str) -> str:
+    """A name for this run of an instance: the same name restarted is a new holder."""
+    return f"{name}/{secrets.token_hex(4)}"
+
+
+def default_instance_name(port: int) -> str:
+    return f"{socket.gethostname()}:{port}"
+
+
+class LeaseWork(Protocol):
+    """Work that belongs to lease holders (the pipeline and watchers for KIS keys, the
+    bot's polling and outbox for `telegram`)."""
+
+    async def gained(self, name: str, epoch: int) -> None:
+        """Start working under `name` (return quickly: start tasks, do not run them)."""
+        ...
+
+    async def losing(self, name: str) -> None:
+        """Stop working under `name`: after this returns nothing more is done under it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    name: str
+    epoch: int
+    valid_until: float  # monotonic
+
+
+class Coordinator(Protocol):
+    instance_id: str
+    instance_name: str
+
+    def held(self, name: str) -> Held | None:
+        """The lease if this instance holds it and may still act under it."""
+        ...
+
+    def valid(self, name: str, epoch: int) -> bool:
+        """True while this instance holds `name` under `epoch` and may still act."""
+        ...
+
+    def add_work(self, prefix: str, work: LeaseWork) -> None: ...
+
+    def held_names(self) -> list[str]:
+        """The leases this instance holds now (metrics, status)."""
+        ...
+
+    async def rebalance(self) -> None:
+        """Look at the wanted leases again now (keys added or removed)."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def drain(self) -> None:
+        """Stop all lease work and hand the leases over at once."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+WantedLeases = Callable[[], Awaitable[set[str]]]
+
+
+class SoleInstance:
+    """One process owns everything (SQLite): every lease is held, forever, epoch 0."""
+
+    def __init__(self, name: str = "moahook") -> None:
+        self.instance_name = name
+        self.instance_id = name
+        self._work: list[tuple[str, LeaseWork]] = []
+
+    def __repr__(self) -> str:
+        return f"SoleInstance({self.instance_name!r})"
+
+    def held(self, name: str) -> Held | None:
+        return Held(name, 0, math.inf)
+
+    def valid(self, name: str, epoch: int) -> bool:
+        return True
+
+    def add_work(self, prefix: str, work: LeaseWork) -> None:
+        self._work.append((prefix, work))
+
+    def held_names(self) -> list[str]:
+        return list(SINGLETONS)
+
+    async def rebalance(self) -> None:
+        """Nothing to balance."""
+
+    async def start(self) -> None:
+        """The singletons' work starts at once (KIS keys need no lease here)."""
+        for prefix, work in self._work:
+            if prefix in SINGLETONS:
+                await work.gained(prefix, 0)
+
+    async def drain(self) -> None:
+        for prefix, work in reversed(self._work):
+            if prefix in SINGLETONS:
+                await work.losing(prefix)
+        self._work.clear()
+
+    async def close(self) -> None:
+        await self.drain()
+
+
+class LeaseKeeper:
+    def __init__(
+        self,
+        *,
+        leases: Leases,
+        instances: Instances,
+        signals: Signals,
+        name: str,
+        wanted: WantedLeases,
+        ttl: float = 10.0,
+        singletons: tuple[str, ...] = SINGLETONS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if ttl < 1.0:
+            raise ValueError("lease ttl must be at least 1 second")
+        self.instance_name = name
+        self.instance_id = instance_id(name)
+        self._leases = leases
+        self._instances = instances
+        self._signals = signals
+        self._wanted = wanted
+        self._ttl = ttl
+        self._margin = min(1.0, ttl / 5)
+        # Every second (or faster for short leases): a dead holder's leases are taken
+        # within about a second of their expiry, and renewals stay far from it.
+        self._renew_every = min(1.0, ttl / 3)
+        self._singletons = singletons
+        self._clock = clock
+        self._held: dict[str, Held] = {}
+        self._work: list[tuple[str, LeaseWork]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._draining = False
+        self._lock = asyncio.Lock()  # one balancing pass at a time
+        self.last_error: str | None = None
+
+    def __repr__(self) -> str:
+        return f"LeaseKeeper({self.instance_id!r}, held={sorted(self._held)})"
+
+    # -- what the rest of the service asks ---------------------------------------------
+
+    def held(self, name: str) -> Held | None:
+        lease = self._held.get(name)
+        if lease is None or lease.valid_until <= self._clock():
+            return None
+        return lease
+
+    def valid(self, name: str, epoch: int) -> bool:
+        lease = self.held(name)
+        return lease is not None and lease.epoch == epoch
+
+    def held_names(self) -> list[str]:
+        return sorted(name for name in self._held if self.held(name) is not None)
+
+    def add_work(self, prefix: str, work: LeaseWork) -> None:
+        self._work.append((prefix, work))
+
+    async def rebalance(self) -> None:
+        self._wake.set()
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._instances.register(self.instance_id, self.instance_name)
+        self._signals.listen(LEASES_CHANNEL, lambda _payload: self._wake.set())
+        self._signals.on_reconnect(self._wake.set)
+        await self._pass()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="lease-keeper")
+
+    async def drain(self) -> None:
+        """Hand every lease over at once (SIGTERM): stop the work, release, tell the
+        others. The instance stays registered as draining until `close`."""
+        self._draining = True
+        with contextlib.suppress(Exception):
+            await self._instances.heartbeat(self.instance_id, draining=True)
+        async with self._lock:
+            names = list(self._held)
+            for name in names:
+                await self._stop(name)
+            try:
+                await self._leases.release(self.instance_id, names)
+                await self._signals.notify(LEASES_CHANNEL, "released")
+            except Exception as exc:  # the database is gone: the leases simply expire
+                log.warning("could not hand the leases over (%s); they expire in %.0f s",
+                            type(exc).__name__, self._ttl)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if not self._draining:
+            await self.drain()
+        with contextlib.suppress(Exception):
+            await self._instances.remove(self.instance_id)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._draining:
+            delay = self._renew_every
+            try:
+                delay = await self._pass()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}"
+                log.warning("leases: pass failed (%s)", type(exc).__name__)
+                await self._expire_overdue()
+                delay = min(self._renew_every, 1.0)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.05, delay))
+
+    async def _pass(self) -> float:
+        """Heartbeat, renew, take a fair share, give back a surplus. Returns how long
+        until the next pass should run."""
+        async with self._lock:
+            if self._draining:
+                return self._renew_every
+            started = self._clock()
+            await self._instances.heartbeat(self.instance_id)
+            renewed = await self._leases.renew(self.instance_id, self._ttl)
+            valid_until = started + self._ttl - self._margin
+            for name in list(self._held):
+                if renewed.get(name) != self._held[name].epoch:
+                    log.warning("lease %s was lost", _short(name))
+                    await self._stop(name)
+            for name, epoch in renewed.items():
+                if name in self._held:
+                    self._held[name] = Held(name, epoch, valid_until)
+                else:  # held under our id but not known locally (a pass that failed late)
+                    await self._leases.release(self.instance_id, [name])
+            wanted = await self._wanted()
+            live = max(1, len(await self._instances.live(within=self._ttl)))
+            next_in = await self._balance(wanted, live)
+            self.last_error = None
+            return min(self._renew_every, next_in)
+
+    async def _balance(self, wanted: set[str], live: int) -> float:
+        keys = sorted(name for name in wanted if name not in self._singletons)
+        share = math.ceil(len(keys) / live) if keys else 0
+        mine = [name for name in self._held if name not in self._singletons]
+        # Leases no longer wanted (keys deleted) are given back at once.
+        for name in [n for n in mine if n not in wanted]:
+            await self._give_back(name)
+        mine = [n for n in mine if n in wanted]
+        next_in = self._renew_every
+        if len(mine) < share:
+            taken = {lease.name for lease in await self._leases.holders(keys)}
+            for name in keys:
+                if len(mine) >= share:
+                    break
+                if name in self._held or name in taken:
+                    continue
+                if await self._take(name):
+                    mine.append(name)
+        elif len(mine) > share:
+            # Instances joined: give back the surplus (the newest first), one per pass so
+            # the handovers stay orderly.
+            await self._give_back(mine[-1])
+            next_in = min(next_in, 0.2)
+        for name in self._singletons:
+            if name in wanted and name not in self._held:
+                await self._take(name)
+        return next_in
+
+    async def _take(self, name: str) -> bool:
+        started = self._clock()
+        epoch = await self._leases.acquire(name, self.instance_id, self._ttl)
+        if epoch is None:
+            return False
+        self._held[name] = Held(name, epoch, started + self._ttl - self._margin)
+        log.info("lease %s taken (epoch %d)", _short(name), epoch)
+        for prefix, work in self._work:
+            if name.startswith(prefix):
+                try:
+                    await work.gained(name, epoch)
+                except Exception:
+                    log.exception("starting the work of lease %s failed", _short(name))
+        return True
+
+    async def _give_back(self, name: str) -> None:
+        await self._stop(name)
+        await self._leases.release(self.instance_id, [name])
+        await self._signals.notify(LEASES_CHANNEL, "released")
+        log.info("lease %s handed over", _short(name))
+
+    async def _stop(self, name: str) -> None:
+        self._held.pop(name, None)
+        for prefix, work in self._work:
+            if name.startswith(prefix):
+                try:
+                    await asyncio.wait_for(work.losing(name), STOP_TIMEOUT_S)
+                except Exception:
+                    log.exception("stopping the work of lease %s failed", _short(name))
+
+    async def _expire_overdue(self) -> None:
+        """Without the database, leases cannot be renewed: once one is past its local
+        validity another instance may hold it, so its work stops here."""
+        now = self._clock()
+        for name in [n for n, lease in self._held.items() if lease.valid_until <= now]:
+            log.warning("lease %s ran out without renewal; stopping its work", _short(name))
+            async with self._lock:
+                await self._stop(name)
+
+
+def _short(name: str) -> str:
+    """Lease names in logs: the key hash shortened (it names, it does not reveal)."""
+    kind, _, rest = name.partition(":")
+    if not rest:
+        return name
+    digest, _, env = rest.rpartition(":")
+    return f"{kind}:{digest[:10]}…:{env}"
