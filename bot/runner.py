@@ -20,6 +20,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
+from bot.dashboard import set_menu_button
 from bot.factory import set_commands
 from bot.middlewares import InflightMiddleware
 from bot.notifier import Notifier
@@ -58,7 +59,7 @@ def notifier_ctx(notifier: Notifier) -> CleanupCtx:
 
 def polling_ctx(
     bot: Bot, dispatcher: Dispatcher, *, started: asyncio.Event | None = None,
-    polling_timeout: int = 10,
+    polling_timeout: int = 10, app_url: str | None = None,
 ) -> CleanupCtx:
     """Long polling as a task; `handle_signals=False` leaves SIGTERM to aiohttp's runner."""
 
@@ -66,6 +67,8 @@ def polling_ctx(
         await bot.delete_webhook(drop_pending_updates=False)
         with contextlib.suppress(Exception):  # a missing command menu is not fatal
             await set_commands(bot)
+        with contextlib.suppress(Exception):  # nor a missing menu button
+            await set_menu_button(bot, app_url)
         task = asyncio.create_task(
             dispatcher.start_polling(
                 bot, handle_signals=False, close_bot_session=False,
@@ -108,6 +111,7 @@ def webhook_ctx(
     url: str,
     secret_token: str | None = None,
     started: asyncio.Event | None = None,
+    app_url: str | None = None,
 ) -> CleanupCtx:
     """Telegram webhook mode: updates arrive on this app at the URL's path, and only
     requests carrying Telegram's secret-token header are accepted."""
@@ -122,6 +126,8 @@ def webhook_ctx(
         await dispatcher.emit_startup(bot=bot, **workflow)
         with contextlib.suppress(Exception):
             await set_commands(bot)
+        with contextlib.suppress(Exception):
+            await set_menu_button(bot, app_url)
         await bot.set_webhook(
             url, secret_token=token, allowed_updates=dispatcher.resolve_used_update_types()
         )
@@ -149,8 +155,11 @@ def attach_bot(
     watchers: WatcherSupervisor,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    app_url: str | None = None,
 ) -> asyncio.Event:
-    """Wire the whole bot side into `app`; the returned event is set once it started."""
+    """Wire the whole bot side into `app`; the returned event is set once it started.
+
+    `app_url`: the dashboard's https URL, set as the chats' menu button."""
     started = asyncio.Event()
     app[BOT_STARTED] = started
     app.cleanup_ctx.append(watchers_ctx(watchers))
@@ -158,8 +167,8 @@ def attach_bot(
     if webhook_url:
         app.cleanup_ctx.append(
             webhook_ctx(app, bot, dispatcher, url=webhook_url, secret_token=webhook_secret,
-                        started=started)
+                        started=started, app_url=app_url)
         )
     else:
-        app.cleanup_ctx.append(polling_ctx(bot, dispatcher, started=started))
+        app.cleanup_ctx.append(polling_ctx(bot, dispatcher, started=started, app_url=app_url))
     return started

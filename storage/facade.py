@@ -15,9 +15,11 @@ from storage.repositories import (
     KeySets,
     Orders,
     Outbox,
+    RateBuckets,
     SqlTokenStore,
     TwoFactor,
     Users,
+    WebSessions,
 )
 from storage.repositories._sql import Clock
 from storage.rotation import reencrypt_all
@@ -39,6 +41,8 @@ class Storage:
     outbox: Outbox
     two_factor: TwoFactor
     audit: Audit
+    web_sessions: WebSessions
+    rate_buckets: RateBuckets
 
     def __repr__(self) -> str:
         return f"Storage({self.db!r})"
@@ -58,6 +62,8 @@ class Storage:
             outbox=Outbox(db, clock),
             two_factor=TwoFactor(db, box.pepper, clock),
             audit=Audit(db, clock),
+            web_sessions=WebSessions(db, box.pepper, clock),
+            rate_buckets=RateBuckets(db, clock),
         )
 
     @classmethod

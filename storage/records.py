@@ -56,6 +56,7 @@ class UserRecord:
     active_environment: Environment
     paused: bool
     created_at: datetime
+    username: str | None = None  # lowercased, without "@"; None until the bot saw one
 
 
 @dataclass(frozen=True, slots=True)

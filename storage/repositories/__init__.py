@@ -6,9 +6,11 @@ from storage.repositories.fills import Fills
 from storage.repositories.keysets import KeySets
 from storage.repositories.orders import Orders
 from storage.repositories.outbox import Outbox
+from storage.repositories.ratebuckets import RateBuckets
 from storage.repositories.tokens import SqlTokenStore
 from storage.repositories.twofactor import TwoFactor
 from storage.repositories.users import Users
+from storage.repositories.websessions import WebSessions
 
 __all__ = [
     "Alerts",
@@ -17,7 +19,9 @@ __all__ = [
     "KeySets",
     "Orders",
     "Outbox",
+    "RateBuckets",
     "SqlTokenStore",
     "TwoFactor",
     "Users",
+    "WebSessions",
 ]

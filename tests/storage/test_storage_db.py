@@ -26,6 +26,8 @@ EXPECTED_TABLES = {
     "outbox",
     "two_factor_codes",
     "audit_log",
+    "web_sessions",
+    "rate_buckets",
 }
 
 
@@ -48,7 +50,7 @@ async def test_migrations_apply_on_empty_database_and_are_idempotent(target: Tar
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_tables) == EXPECTED_TABLES
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-            assert version == [("0001",)]
+            assert version == [("0004",)]
             # The migrations create exactly what the models describe.
             assert await conn.run_sync(_diff) == []
         assert await db.ping()
