@@ -173,7 +173,9 @@ async def test_every_state_change_without_session_or_csrf_is_refused_and_changes
 
 async def test_reads_need_a_session(stack: Stack) -> None:
     client = stack.client()
-    for path in ("/app/api/session", "/app/api/overview", "/app/api/activity"):
+    who = await client.call("GET", "/app/api/session")
+    assert (who.status, who.body) == (200, {"status": "signed_out"})
+    for path in ("/app/api/overview", "/app/api/activity"):
         response = await client.call("GET", path)
         assert response.status == 401 and response.body["code"] == "no_session", path
         assert response.headers["Cache-Control"] == "no-store"

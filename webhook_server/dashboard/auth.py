@@ -4,7 +4,8 @@
 - In a plain browser: `POST /app/api/signin/code {"user": "<username or id>"}` makes the
   bot send a code to that chat; `POST /app/api/signin {"user", "code"}` opens the session.
   Both answer the same whether or not the user exists, so they reveal nobody.
-- `GET /app/api/session` (the CSRF token again after a reload), `DELETE` signs out.
+- `GET /app/api/session`: who is signed in, with the CSRF token again after a reload;
+  `DELETE` signs out.
 """
 
 from __future__ import annotations
@@ -111,7 +112,11 @@ class Auth:
         return await self._opened(user, "code")
 
     async def current(self, request: web.Request) -> web.StreamResponse:
-        who = await caller(request, self._deps, csrf=False)
+        """Who is signed in; `{"status": "signed_out"}` (200: asking is no error) if nobody."""
+        try:
+            who = await caller(request, self._deps, csrf=False)
+        except ApiError:
+            return answer(200, {"status": "signed_out"})
         return answer(200, _session_json(who.user, who.session.csrf_token))
 
     async def sign_out(self, request: web.Request) -> web.StreamResponse:

@@ -154,10 +154,22 @@
     if (message) notify(message, "error");
   }
 
+  // Before sign-in, the Telegram app's language says which one to show.
+  function telegramLang(data) {
+    try {
+      const user = JSON.parse(new URLSearchParams(data).get("user") || "{}");
+      const code = String(user.language_code || "").slice(0, 2);
+      return config.texts[code] ? code : "";
+    } catch (error) {
+      return "";
+    }
+  }
+
   async function start() {
-    applyTexts();
     if (inTelegramClient()) loadTelegramScript();
     const data = initData();
+    state.lang = (data && telegramLang(data)) || state.lang;
+    applyTexts();
     if (data) {
       show($("signin"), true);
       show($("signin-form"), false);
@@ -169,7 +181,7 @@
       return;
     }
     const current = await api("GET", "/session");
-    if (current.status === 200) return signedIn(current.data);
+    if (current.status === 200 && current.data.csrf) return signedIn(current.data);
     signedOut();
   }
 
@@ -450,7 +462,7 @@
     list.id = "checklist-" + env;
     if (!checks.ran) return list;
     for (const item of checks.items) {
-      const mark = item.status === "ok" ? "✅" : item.status === "pending" ? "⏳" : "❌";
+      const mark = item.status === "ok" ? "✓" : item.status === "pending" ? "…" : "✗";
       const row = el("li", "check " + item.status);
       row.dataset.check = item.name;
       row.dataset.status = item.status;
@@ -516,7 +528,7 @@
       head.append(el("span", "time", when(order.created_at)));
       head.append(el("span", "side " + order.side, t("side." + order.side)));
       head.append(el("span", "stock", order.name ? order.name + " (" + order.symbol + ")" : order.symbol));
-      head.append(el("span", "qty", amount(order.quantity)));
+      head.append(el("span", "qty", t("orders.qty", { quantity: amount(order.quantity) })));
       head.append(el("span", "status", t("order_status." + order.status)));
       row.append(head);
       if (order.reason && ["rejected", "failed", "unknown"].includes(order.status)) {
