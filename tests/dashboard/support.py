@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import re
 import socket
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
 
 from bot.standin import BotApiStandIn, SimUser
+from bot.standin.webapp import init_data, web_app_user
 from kis.sim import KisSimulator
 from moahook.services import Services, build_app, open_services
 from moahook.settings import Settings
@@ -32,32 +29,13 @@ WAIT_S = 10.0
 
 
 def make_init_data(
-    bot_token: str,
-    user: dict[str, object] | None,
-    *,
-    auth_date: int | None = None,
-    **fields: str,
+    bot_token: str, user: dict[str, object] | None, *, auth_date: int | None = None
 ) -> str:
-    """initData exactly as Telegram builds it: the fields URL-encoded, `hash` = hex
-    HMAC-SHA-256 of the sorted `key=value` lines under HMAC-SHA-256("WebAppData", token)."""
-    values: dict[str, str] = {
-        "query_id": "AAHdF6IQAAAAAN0XohDhrOrc",
-        "auth_date": str(auth_date if auth_date is not None else int(time.time())),
-        **fields,
-    }
-    if user is not None:
-        values["user"] = json.dumps(user, ensure_ascii=False, separators=(",", ":"))
-    check = "\n".join(f"{k}={values[k]}" for k in sorted(values))
-    secret = hmac.new(b"WebAppData", bot_token.encode(), hashlib.sha256).digest()
-    values["hash"] = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
-    return urlencode(values)
+    return init_data(bot_token, user, auth_date=auth_date)
 
 
 def tg_user(user_id: int, username: str = "trader_kim", lang: str = "ko") -> dict[str, object]:
-    return {
-        "id": user_id, "first_name": "지민", "last_name": "", "username": username,
-        "language_code": lang, "allows_write_to_pm": True,
-    }
+    return web_app_user(user_id, "지민", username=username, language_code=lang)
 
 
 @dataclass

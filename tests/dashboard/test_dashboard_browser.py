@@ -13,10 +13,10 @@ import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
+from bot.standin.webapp import launch_url
 from kis.sim import DEMO_APP_SECRET, demo_account
 
 from .support import Stack, make_init_data, running_stack, tg_user
@@ -55,8 +55,7 @@ async def browser() -> AsyncIterator[Session]:
 def mini_app_url(stack: Stack, init_data: str, visit: int = 0) -> str:
     """The dashboard as Telegram opens it: initData in the fragment. The query makes each
     visit a real page load (a changed fragment alone would not reload the page)."""
-    fragment = f"tgWebAppData={quote(init_data)}&tgWebAppVersion=8.0&tgWebAppPlatform=tdesktop"
-    return f"{stack.base_url}/app?visit={visit}#{fragment}"
+    return launch_url(f"{stack.base_url}/app?visit={visit}", init_data)
 
 
 async def test_refuses_tampered_stale_and_foreign_init_data_then_signs_in(
