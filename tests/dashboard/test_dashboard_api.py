@@ -129,6 +129,17 @@ async def test_session_request_that_is_not_json_gets_a_clear_4xx(stack: Stack) -
         headers={"Content-Type": "application/json"},
     ) as huge:
         assert huge.status == 413
+    for form_type in ("text/plain", "multipart/form-data; boundary=x"):
+        refused = await client.call(
+            "POST", "/app/api/session", None, headers={"Content-Type": form_type}
+        )
+        assert refused.status == 415, form_type
+    # A client that names no type at all is read as JSON (the contract's body is JSON).
+    async with stack.http.post(
+        stack.base_url + "/app/api/session", data=b'{"init_data": "x"}',
+        skip_auto_headers=["Content-Type"],
+    ) as untyped:
+        assert untyped.status == 401
     wrong_type = await client.call("POST", "/app/api/session", {"init_data": 5})
     assert wrong_type.status == 400 and wrong_type.body["field"] == "init_data"
     not_object = await client.call("POST", "/app/api/session", ["x"])

@@ -63,9 +63,10 @@ def guarded(handler: Handler) -> Handler:
 
 
 async def read_json(request: web.Request) -> dict[str, object]:
-    """The body as a JSON object; only `application/json` (a form post from another site
-    cannot send it without a CORS preflight, which nothing here answers)."""
-    if request.content_type not in JSON_TYPES:
+    """The body as a JSON object. Sent as `application/json` (or with no type at all);
+    the types an HTML form can send are refused, so no form on another site posts here."""
+    declared = "Content-Type" in request.headers
+    if declared and request.content_type not in JSON_TYPES:
         raise ApiError(415, "bad_request", "send the body as application/json")
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise ApiError(413, "bad_request", f"body too large (at most {MAX_JSON_BYTES} bytes)")

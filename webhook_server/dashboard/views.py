@@ -121,24 +121,11 @@ def orders_json(orders: Sequence[OrderRecord], fills: Iterable[FillRecord]) -> l
     return [order_json(order, by_order.get(order.id, [])) for order in orders]
 
 
-def alert_summary(alert: AlertRecord) -> str:
-    """`buy KRX:005930 quantity=3` from the parsed alert, else the clipped raw body."""
-    parsed = alert.parsed or {}
-    parts = [str(parsed[k]) for k in ("action", "ticker", "symbol") if parsed.get(k)]
-    for sizing in ("quantity", "amount", "position"):
-        if parsed.get(sizing) is not None:
-            parts.append(f"{sizing}={parsed[sizing]}")
-    if parts:
-        return " ".join(parts)
-    raw = " ".join(alert.raw_body.split())
-    return raw[:80] + ("…" if len(raw) > 80 else "")
-
-
 def alert_json(alert: AlertRecord) -> Json:
     return {
         "id": alert.id,
         "received_at": iso(alert.received_at),
-        "summary": alert_summary(alert),
+        "summary": alert.summary(80),
         "status": alert.status.value,
         "reason": alert.reason or "",
     }
