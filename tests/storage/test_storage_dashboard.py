@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from alembic import command
 from sqlalchemy import Connection, bindparam, text
 
+from kis.env import Environment
 from storage.crypto import hash_token
 from storage.db import Database, alembic_config
 from storage.facade import Storage
@@ -139,3 +140,18 @@ async def test_concurrent_hits_are_all_counted(store: Storage) -> None:
     )
     assert sorted(r.hits for r in results) == list(range(1, 13))
     assert sum(r.allowed for r in results) == 5
+
+
+async def test_check_progress_leaves_validated_keys_validated(store: Storage) -> None:
+    """A re-check's progress (verdict None) must not block orders while it runs."""
+    user = await store.users.get_or_create(10, 10)
+    await store.key_sets.save(
+        user.id, Environment.PAPER, app_key="PS" + "k" * 30, app_secret="s" * 64,
+        cano="12345678", product_code="01", hts_id="kim",
+    )
+    await store.key_sets.record_checks(user.id, Environment.PAPER, {"token": "ok"}, True)
+    await store.key_sets.record_checks(user.id, Environment.PAPER, {"token": "pending"}, None)
+    keys = await store.key_sets.get(user.id, Environment.PAPER)
+    assert keys is not None and keys.validated and keys.check_results == {"token": "pending"}
+    await store.key_sets.record_checks(user.id, Environment.PAPER, {"token": "bad"}, False)
+    assert not (await store.key_sets.get(user.id, Environment.PAPER)).validated  # type: ignore[union-attr]

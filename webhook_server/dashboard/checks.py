@@ -88,13 +88,15 @@ class CheckRunner:
         storage = self._deps.storage
         env = creds.env
 
+        # Progress leaves the verdict alone: a re-check of keys in use must not block
+        # the orders that arrive while it runs.
         async def progress(report: CheckReport) -> None:
             if not report.done:
-                await storage.key_sets.record_checks(user.id, env, report.to_json(), False)
+                await storage.key_sets.record_checks(user.id, env, report.to_json(), None)
 
         try:
             await storage.key_sets.record_checks(
-                user.id, env, CheckReport(env=env).to_json(), False
+                user.id, env, CheckReport(env=env).to_json(), None
             )
             report = await self._deps.keychecker.check(
                 creds, account, hts_id, probe=self._probe(user, keep_live), progress=progress
