@@ -58,8 +58,10 @@ class Auth:
         return response
 
     async def telegram(self, request: web.Request) -> web.StreamResponse:
+        """Refused initData counts against the client IP; accepted initData (signed by
+        Telegram, not guessable) against the user only, so users behind one carrier NAT
+        do not lock each other out."""
         deps = self._deps
-        await self._ip_attempt(request)
         body = await read_json(request)
         raw = body.get("init_data")
         if not isinstance(raw, str):
@@ -69,7 +71,12 @@ class Auth:
                 deps.bot_token.reveal(), raw, now=deps.clock(), max_age=deps.init_data_max_age
             )
         except InitDataError as exc:
+            ip = client_ip(request, deps.trusted_proxies)
+            await spend(deps.storage.rate_buckets, "initdata-ip", ip, deps.limits.per_ip)
             raise ApiError(401, "init_data", str(exc)) from None
+        await spend(
+            deps.storage.rate_buckets, "initdata-user", str(who.id), deps.limits.telegram_per_user
+        )
         # A Mini App is opened from the user's private chat with the bot: chat id = user id.
         user = await deps.storage.users.get_or_create(
             who.id, who.id, parse_lang(who.language_code) or DEFAULT_LANG, username=who.username

@@ -55,6 +55,8 @@ class SignInLimits:
 
     per_ip: Limit = Limit(30, timedelta(minutes=10))
     per_user: Limit = Limit(10, timedelta(minutes=10))
+    # Sessions opened with initData Telegram signed (the Mini App opened again and again).
+    telegram_per_user: Limit = Limit(60, timedelta(minutes=10))
     # Codes sent to one user's chat (each is a Telegram message the user did not ask for
     # when someone else types their name).
     codes_per_user: Limit = Limit(5, timedelta(minutes=10))

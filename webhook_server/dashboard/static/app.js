@@ -154,15 +154,19 @@
     if (message) notify(message, "error");
   }
 
+  // The user initData names (unchecked here: the server checks the signature).
+  function telegramUser(data) {
+    try {
+      return JSON.parse(new URLSearchParams(data).get("user") || "{}");
+    } catch (error) {
+      return {};
+    }
+  }
+
   // Before sign-in, the Telegram app's language says which one to show.
   function telegramLang(data) {
-    try {
-      const user = JSON.parse(new URLSearchParams(data).get("user") || "{}");
-      const code = String(user.language_code || "").slice(0, 2);
-      return config.texts[code] ? code : "";
-    } catch (error) {
-      return "";
-    }
+    const code = String(telegramUser(data).language_code || "").slice(0, 2);
+    return config.texts[code] ? code : "";
   }
 
   async function start() {
@@ -170,6 +174,12 @@
     const data = initData();
     state.lang = (data && telegramLang(data)) || state.lang;
     applyTexts();
+    const current = await api("GET", "/session");
+    const signedInAs = current.status === 200 && current.data.csrf && current.data.user;
+    // Reopened inside Telegram by the same user: the session goes on.
+    if (signedInAs && (!data || signedInAs.telegram_id === telegramUser(data).id)) {
+      return signedIn(current.data);
+    }
     if (data) {
       show($("signin"), true);
       show($("signin-form"), false);
@@ -180,8 +190,6 @@
       notify(t("signin.failed", { reason: result.data.error || result.status }), "error");
       return;
     }
-    const current = await api("GET", "/session");
-    if (current.status === 200 && current.data.csrf) return signedIn(current.data);
     signedOut();
   }
 
