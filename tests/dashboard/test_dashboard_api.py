@@ -483,3 +483,28 @@ async def test_chat_delete_ends_dashboard_sessions(stack: Stack) -> None:
     await chat.send_text(code)
     await chat.wait_for_bot_message("모든 키와 토큰을 지웠습니다", WAIT_S, after=mark)
     assert (await client.call("GET", "/app/api/overview")).status == 401
+
+
+async def test_recheck_runs_on_the_stored_keys_once_a_minute_and_keeps_the_live_connection(
+    stack: Stack,
+) -> None:
+    client = stack.client()
+    await client.sign_in(stack.bot_token, ALICE)
+    none_yet = await client.call("POST", "/app/api/keys/recheck", {"env": "paper"})
+    assert none_yet.status == 409 and none_yet.body["code"] == "no_keys"
+    await register_keys(stack, client, ALICE)
+    user = await stack.services.storage.users.by_telegram_id(ALICE)
+    assert user is not None
+    live = stack.services.watchers.connection_state(user.id)
+    assert live is not None and live.ready
+
+    again = await client.call("POST", "/app/api/keys/recheck", {"env": "paper"})
+    assert again.status == 202
+    await stack.checks_idle()
+    overview = await client.call("GET", "/app/api/overview")
+    paper = overview.body["keys"]["paper"]  # type: ignore[index]
+    assert paper["validated"] and [i["status"] for i in paper["checks"]["items"]] == ["ok"] * 3
+    # The READY connection was the fill check's answer: it was not restarted.
+    assert stack.services.watchers.connection_state(user.id) == live
+    paced = await client.call("POST", "/app/api/keys/recheck", {"env": "paper"})
+    assert paced.status == 429 and paced.body["code"] == "rate_limited"

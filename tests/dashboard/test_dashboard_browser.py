@@ -168,3 +168,49 @@ def write_pictures(folder: Path, pictures: dict[str, bytes]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in pictures.items():
         (folder / name).write_bytes(data)
+
+
+async def test_plain_browser_sign_in_with_the_chat_code_language_switch_and_sign_out(
+    stack: Stack, browser: Session
+) -> None:
+    chat = stack.user(USER_ID, username="Kim_Browser")
+    mark = chat.mark()
+    await chat.send_text("/start")
+    await chat.wait_for_bot_message("moahook", 10, after=mark)
+
+    await browser.open(f"{stack.base_url}/app")
+    await browser.wait_for(VISIBLE, "#signin-form")
+    await (await browser.find("#signin-user")).type("@kim_browser")
+    mark = chat.mark()
+    await (await browser.find("#signin-form button[type=submit]")).click()
+    code = await stack.code_for(chat, mark)
+    await browser.wait_for(VISIBLE, "#signin-code-form")
+    await (await browser.find("#signin-code")).type(code)
+    await (await browser.find("#signin-code-form button[type=submit]")).click()
+    await browser.wait_for(VISIBLE, "#app")
+    await browser.wait_for("return document.getElementById('status-env').textContent")
+
+    # The stored language is Korean; the switch turns the page (and /lang) to English.
+    assert "상태" in str(await (await browser.find("#status h2")).text())
+    await (await browser.find("#lang-switch")).click()
+    await browser.wait_for(
+        "return document.querySelector('#status h2').textContent === 'Status'"
+    )
+    await browser.wait_for(
+        "return document.getElementById('status-paused').textContent === 'running'"
+    )
+    user = await stack.services.storage.users.by_telegram_id(USER_ID)
+    assert user is not None and user.language == "en"
+
+    # Pause from the page, then sign out: the session is gone on the server too.
+    await (await browser.find("#pause-toggle")).click()
+    await browser.wait_for(
+        "return document.getElementById('status-paused').textContent.startsWith('paused')"
+    )
+    assert (await stack.services.storage.users.by_telegram_id(USER_ID)).paused  # type: ignore[union-attr]
+    await (await browser.find("#sign-out")).click()
+    await browser.wait_for(VISIBLE, "#signin-form")
+    await browser.open(f"{stack.base_url}/app?again=1")
+    await browser.wait_for(VISIBLE, "#signin-form")
+    assert not await browser.run(VISIBLE, "#app")
+    assert await browser.console_errors() == []

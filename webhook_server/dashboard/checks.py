@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from kis.env import Environment
-from kis.keycheck import CheckReport, FillProbe
+from kis.keycheck import CheckReport, FillProbe, live_or_probe
 from kis.models import Account, AppCredentials
 from kis.ws import ConnectionState
 from storage.records import UserRecord
@@ -71,15 +71,14 @@ class CheckRunner:
     def _probe(self, user: UserRecord, keep_live: bool) -> FillProbe:
         watch = self._deps.watch
 
-        async def probe(creds: AppCredentials, hts_id: str, timeout: float) -> ConnectionState:  # noqa: ASYNC109
-            if keep_live:
-                ready, _ = watch.state_for(user.id, creds.env)
-                state = watch.connection_state(user.id)
-                if ready and state is not None:
-                    return state
+        async def fresh(creds: AppCredentials, hts_id: str, timeout: float) -> ConnectionState:  # noqa: ASYNC109
             return await watch.probe(user.id, user.chat_id, creds, hts_id, timeout)
 
-        return probe
+        def live(env: Environment) -> ConnectionState | None:
+            ready, _ = watch.state_for(user.id, env)
+            return watch.connection_state(user.id) if ready else None
+
+        return live_or_probe(live, fresh) if keep_live else fresh
 
     async def _run(
         self, user: UserRecord, creds: AppCredentials, account: Account, hts_id: str,

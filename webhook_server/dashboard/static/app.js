@@ -243,6 +243,7 @@
     input.autocomplete = "one-time-code";
     input.maxLength = 6;
     input.className = "code-input";
+    input.name = "code";
     label.append(input);
     const row = el("div", "row");
     const ok = el("button", "", t("code.confirm"));
