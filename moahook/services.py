@@ -142,7 +142,6 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
         cleanup_ctx=[_intake_ctx(services)],
     )
     keychecker = KeyChecker(services.kis)
-    setup_dashboard(app, dashboard_deps(services, keychecker))
     dispatcher = create_dispatcher(
         storage=services.storage,
         keychecker=keychecker,
@@ -165,6 +164,8 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
         ),
         app_url=mini_app_url(settings.public_url),
     )
+    # After the bot: its key checks end before the fill-notice watchers they use.
+    setup_dashboard(app, dashboard_deps(services, keychecker))
     app.cleanup_ctx.append(_resume_ctx(services))
     app.cleanup_ctx.append(_ready_ctx(started, bot_started))
     return app, bot_started

@@ -375,13 +375,18 @@ async def test_sign_in_is_rate_limited_per_user_and_per_ip(stack: Stack) -> None
     mark = chat.mark()
     answers = [
         await client.call("POST", "/app/api/signin/code", {"user": "alice_trades"})
-        for _ in range(6)
+        for _ in range(11)
     ]
-    assert [a.status for a in answers] == [202] * 5 + [429]
+    assert [a.status for a in answers] == [202] * 10 + [429]
     assert answers[-1].body["code"] == "rate_limited"
     assert 0 < int(answers[-1].headers["Retry-After"]) <= 600
     sent = [m for m in chat.bot_messages() if "대시보드 인증 코드" in m.text]
-    assert len(sent) == 5
+    assert len(sent) == 10
+    # Codes for changes count against the same user's limit: no more messages.
+    await client.sign_in(stack.bot_token, ALICE)
+    rotate = await client.call("POST", "/app/api/webhook/rotate", {})
+    assert rotate.status == 429 and rotate.body["code"] == "rate_limited"
+    assert len([m for m in chat.bot_messages() if "인증 코드" in m.text]) == 10
 
     # Per IP: refused initData from this address counts, whoever it names…
     statuses = [

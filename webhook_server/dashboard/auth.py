@@ -95,7 +95,7 @@ class Auth:
         await self._ip_attempt(request)
         body = await read_json(request)
         name, user = await self._named_user(body)
-        await spend(deps.storage.rate_buckets, "signin-code", name, deps.limits.codes_per_user)
+        await spend(deps.storage.rate_buckets, "signin-code", name, deps.limits.per_user)
         if user is not None:
             # Not delivered or not: the answer must not tell who exists.
             with contextlib.suppress(ApiError):

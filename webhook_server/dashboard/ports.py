@@ -57,9 +57,9 @@ class SignInLimits:
     per_user: Limit = Limit(10, timedelta(minutes=10))
     # Sessions opened with initData Telegram signed (the Mini App opened again and again).
     telegram_per_user: Limit = Limit(60, timedelta(minutes=10))
-    # Codes sent to one user's chat (each is a Telegram message the user did not ask for
-    # when someone else types their name).
-    codes_per_user: Limit = Limit(5, timedelta(minutes=10))
+    # Codes sent to one user's chat, whatever asked for them (each is a Telegram message,
+    # and one the user did not ask for when someone else types their name).
+    codes_per_user: Limit = Limit(10, timedelta(minutes=10))
     recheck: Limit = Limit(1, timedelta(minutes=1))
 
 

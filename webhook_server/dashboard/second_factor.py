@@ -8,6 +8,7 @@ from typing import Final
 
 from storage.records import UserRecord, VerifyOutcome
 from webhook_server.dashboard.http import ApiError
+from webhook_server.dashboard.limits import spend
 from webhook_server.dashboard.ports import DashboardDeps
 
 # Purposes of their own: a code asked for on the dashboard never confirms a chat flow.
@@ -19,7 +20,9 @@ PURPOSES: Final = (PURPOSE_SIGNIN, PURPOSE_KEYS, PURPOSE_REAL, PURPOSE_ROTATE)
 
 
 async def request_second_factor(deps: DashboardDeps, user: UserRecord, purpose: str) -> None:
-    """Issue a code for `purpose` and send it to the user's chat; 502 if Telegram refuses."""
+    """Issue a code for `purpose` and send it to the user's chat; 429 past the user's
+    limit of codes, 502 if Telegram refuses."""
+    await spend(deps.storage.rate_buckets, "codes", str(user.id), deps.limits.codes_per_user)
     code = await deps.storage.two_factor.issue(user.id, purpose)
     if not await deps.send_code(user, purpose, code):
         raise ApiError(502, "delivery", "the code could not be sent to your Telegram chat")
