@@ -10,6 +10,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeDefault
 
+from bot import dashboard
 from bot.filters import OwnPrivateChat
 from bot.fsm import DatabaseStorage
 from bot.middlewares import InflightMiddleware, UserMiddleware
@@ -33,7 +34,7 @@ from storage.facade import Storage
 
 COMMANDS = (
     "start", "help", "keys", "mode", "paper", "real", "webhook", "status", "orders", "log",
-    "pause", "resume", "delete", "lang", "cancel",
+    "pause", "resume", "delete", "lang", "cancel", "app",
 )
 
 
@@ -50,6 +51,7 @@ def all_routers() -> list[Router]:
         pause.build_router(),
         delete.build_router(),
         language.build_router(),
+        dashboard.build_router(),
         keys.build_flow(),
         confirm.build_router(),
         common.build_fallback(),

@@ -43,7 +43,9 @@ class UserMiddleware(BaseMiddleware):
             return None
         # A new user's language comes from their Telegram app; later, from /lang.
         first_lang = parse_lang(sender.language_code) or DEFAULT_LANG
-        user = await self._users.get_or_create(sender.id, chat.id, first_lang)
+        user = await self._users.get_or_create(
+            sender.id, chat.id, first_lang, username=sender.username
+        )
         data["user"] = user
         data["lang"] = user_lang(user)
         return await handler(event, data)

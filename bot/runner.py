@@ -91,12 +91,14 @@ def attach_bot(
     webhook_secret: str | None = None,
     coordinator: Coordinator | None = None,
     shared: bool = False,
+    app_url: str | None = None,
 ) -> asyncio.Event:
     """Wire the whole bot side into `app`; the returned event is set once it started.
 
     With a shared `coordinator` (several instances), the Telegram side is registered as
     work under the `telegram` lease and runs wherever that lease is; the caller starts
-    the coordinator after this."""
+    the coordinator after this. `app_url`: the dashboard's https URL, set as the chats'
+    menu button."""
     started = asyncio.Event()
     app[BOT_STARTED] = started
     app.cleanup_ctx.append(watchers_ctx(watchers))
@@ -109,7 +111,7 @@ def attach_bot(
     side = TelegramSide(
         bot=bot, dispatcher=dispatcher, notifier=notifier,
         coordinator=coordinator or SoleInstance(), shared=shared, webhook_url=webhook_url,
-        webhook_secret=secret,
+        webhook_secret=secret, app_url=app_url,
     )
     if coordinator is not None:
         coordinator.add_work(TELEGRAM_LEASE, side)

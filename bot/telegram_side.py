@@ -17,6 +17,7 @@ import logging
 
 from aiogram import Bot, Dispatcher
 
+from bot.dashboard import set_menu_button
 from bot.factory import set_commands
 from bot.middlewares import InflightMiddleware
 from bot.notifier import Notifier
@@ -46,6 +47,7 @@ class TelegramSide:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         polling_timeout: int = 10,
+        app_url: str | None = None,
     ) -> None:
         self._bot = bot
         self._dispatcher = dispatcher
@@ -55,6 +57,7 @@ class TelegramSide:
         self._webhook_url = webhook_url
         self._webhook_secret = webhook_secret
         self._polling_timeout = polling_timeout
+        self._app_url = app_url
         self._polling: asyncio.Task[None] | None = None
         self.running = asyncio.Event()
 
@@ -71,6 +74,8 @@ class TelegramSide:
         await self._notifier.start(claim_as=claim_as, may_send=may_send)
         with contextlib.suppress(Exception):  # a missing command menu is not fatal
             await set_commands(self._bot)
+        with contextlib.suppress(Exception):  # nor a missing menu button
+            await set_menu_button(self._bot, self._app_url)
         if self._webhook_url:
             await self._bot.set_webhook(
                 self._webhook_url,

@@ -43,6 +43,7 @@ KO: Final[dict[str, str]] = {
         "/log — 최근 알림 20건과 처리 결과\n"
         "/pause, /resume — 알림 처리 중지·재개\n"
         "/delete — 키와 토큰 모두 삭제, 웹훅 주소 재발급 (2단계 인증)\n"
+        "/app — 웹 대시보드\n"
         "/lang ko|en — 언어\n"
         "/cancel — 진행 중인 절차 취소"
     ),
@@ -324,6 +325,27 @@ KO: Final[dict[str, str]] = {
     "reason.inquiry_failed": "KIS 조회(현재가·잔고)가 실패해 주문하지 않았습니다: {detail}",
     "reason.kis_unreachable": "KIS에 연결하지 못해 주문이 접수되지 않았습니다: {detail}",
     "reason.unknown": "사유를 알 수 없습니다",
+    # --- the web dashboard (/app) ---------------------------------------------------
+    "commands.app": "웹 대시보드 열기",
+    "app.open": (
+        "웹 대시보드에서 키 등록, 환경 전환, 웹훅 주소, 주문과 알림 기록을 볼 수 있습니다. "
+        "여기서 입력한 비밀값은 텔레그램을 거치지 않습니다."
+    ),
+    "app.button": "대시보드 열기",
+    "app.browser_only": (
+        "이 서버의 주소가 https가 아니어서 텔레그램 안에서는 열 수 없습니다 "
+        "(텔레그램 규칙). 브라우저에서 여세요:\n{url}\n로그인: 텔레그램 사용자명 또는 ID → "
+        "이 채팅으로 오는 코드."
+    ),
+    "keys.dashboard_first": (
+        "권장: 웹 대시보드에서 등록하세요. App Secret이 텔레그램 채팅을 거치지 않습니다. "
+        "아래에서 계속하면 채팅으로 등록합니다 (비밀값이 담긴 메시지는 바로 지웁니다)."
+    ),
+    "dash.code": (
+        "moahook 대시보드 인증 코드: {code}\n요청: {action}\n5분 동안 유효합니다. "
+        "직접 요청하지 않았다면 무시하세요. 누구에게도 알려 주지 마세요."
+    ),
+    "tfa.action_signin": "대시보드 로그인",
 }
 
 EN: Final[dict[str, str]] = {
@@ -354,6 +376,7 @@ EN: Final[dict[str, str]] = {
         "/log — last 20 alerts and what became of them\n"
         "/pause, /resume — stop or restart acting on alerts\n"
         "/delete — forget all keys and tokens, new webhook URL (2FA)\n"
+        "/app — the web dashboard\n"
         "/lang ko|en — language\n"
         "/cancel — leave the current step"
     ),
@@ -636,6 +659,28 @@ EN: Final[dict[str, str]] = {
     "reason.inquiry_failed": "a KIS inquiry (price or balance) failed, no order sent: {detail}",
     "reason.kis_unreachable": "KIS could not be reached; the order was not placed: {detail}",
     "reason.unknown": "no reason given",
+    # --- the web dashboard (/app) ---------------------------------------------------
+    "commands.app": "Open the web dashboard",
+    "app.open": (
+        "The web dashboard registers keys, switches paper/real and shows your webhook URL, "
+        "orders and alert log. Secrets typed there never pass through Telegram."
+    ),
+    "app.button": "Open the dashboard",
+    "app.browser_only": (
+        "This server's address is not https, so Telegram cannot open it inside the app "
+        "(Telegram's rule). Open it in a browser:\n{url}\nSign in with your Telegram "
+        "username or id, then the code sent to this chat."
+    ),
+    "keys.dashboard_first": (
+        "Recommended: register on the web dashboard, so the App Secret never passes "
+        "through this chat. Continue below to register here instead (messages carrying "
+        "a secret are deleted at once)."
+    ),
+    "dash.code": (
+        "moahook dashboard code: {code}\nFor: {action}\nValid for 5 minutes. If you did "
+        "not ask for it, ignore it. Never share it with anyone."
+    ),
+    "tfa.action_signin": "Dashboard sign-in",
 }
 
 CATALOGS: Final[dict[Lang, dict[str, str]]] = {"ko": KO, "en": EN}

@@ -150,19 +150,6 @@ def _average(price: Decimal, currency: str) -> Decimal:
     return price.quantize(Decimal("0.0001") if currency == "USD" else Decimal(1))
 
 
-def alert_summary(alert: AlertRecord) -> str:
-    """`buy 005930 quantity=3` from the parsed alert, or a clipped raw body."""
-    parsed = alert.parsed or {}
-    parts = [str(parsed[k]) for k in ("action", "ticker", "symbol") if parsed.get(k)]
-    for sizing in ("quantity", "amount", "position"):
-        if parsed.get(sizing) is not None:
-            parts.append(f"{sizing}={parsed[sizing]}")
-    if parts:
-        return " ".join(parts)
-    raw = " ".join(alert.raw_body.split())
-    return raw[:60] + ("…" if len(raw) > 60 else "")
-
-
 def log_message(lang: Lang, alerts: Sequence[AlertRecord]) -> str:
     if not alerts:
         return t(lang, "log.empty")
@@ -173,7 +160,7 @@ def log_message(lang: Lang, alerts: Sequence[AlertRecord]) -> str:
             outcome = f"{outcome}: {alert.reason[:160]}"
         lines.append(
             t(lang, "log.line", time=kst_clock(alert.received_at),
-              summary=alert_summary(alert), outcome=outcome)
+              summary=alert.summary(60), outcome=outcome)
         )
     return "\n".join(lines)
 

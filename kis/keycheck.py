@@ -113,6 +113,21 @@ ACCOUNT_FIELDS: Final = ("ACNO", "CANO", "ACNT_PRDT_CD")
 
 FillProbe = Callable[[AppCredentials, str, float], Awaitable[ConnectionState]]
 Progress = Callable[[CheckReport], Awaitable[None]]
+# The live subscription's state when it is READY in that environment, else None.
+LiveState = Callable[[Environment], ConnectionState | None]
+
+
+def live_or_probe(live: LiveState, probe: FillProbe) -> FillProbe:
+    """Re-checking stored keys: a subscription already READY on them is the answer
+    (restarting it would open a gap in the fill notices); otherwise a fresh probe."""
+
+    async def run(creds: AppCredentials, hts_id: str, timeout: float) -> ConnectionState:  # noqa: ASYNC109
+        state = live(creds.env)
+        if state is not None and state.status is Status.READY:
+            return state
+        return await probe(creds, hts_id, timeout)
+
+    return run
 
 
 def _kis_words(exc: KisError) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Final
 
 from kis.env import Environment
 from kis.secret import Secret, mask
@@ -25,6 +27,25 @@ class AppCredentials:
         )
 
     __str__ = __repr__
+
+
+# What a KIS app key, app secret and HTS ID look like (KIS.md: keys ~36 characters,
+# secrets ~180): checked before anything is stored, in the chat and on the dashboard.
+_APP_KEY: Final = re.compile(r"\S{16,128}")
+_APP_SECRET: Final = re.compile(r"\S{32,512}")
+_HTS_ID: Final = re.compile(r"[A-Za-z0-9_.\-]{2,32}")
+
+
+def looks_like_app_key(text: str) -> bool:
+    return _APP_KEY.fullmatch(text) is not None
+
+
+def looks_like_app_secret(text: str) -> bool:
+    return _APP_SECRET.fullmatch(text) is not None
+
+
+def looks_like_hts_id(text: str) -> bool:
+    return _HTS_ID.fullmatch(text) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"moahook {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="run the service: bot, web server and fill-notice watchers")
-    sub.add_parser("demo", help="offline tour against the built-in KIS simulator")
+    demo = sub.add_parser("demo", help="offline tour against the built-in KIS simulator")
+    demo.add_argument(
+        "--no-wait", action="store_true",
+        help="exit after the tour instead of serving the dashboard until Enter (as when "
+        "stdin is not a terminal)",
+    )
     sim = sub.add_parser("sim", help="run the KIS simulator alone on 127.0.0.1")
     sim.add_argument("--port", type=int, default=0, help="REST port (default: any free)")
     sim.add_argument("--ws-port", type=int, default=0, help="WebSocket port (default: any free)")
@@ -43,9 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return int(run_sim(port=args.port, ws_port=args.ws_port))
     if args.command == "demo":
-        from moahook.demo import run_demo
+        from moahook.demo import DemoOptions, run_demo, stdin_is_terminal
 
-        return int(run_demo())
+        return int(run_demo(options=DemoOptions(wait=stdin_is_terminal() and not args.no_wait)))
     try:
         settings = Settings.load()
     except SettingsError as exc:

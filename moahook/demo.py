@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -31,7 +32,7 @@ from moahook.demo_report import (
     section,
 )
 from moahook.demo_steps import DemoFailed, Steps
-from moahook.demo_tour import STEP_TITLES, Tour
+from moahook.demo_tour import STEP_TITLES, Report, Tour
 from moahook.log import SecretRegistry, redact, setup_logging
 
 # Each wait for the bot, the simulator or the server is bounded by this.
@@ -47,6 +48,8 @@ _QUIETED = ("httpx", "aiogram.event")
 class DemoOptions:
     wait_s: float = WAIT_S
     prepare: Prepare | None = None
+    # Keep serving the dashboard after the tour until Enter or Ctrl-C (a terminal only).
+    wait: bool = False
 
 
 def run_demo(out: TextIO | None = None, options: DemoOptions | None = None) -> int:
@@ -80,7 +83,13 @@ async def demo(out: TextIO, options: DemoOptions, registry: SecretRegistry) -> i
         except DemoFailed as exc:
             failure = exc
         report = await tour.report()
+        _write_report(out, report)
         if failure is None:
+            out.write(section("Dashboard (the Telegram Mini App, also a plain web page)",
+                              _dashboard_lines(tour.dashboard_link, options.wait)))
+            out.flush()
+            if options.wait:
+                await wait_for_enter_or_interrupt()
             try:
                 async with steps.step(STEP_TITLES[-1]):
                     await tour.shut_down(data_dir.cleanup)
@@ -90,11 +99,6 @@ async def demo(out: TextIO, options: DemoOptions, registry: SecretRegistry) -> i
         await tour.close()
         data_dir.cleanup()
 
-    chat = render_chat(report.timeline, report.originals)
-    out.write(section("채팅 (the chat as the user saw it)", chat))
-    out.write(section("TradingView alerts → POST /hook/<token>", render_exchanges(report.alerts)))
-    out.write(section("Orders (moahook storage vs KIS simulator)", render_orders(report.orders)))
-    out.write(section("Fills (from the KIS fill-notice WebSocket)", render_fills(report.fills)))
     out.write("\n")
     if failure is not None:
         detail = redact(failure.detail, registry).replace("\n", " ")
@@ -104,6 +108,56 @@ async def demo(out: TextIO, options: DemoOptions, registry: SecretRegistry) -> i
     out.write(f"demo: OK (all {steps.total} steps) in {steps.elapsed():.1f}s\n")
     out.flush()
     return 0
+
+
+def _write_report(out: TextIO, report: Report) -> None:
+    chat = render_chat(report.timeline, report.originals)
+    out.write(section("채팅 (the chat as the user saw it)", chat))
+    out.write(section("TradingView alerts → POST /hook/<token>", render_exchanges(report.alerts)))
+    out.write(section("Orders (moahook storage vs KIS simulator)", render_orders(report.orders)))
+    out.write(section("Fills (from the KIS fill-notice WebSocket)", render_fills(report.fills)))
+
+
+def _dashboard_lines(link: str, waiting: bool) -> str:
+    lines = [
+        "Open this link in a browser: it signs in as the demo user, exactly as Telegram",
+        "opens the Mini App (initData in the link, valid for an hour):",
+        "",
+        link,
+    ]
+    if waiting:
+        lines += ["", "Serving until you press Enter (or Ctrl-C)…"]
+    else:
+        lines += ["", "(not waiting: run `moahook demo` in a terminal, without --no-wait, "
+                  "to keep it open)"]
+    return "\n".join(lines)
+
+
+async def wait_for_enter_or_interrupt() -> None:
+    """Until a line arrives on stdin or SIGINT; the event loop keeps serving meanwhile.
+    No thread is left blocked on stdin afterwards (a reader callback, not a thread)."""
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    stdin = sys.stdin.fileno()
+
+    def line_ready() -> None:
+        sys.stdin.readline()
+        done.set()
+
+    loop.add_reader(stdin, line_ready)
+    loop.add_signal_handler(signal.SIGINT, done.set)
+    try:
+        await done.wait()
+    finally:
+        loop.remove_reader(stdin)
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):  # closed or replaced stdin
+        return False
 
 
 def _intro(out: TextIO) -> None:

@@ -17,6 +17,7 @@ import httpx
 from aiohttp import web
 
 from bot.standin import BotApiStandIn, ChatMessage, SimUser
+from bot.standin.webapp import init_data, launch_url, web_app_user
 from bot.texts import BUTTON_PAPER, BUTTON_REAL
 from kis.env import KST
 from kis.sim import KisSimulator, SimAccount, demo_account
@@ -95,6 +96,7 @@ STEP_TITLES = (
     "/webhook → URL and alert templates",
     *(f"{alert.title}" for alert in ALERTS),
     "/orders → the three orders filled; storage agrees with the simulator",
+    "dashboard: GET /app, sign in with Telegram initData → the three orders in the orders view",
     "shut down cleanly (no tasks left, temporary directory removed)",
 )
 
@@ -126,6 +128,8 @@ class Tour:
         self._exit = contextlib.AsyncExitStack()
         self._account: SimAccount = demo_account()
         self._sim: KisSimulator | None = None
+        self._standin: BotApiStandIn | None = None
+        self.dashboard_link = ""
         self._services: Services | None = None
         self._http: httpx.AsyncClient | None = None
         self._user: SimUser | None = None
@@ -164,11 +168,13 @@ class Tour:
                 await self._alert(alert)
         async with steps.step(next(titles)):
             await self._orders()
+        async with steps.step(next(titles)):
+            await self._dashboard()
 
     async def _start(self) -> None:
         sim = await self._exit.enter_async_context(KisSimulator())
         standin = await self._exit.enter_async_context(BotApiStandIn())
-        self._sim = sim
+        self._sim, self._standin = sim, standin
         if self._prepare is not None:
             self._prepare(sim, standin)
         # Bound first, so the URL the bot shows is the real one.
@@ -312,6 +318,31 @@ class Tour:
                     f"expected {row.symbol} filled in storage and at KIS, got "
                     f"{row.status}/{row.sim_status}"
                 )
+
+    async def _dashboard(self) -> None:
+        """The web dashboard as the Mini App: signed in with initData signed by "Telegram"
+        (the stand-in's bot token), the orders view read through its API."""
+        http, standin = self._client(), self._standin
+        if standin is None:
+            raise StepFailed("the Bot API stand-in is not running")
+        page = await http.get("/app")
+        if page.status_code != 200 or "app.js" not in page.text:
+            raise StepFailed(f"expected GET /app → the page, got {page.status_code}")
+        data = init_data(standin.token, web_app_user(USER_ID, USER_NAME))
+        signed_in = await http.post("/app/api/session", json={"init_data": data})
+        if signed_in.status_code != 200:
+            raise StepFailed(
+                f"expected sign-in with initData → 200, got {signed_in.status_code} "
+                f"{signed_in.text.strip()}"
+            )
+        activity = await http.get("/app/api/activity")
+        orders = activity.json().get("orders", []) if activity.status_code == 200 else []
+        filled = sorted(o["symbol"] for o in orders if o.get("status") == "filled")
+        expected = sorted(alert.symbol for alert in ALERTS if alert.expect == FILLED)
+        if filled != expected:
+            raise StepFailed(f"expected {expected} filled in the orders view, got {filled}")
+        http.cookies.clear()  # the link printed below signs in afresh
+        self.dashboard_link = launch_url(f"{self._public_url}/app", data, platform="unknown")
 
     # -- helpers --------------------------------------------------------------------
     async def _say(self, text: str, expect: str) -> ChatMessage:

@@ -16,7 +16,9 @@ import httpx
 from aiogram import Bot
 from aiohttp import web
 
+from bot.dashboard import ChatCodeSender, mini_app_url
 from bot.factory import create_bot_for, create_dispatcher
+from bot.formatting import INDICATOR_ALERT, STRATEGY_ALERT, alert_template
 from bot.notifier import Notifier, SendObserver
 from bot.runner import attach_bot
 from bot.watchers import WatcherSupervisor
@@ -37,6 +39,7 @@ from storage.coordination import (
 from storage.crypto import load_master_keys
 from storage.facade import Storage
 from webhook_server.app import DRAINING, CleanupContext, create_app
+from webhook_server.dashboard import DashboardDeps, setup_dashboard
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
 from webhook_server.pipeline import OrderPipeline, kis_metrics_observer
@@ -184,9 +187,10 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
         trusted_proxies=settings.trusted_proxies,
         cleanup_ctx=[_intake_ctx(services)],
     )
+    keychecker = KeyChecker(services.kis)
     dispatcher = create_dispatcher(
         storage=services.storage,
-        keychecker=KeyChecker(services.kis),
+        keychecker=keychecker,
         watchers=services.watchers,
         notifier=services.notifier,
         public_url=settings.public_url,
@@ -206,11 +210,34 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
         ),
         coordinator=services.coordinator,
         shared=services.storage.shared,
+        app_url=mini_app_url(settings.public_url),
     )
+    # After the bot: its key checks end before the fill-notice watchers they use.
+    setup_dashboard(app, dashboard_deps(services, keychecker))
     app.cleanup_ctx.append(_resume_ctx(services))
     app.cleanup_ctx.append(_coordination_ctx(services))
     app.cleanup_ctx.append(_ready_ctx(started, bot_started))
     return app, bot_started
+
+
+def dashboard_deps(services: Services, keychecker: KeyChecker) -> DashboardDeps:
+    """The web dashboard (`/app`) and what it needs of the Telegram side."""
+    settings = services.settings
+    assert settings.bot_token is not None  # open_services refuses to start without one
+    return DashboardDeps(
+        storage=services.storage,
+        keychecker=keychecker,
+        watch=services.watchers,
+        send_code=ChatCodeSender(services.bot),
+        bot_token=settings.bot_token,
+        public_url=settings.public_url,
+        forget_webhook_token=services.intake.forget_token,
+        alert_templates={
+            "strategy": alert_template(STRATEGY_ALERT),
+            "indicator": alert_template(INDICATOR_ALERT),
+        },
+        trusted_proxies=settings.trusted_proxies,
+    )
 
 
 def _intake_ctx(services: Services) -> CleanupContext:

@@ -18,9 +18,11 @@ from storage.repositories import (
     Leases,
     Orders,
     Outbox,
+    RateBuckets,
     SqlTokenStore,
     TwoFactor,
     Users,
+    WebSessions,
 )
 from storage.repositories._sql import Clock
 from storage.rotation import reencrypt_all
@@ -47,6 +49,8 @@ class Storage:
     leases: Leases
     instances: Instances
     signals: Signals
+    web_sessions: WebSessions
+    rate_buckets: RateBuckets
 
     def __repr__(self) -> str:
         return f"Storage({self.db!r})"
@@ -74,6 +78,8 @@ class Storage:
                 if db.dialect == "postgresql"
                 else LocalSignals()
             ),
+            web_sessions=WebSessions(db, box.pepper, clock),
+            rate_buckets=RateBuckets(db, clock),
         )
 
     @classmethod

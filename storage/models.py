@@ -51,6 +51,9 @@ class User(SQLModel, table=True):
     webhook_token_enc: bytes = Field(sa_type=LargeBinary)
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
+    # Telegram @username, lowercased, as last seen by the bot: the dashboard's browser
+    # sign-in finds users by it (Telegram tells bots usernames only of users who wrote).
+    username: str | None = Field(default=None, max_length=32, index=True)
 
 
 class KeySet(SQLModel, table=True):
@@ -276,6 +279,38 @@ class Conversation(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class WebSession(SQLModel, table=True):
+    """A dashboard session; only the SHA-256 of its id is stored."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        UniqueConstraint("id_hash", name="uq_web_sessions_id_hash"),
+        Index("ix_web_sessions_expires", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    user_id: int = Field(sa_column=_user_fk("web_sessions"))
+    id_hash: str = Field(max_length=64)
+    via: str = Field(max_length=16)  # "telegram" (initData) or "code" (browser sign-in)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class RateBucket(SQLModel, table=True):
+    """Hits per bucket per fixed window (sign-in attempts per IP, per user)."""
+
+    __tablename__ = "rate_buckets"
+    __table_args__ = (
+        UniqueConstraint("bucket", "window_start", name="uq_rate_buckets_bucket_window"),
+        Index("ix_rate_buckets_window", "window_start"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    bucket: str = Field(max_length=96)
+    window_start: datetime = Field(sa_type=UtcDateTime)
+    hits: int = Field(default=0)
+
+
 TABLES = (
     User,
     KeySet,
@@ -289,4 +324,6 @@ TABLES = (
     Instance,
     Lease,
     Conversation,
+    WebSession,
+    RateBucket,
 )

@@ -56,6 +56,7 @@ class UserRecord:
     active_environment: Environment
     paused: bool
     created_at: datetime
+    username: str | None = None  # lowercased, without "@"; None until the bot saw one
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,18 @@ class AlertRecord:
     status: AlertStatus
     reason: str | None
     updated_at: datetime
+
+    def summary(self, max_chars: int = 60) -> str:
+        """`buy 005930 quantity=3` from the parsed alert, or the clipped raw body."""
+        parsed = self.parsed or {}
+        parts = [str(parsed[k]) for k in ("action", "ticker", "symbol") if parsed.get(k)]
+        for sizing in ("quantity", "amount", "position"):
+            if parsed.get(sizing) is not None:
+                parts.append(f"{sizing}={parsed[sizing]}")
+        if parts:
+            return " ".join(parts)
+        raw = " ".join(self.raw_body.split())
+        return raw[:max_chars] + ("…" if len(raw) > max_chars else "")
 
 
 @dataclass(frozen=True, slots=True)

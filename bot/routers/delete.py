@@ -46,6 +46,7 @@ async def confirmed_delete(
     old = await storage.users.webhook_token(user.id)
     await storage.users.rotate_webhook_token(user.id)
     forget_webhook_token(old)
+    await storage.web_sessions.end_all(user.id)  # dashboard sign-ins are tokens too
     await storage.audit.record(user.id, "keys.deleted")
     await message.answer(t(lang, "delete.done"))
 

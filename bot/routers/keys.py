@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
-from typing import Final
 
 from aiogram import Router
 from aiogram.exceptions import TelegramAPIError
@@ -13,6 +11,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot.checks import CheckReport, render_checklist
+from bot.dashboard import offer_dashboard
 from bot.formatting import env_label
 from bot.keyboards import EnvChoice, env_keyboard
 from bot.states import KeyFlow
@@ -21,7 +20,13 @@ from bot.twofactor import PURPOSE_KEYS, CodeCheck, check_code, send_code
 from bot.watchers import WatcherSupervisor
 from kis.env import Environment
 from kis.keycheck import FillProbe, KeyChecker
-from kis.models import Account, AppCredentials
+from kis.models import (
+    Account,
+    AppCredentials,
+    looks_like_app_key,
+    looks_like_app_secret,
+    looks_like_hts_id,
+)
 from kis.secret import Secret, mask
 from storage.facade import Storage
 from storage.records import UserRecord
@@ -29,13 +34,9 @@ from storage.records import UserRecord
 log = logging.getLogger(__name__)
 
 
-_APP_KEY: Final = re.compile(r"\S{16,128}")
-_APP_SECRET: Final = re.compile(r"\S{32,512}")
-_HTS_ID: Final = re.compile(r"[A-Za-z0-9_.\-]{2,32}")
-
-
-async def start_keys(message: Message, state: FSMContext, lang: Lang) -> None:
+async def start_keys(message: Message, state: FSMContext, lang: Lang, public_url: str) -> None:
     await state.clear()
+    await offer_dashboard(message, lang, public_url)
     await state.set_state(KeyFlow.app_key)
     await message.answer(t(lang, "keys.ask_app_key"))
 
@@ -54,7 +55,7 @@ async def got_app_key(message: Message, state: FSMContext, lang: Lang) -> None:
     text = (message.text or "").strip()
     # Whatever arrived here may be the secret: it goes before anything else happens.
     await _delete_secret(message, lang, "keys.what_app_key")
-    if not _APP_KEY.fullmatch(text):
+    if not looks_like_app_key(text):
         await message.answer(t(lang, "keys.bad_app_key"))
         return
     await state.update_data(app_key=text)
@@ -65,7 +66,7 @@ async def got_app_key(message: Message, state: FSMContext, lang: Lang) -> None:
 async def got_app_secret(message: Message, state: FSMContext, lang: Lang) -> None:
     text = (message.text or "").strip()
     await _delete_secret(message, lang, "keys.what_app_secret")
-    if not _APP_SECRET.fullmatch(text):
+    if not looks_like_app_secret(text):
         await message.answer(t(lang, "keys.bad_app_secret"))
         return
     await state.update_data(app_secret=text)
@@ -86,7 +87,7 @@ async def got_account(message: Message, state: FSMContext, lang: Lang) -> None:
 
 async def got_hts_id(message: Message, state: FSMContext, lang: Lang) -> None:
     text = (message.text or "").strip()
-    if not _HTS_ID.fullmatch(text):
+    if not looks_like_hts_id(text):
         await message.answer(t(lang, "keys.bad_hts_id"))
         return
     await state.update_data(hts_id=text)

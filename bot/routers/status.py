@@ -17,7 +17,7 @@ from bot.texts import Lang, t
 from bot.views import kst_midnight, log_message, orders_message, status_message
 from bot.watchers import WatcherSupervisor
 from kis.env import Environment
-from kis.keycheck import FillProbe, KeyChecker
+from kis.keycheck import FillProbe, KeyChecker, live_or_probe
 from kis.models import Account, AppCredentials
 from kis.ws import ConnectionState
 from storage.facade import Storage
@@ -74,18 +74,14 @@ async def recheck(
 
 
 def _live_or_probe(user: UserRecord, watchers: WatcherSupervisor) -> FillProbe:
-    """The live fill-notice connection when it is READY in that environment (it runs on
-    these very stored keys; restarting it would open a gap in the fill notices), else a
-    fresh subscription."""
+    def live(env: Environment) -> ConnectionState | None:
+        ready, _ = watchers.state_for(user.id, env)
+        return watchers.connection_state(user.id) if ready else None
 
-    async def probe(creds: AppCredentials, hts_id: str, timeout: float) -> ConnectionState:  # noqa: ASYNC109
-        ready, _ = watchers.state_for(user.id, creds.env)
-        state = watchers.connection_state(user.id)
-        if ready and state is not None:
-            return state
+    async def fresh(creds: AppCredentials, hts_id: str, timeout: float) -> ConnectionState:  # noqa: ASYNC109
         return await watchers.probe(user.id, user.chat_id, creds, hts_id, timeout)
 
-    return probe
+    return live_or_probe(live, fresh)
 
 
 async def orders(message: Message, user: UserRecord, lang: Lang, storage: Storage) -> None:

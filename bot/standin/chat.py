@@ -71,6 +71,7 @@ def parse_reply_markup(raw: str | None) -> Keyboard:
                 not isinstance(data, str) or not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA_BYTES
             ):
                 raise bad_request("BUTTON_DATA_INVALID")
+            check_web_app(button.get("web_app"))
             buttons.append({str(key): value for key, value in button.items()})
         keyboard.inline.append(buttons)
     for row in _rows(markup.get("keyboard")):
@@ -78,6 +79,15 @@ def parse_reply_markup(raw: str | None) -> Keyboard:
             [str(b.get("text", "")) if isinstance(b, dict) else str(b) for b in row]
         )
     return keyboard
+
+
+def check_web_app(web_app: object) -> None:
+    """Telegram opens Mini Apps over https only, and says so."""
+    if web_app is None:
+        return
+    url = web_app.get("url") if isinstance(web_app, dict) else None
+    if not isinstance(url, str) or not url.startswith("https://"):
+        raise bad_request(f"Web App URL '{url}' is invalid: Only HTTPS links are allowed")
 
 
 def _rows(value: object) -> list[list[object]]:
@@ -164,14 +174,18 @@ class Chat:
     entries: list[StoredMessage] = field(default_factory=list)
     next_message_id: int = 1
     blocked: bool = False
+    username: str | None = None
 
     def user_json(self) -> JsonObject:
-        return {
+        user: JsonObject = {
             "id": self.user_id,
             "is_bot": False,
             "first_name": self.first_name,
             "language_code": self.language_code,
         }
+        if self.username:
+            user["username"] = self.username
+        return user
 
     def chat_json(self) -> JsonObject:
         return {"id": self.user_id, "type": "private", "first_name": self.first_name}

@@ -35,6 +35,7 @@ from bot.standin.chat import (
     Keyboard,
     StoredMessage,
     bad_request,
+    check_web_app,
     command_entities,
     format_text,
     parse_reply_markup,
@@ -113,6 +114,8 @@ class BotApiStandIn:
         """Every authorised request, in arrival order."""
         self.webhook_deliveries: list[WebhookDelivery] = []
         """Every POST of an update to the bot's webhook, in order."""
+        self.menu_buttons: dict[str, JsonObject] = {}
+        """setChatMenuButton by chat id ("" = the default for every private chat)."""
         self.answered_callbacks: dict[str, JsonObject] = {}
         """answerCallbackQuery calls by callback query id: their text/show_alert parameters."""
 
@@ -193,10 +196,13 @@ class BotApiStandIn:
 
     # -- what tests drive and inspect ----------------------------------------------------
 
-    def user(self, user_id: int, first_name: str, language_code: str = "ko") -> SimUser:
+    def user(
+        self, user_id: int, first_name: str, language_code: str = "ko",
+        username: str | None = None,
+    ) -> SimUser:
         """The simulated user (and their private chat); the same handle for the same id."""
         if user_id not in self._users:
-            self._chats[user_id] = Chat(user_id, first_name, language_code)
+            self._chats[user_id] = Chat(user_id, first_name, language_code, username=username)
             self._users[user_id] = SimUser(self, user_id)
         return self._users[user_id]
 
@@ -369,6 +375,7 @@ class BotApiStandIn:
             "answercallbackquery": self._answer_callback,
             "sendchataction": self._send_chat_action,
             "setmycommands": self._set_commands,
+            "setchatmenubutton": self._set_menu_button,
             "getmycommands": self._get_commands,
             "deletemycommands": self._delete_commands,
             "setwebhook": self._set_webhook,
@@ -538,6 +545,15 @@ class BotApiStandIn:
             raise bad_request("can't parse commands JSON object")
         key = (_scope_type(params), params.get("language_code", ""))
         self._commands[key] = [c for c in commands if isinstance(c, dict)]
+        return True
+
+    def _set_menu_button(self, params: dict[str, str], now: float) -> object:
+        raw = params.get("menu_button")
+        button = json.loads(raw) if raw else {"type": "default"}
+        if not isinstance(button, dict):
+            raise bad_request("can't parse menu button JSON object")
+        check_web_app(button.get("web_app"))
+        self.menu_buttons[params.get("chat_id", "")] = button
         return True
 
     def _get_commands(self, params: dict[str, str], now: float) -> object:

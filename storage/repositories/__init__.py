@@ -8,9 +8,11 @@ from storage.repositories.keysets import KeySets
 from storage.repositories.leases import Instances, Leases
 from storage.repositories.orders import Orders
 from storage.repositories.outbox import Outbox
+from storage.repositories.ratebuckets import RateBuckets
 from storage.repositories.tokens import SqlTokenStore
 from storage.repositories.twofactor import TwoFactor
 from storage.repositories.users import Users
+from storage.repositories.websessions import WebSessions
 
 __all__ = [
     "Alerts",
@@ -22,7 +24,9 @@ __all__ = [
     "Leases",
     "Orders",
     "Outbox",
+    "RateBuckets",
     "SqlTokenStore",
     "TwoFactor",
     "Users",
+    "WebSessions",
 ]

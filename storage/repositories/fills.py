@@ -197,6 +197,20 @@ class Fills:
             ).scalars().all()
         return [_record(row) for row in rows]
 
+    async def for_orders(self, user_id: int, order_ids: Sequence[int]) -> list[FillRecord]:
+        """The fills of several of the user's orders in one query, oldest first."""
+        if not order_ids:
+            return []
+        async with self._db.session() as session:
+            rows = (
+                await session.execute(
+                    select(Fill)
+                    .where(col(Fill.user_id) == user_id, col(Fill.order_id).in_(order_ids))
+                    .order_by(col(Fill.id))
+                )
+            ).scalars().all()
+        return [_record(row) for row in rows]
+
 
 def _order_of_notice(
     user_id: object, environment: object, order_no: object

@@ -137,10 +137,17 @@ class KeySets:
         user_id: int,
         environment: Environment,
         results: Mapping[str, object],
-        validated: bool,
+        validated: bool | None,
     ) -> bool:
-        """Stores the latest check results (no secrets in them!); False if no such set."""
+        """Stores the latest check results (no secrets in them!); False if no such set.
+
+        `validated=None` leaves the verdict as it is (progress of a running check)."""
         now = self._clock()
+        values: dict[str, object] = {
+            "check_results": dict(results), "checked_at": now, "updated_at": now,
+        }
+        if validated is not None:
+            values["validated"] = validated
         async with self._db.transaction() as session:
             result = await session.execute(
                 update(KeySet)
@@ -148,12 +155,7 @@ class KeySets:
                     col(KeySet.user_id) == user_id,
                     col(KeySet.environment) == Environment(environment).value,
                 )
-                .values(
-                    check_results=dict(results),
-                    validated=validated,
-                    checked_at=now,
-                    updated_at=now,
-                )
+                .values(**values)
             )
         self._changes.notify(user_id)
         return rowcount(result) > 0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Final
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kis.env import Environment
@@ -28,6 +30,7 @@ from storage.types import utcnow
 LANGUAGES: Final = ("ko", "en")
 TOKEN_BYTES: Final = 24  # 192 bits; the SPEC asks for at least 128
 _MAX_TOKEN_CHARS: Final = 256
+_USERNAME: Final = re.compile(r"[a-z0-9_]{4,32}")
 
 
 def new_webhook_token() -> str:
@@ -43,7 +46,18 @@ def user_record(row: User) -> UserRecord:
         active_environment=Environment(row.active_environment),
         paused=row.paused,
         created_at=row.created_at,
+        username=row.username,
     )
+
+
+def normalize_username(username: str | None) -> str | None:
+    """`@Some_Name` → `some_name`; None for nothing usable (Telegram: 4-32 of [A-Za-z0-9_])."""
+    if username is None:
+        return None
+    name = username.strip().removeprefix("@").lower()
+    if not _USERNAME.fullmatch(name):
+        return None
+    return name
 
 
 class Users:
@@ -58,21 +72,33 @@ class Users:
         self._changes.add(listener)
 
     async def get_or_create(
-        self, telegram_id: int, chat_id: int, language: str = "ko"
+        self,
+        telegram_id: int,
+        chat_id: int,
+        language: str = "ko",
+        *,
+        username: str | None = None,
     ) -> UserRecord:
-        """The user for this Telegram id, created (with a webhook token) on first contact."""
+        """The user for this Telegram id, created (with a webhook token) on first contact.
+
+        `username` (as Telegram sent it) is remembered, so the dashboard's browser sign-in
+        can find the user by it; a username another user held before moves to this one."""
         _check_language(language)
+        name = normalize_username(username)
         existing = await self.by_telegram_id(telegram_id)
         if existing is not None:
-            if existing.chat_id == chat_id:
+            if existing.chat_id == chat_id and (name is None or existing.username == name):
                 return existing
             async with self._db.transaction() as session:
+                changes: dict[str, object] = {"chat_id": chat_id, "updated_at": self._clock()}
+                if name is not None:
+                    await _release_username(session, name, telegram_id)
+                    changes["username"] = name
                 await session.execute(
-                    update(User)
-                    .where(col(User.telegram_id) == telegram_id)
-                    .values(chat_id=chat_id, updated_at=self._clock())
+                    update(User).where(col(User.telegram_id) == telegram_id).values(**changes)
                 )
-            self._changes.notify(existing.id)
+            if existing.chat_id != chat_id:
+                self._changes.notify(existing.id)
         else:
             token = new_webhook_token()
             now = self._clock()
@@ -86,8 +112,11 @@ class Users:
                 "webhook_token_enc": self._box.encrypt(token, aad.webhook_token(telegram_id)),
                 "created_at": now,
                 "updated_at": now,
+                "username": name,
             }
             async with self._db.transaction() as session:
+                if name is not None:
+                    await _release_username(session, name, telegram_id)
                 # A concurrent first contact may win: then theirs is the one.
                 await session.execute(
                     insert_ignoring(self._db.dialect, User, values, ["telegram_id"])
@@ -117,6 +146,21 @@ class Users:
             row = (
                 await session.execute(
                     select(User).where(col(User.webhook_token_hash) == hash_token(token))
+                )
+            ).scalar_one_or_none()
+            return None if row is None else user_record(row)
+
+    async def by_username(self, username: str) -> UserRecord | None:
+        name = normalize_username(username)
+        if name is None:
+            return None
+        async with self._db.session() as session:
+            row = (
+                await session.execute(
+                    select(User)
+                    .where(col(User.username) == name)
+                    .order_by(col(User.updated_at).desc())
+                    .limit(1)
                 )
             ).scalar_one_or_none()
             return None if row is None else user_record(row)
@@ -182,6 +226,15 @@ class Users:
             if rowcount(result) == 0:
                 raise UnknownUser(user_id)
         self._changes.notify(user_id)
+
+
+async def _release_username(session: AsyncSession, name: str, telegram_id: int) -> None:
+    """Telegram usernames move between accounts: only the newest holder keeps one."""
+    await session.execute(
+        update(User)
+        .where(col(User.username) == name, col(User.telegram_id) != telegram_id)
+        .values(username=None)
+    )
 
 
 def _check_language(language: str) -> None:

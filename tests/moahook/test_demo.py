@@ -146,7 +146,8 @@ def test_console_script_exits_zero_with_nothing_on_stderr(tmp_path: Path) -> Non
     env["TMPDIR"] = str(tmp_path)
     result = subprocess.run(
         [sys.executable, "-W", "error", "-m", "moahook.cli", "demo"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env, check=False,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=env, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""

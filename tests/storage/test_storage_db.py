@@ -30,6 +30,8 @@ EXPECTED_TABLES = {
     "instances",
     "leases",
     "conversations",
+    "web_sessions",
+    "rate_buckets",
 }
 
 
