@@ -61,12 +61,16 @@ def credentials(keys: KeySetRecord) -> AppCredentials:
 
 
 def fill_notice_key(notice: FillNotice) -> str:
-    """What makes one fill unique when KIS repeats a notice (reconnects, resends)."""
+    """What identifies one fill: its fields and its position among identical records of
+    one subscription. Equal lots in one second differ by position; the same record
+    delivered again (another subscription, another instance) has the same key."""
     raw = "|".join(
         (notice.order_no, notice.time, str(notice.quantity), str(notice.price),
          notice.accept_status, notice.account)
     )
-    return hashlib.sha256(raw.encode()).hexdigest()[:40]
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:40]
+    # The first occurrence keeps the key earlier versions stored.
+    return digest if notice.occurrence == 1 else f"{digest}:{notice.occurrence}"
 
 
 class WatcherObserver(Protocol):

@@ -252,6 +252,9 @@ class FillNotice:
     account_name: str
     name: str  # stock name; empty when the layout is not the known 26-field one
     order_price: int
+    # KIS sends no fill id: a fill filled in equal lots within one second arrives as
+    # identical records. n = this is the n-th identical record of one subscription.
+    occurrence: int = 1
 
     @property
     def kind(self) -> NoticeKind:

@@ -15,8 +15,9 @@ import json
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final, Generic, TypeVar
 
@@ -370,6 +371,9 @@ class FillNoticeConnection:
     async def _session(self, ws: ClientConnection, key: str) -> _Outcome:
         cipher: NoticeCipher | None = None
         ready_at: float | None = None
+        # Identical records within one subscription are distinct events (equal lots);
+        # the same record in another subscription is a redelivery.
+        seen: Counter[FillNotice] = Counter()
         try:
             await ws.send(subscription_message(key, self._tr_id, self._hts_id, subscribe=True))
             while True:
@@ -392,7 +396,7 @@ class FillNoticeConnection:
                 if isinstance(frame, PingPong):
                     await ws.send(frame.text)
                 elif isinstance(frame, DataFrame):
-                    await self._deliver(frame, cipher)
+                    await self._deliver(frame, cipher, seen)
                 elif isinstance(frame, Subscribed):
                     if frame.key and frame.iv:
                         try:
@@ -438,7 +442,9 @@ class FillNoticeConnection:
         # anything unknown: retrying soon would not help.
         return _Outcome(_End.REFUSED, f"{NOT_READY}: {reason}")
 
-    async def _deliver(self, frame: DataFrame, cipher: NoticeCipher | None) -> None:
+    async def _deliver(
+        self, frame: DataFrame, cipher: NoticeCipher | None, seen: Counter[FillNotice]
+    ) -> None:
         if frame.tr_id != self._tr_id:
             logger.debug("%s: ignoring a frame for TR %s", self._name, frame.tr_id)
             return
@@ -448,6 +454,9 @@ class FillNoticeConnection:
             logger.error("%s: undecodable fill notice: %s", self._name, exc)
             return
         for notice in notices:
+            seen[notice] += 1
+            if seen[notice] > 1:
+                notice = replace(notice, occurrence=seen[notice])
             try:
                 await self._on_notice(notice)
             except Exception:

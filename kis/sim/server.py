@@ -57,6 +57,7 @@ class KisSimulator:
         ws_slot_hold_s: float = 0.0,
         wrong_hts_id: str = "refuse",
         split_fill_qty: int = 10,
+        fill_lots: int = 0,
     ) -> None:
         if wrong_hts_id not in ("refuse", "silent_drop"):
             raise ValueError("wrong_hts_id must be 'refuse' or 'silent_drop'")
@@ -65,7 +66,8 @@ class KisSimulator:
         self._accounts: dict[str, SimAccount] = {}
         self.credentials = Credentials(self.lookup, self._clock, token_interval_s=token_interval_s)
         self.broker = Broker(
-            self.market, self._clock, self._on_notice, split_fill_qty=split_fill_qty
+            self.market, self._clock, self._on_notice, split_fill_qty=split_fill_qty,
+            fill_lots=fill_lots,
         )
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []

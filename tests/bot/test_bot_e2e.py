@@ -473,3 +473,37 @@ async def test_alert_to_order_to_fill_notice_in_chat(stack: Stack) -> None:
     assert "filled 2/2 sh" in orders.text
     log = await say(user, "/log", "Last")
     assert "refused" in log.text and "ordered" in log.text
+
+
+async def test_equal_lots_filled_in_one_second_are_all_counted(stack: Stack) -> None:
+    """KRX often fills a market order in equal lots within one second; KIS sends no fill
+    id, so the notices are identical. Each is a fill: the order ends filled, in the chat
+    and in /orders (they were taken for one repeated notice)."""
+    stack.sim.broker.fill_lots = 3
+    user = stack.standin.user(7602, "Lots", language_code="en")
+    await register(stack, user)
+    shown = await say(user, "/webhook", "Your webhook URL")
+    url = next(word for word in shown.text.split() if "/hook/" in word)
+    mark = user.mark()
+    async with aiohttp.ClientSession() as session:
+        body = '{"ticker":"005930","action":"buy","quantity":"9"}'
+        async with session.post(stack.web_url + url.removeprefix(PUBLIC_URL), data=body) as r:
+            assert r.status == 200
+    filled = await user.wait_for_bot_message("Filled (paper trading)", after=mark, timeout=10)
+    assert "buy 3 sh @" in filled.text
+    [sim_order] = stack.sim.orders
+    assert [f.qty for f in sim_order.fills] == [3, 3, 3]
+    assert len({f.time for f in sim_order.fills}) == 1, "one second, identical notices"
+    partials = [m.text for m in user.bot_messages() if "Partially filled" in m.text]
+    assert len(partials) == 2
+    [order] = await stack.storage.orders.recent(await _user_id(stack, user))
+    assert (order.filled_qty, order.quantity) == (9, 9)
+    assert [f.quantity for f in await stack.storage.fills.for_order(order.id)] == [3, 3, 3]
+    orders = await say(user, "/orders", "Last")
+    assert "filled 9/9 sh" in orders.text
+
+
+async def _user_id(stack: Stack, user: SimUser) -> int:
+    record = await stack.storage.users.by_telegram_id(user.id)
+    assert record is not None
+    return record.id
