@@ -9,7 +9,7 @@ from typing import Final
 from bot.texts import CATALOGS, Lang, t
 from kis.env import KST
 from kis.ws import NOT_READY
-from storage.notices import Notice, NoticeKind
+from storage.notices import FROM_EXECUTIONS, Notice, NoticeKind
 
 # Korea has had no daylight saving time since 1988: a fixed offset needs no tz database.
 
@@ -165,6 +165,10 @@ def format_notice(notice: Notice, lang: Lang) -> str:
         text = t(lang, "notice.fill_down", reason=reason_text(lang, notice))
     else:
         text = t(lang, "notice.fill_up")
+    if kind in (NoticeKind.ORDER_FILLED, NoticeKind.ORDER_PARTIAL) and (
+        notice.reason_key == FROM_EXECUTIONS
+    ):
+        text += "\n" + t(lang, "notice.from_executions")
     if notice.comment:
         text += "\n" + t(lang, "notice.comment", comment=notice.comment[:200])
     return text

@@ -286,6 +286,7 @@ KO: Final[dict[str, str]] = {
         "⚠️ 체결통보 연결이 끊겼습니다 ({reason}). 다시 연결될 때까지 주문은 막힙니다."
     ),
     "notice.fill_up": "체결통보가 다시 연결되었습니다.",
+    "notice.from_executions": "(체결통보가 오지 않아 KIS 일별 체결내역으로 확인한 체결입니다)",
     "notice.price_market": "시장가",
     "notice.price_limit": "지정가 {price}원",
     "notice.comment": "메모: {comment}",
@@ -592,6 +593,9 @@ EN: Final[dict[str, str]] = {
         "⚠️ Fill-notice connection lost ({reason}). Orders are blocked until it is back."
     ),
     "notice.fill_up": "Fill notices are connected again.",
+    "notice.from_executions": (
+        "(no fill notice came for this: confirmed with KIS's daily executions)"
+    ),
     "notice.price_market": "at market",
     "notice.price_limit": "limit {price} KRW",
     "notice.comment": "Note: {comment}",

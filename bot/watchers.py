@@ -73,6 +73,13 @@ def fill_notice_key(notice: FillNotice) -> str:
     return digest if notice.occurrence == 1 else f"{digest}:{notice.occurrence}"
 
 
+class SettleLater(Protocol):
+    """Checks an order's fills against KIS's daily executions once its notices are
+    quiet (`webhook_server.settlement.FillSettler`), passed in by the composition root."""
+
+    def settle_later(self, order_id: int) -> None: ...
+
+
 class WatcherObserver(Protocol):
     """What the supervisor reports for metrics (kept free of any metrics library)."""
 
@@ -99,9 +106,11 @@ class WatcherSupervisor:
         hub_options: HubOptions | None = None,
         now: Callable[[], datetime] = _utcnow,
         observer: WatcherObserver | None = None,
+        settler: SettleLater | None = None,
     ) -> None:
         self._storage = storage
         self._observer = observer
+        self._settler = settler
         self._kis = kis
         self._endpoints = endpoints
         self._wake = wake
@@ -304,7 +313,9 @@ class WatcherSupervisor:
         if kind is KisNoticeKind.FILLED:
             key = fill_notice_key(notice)
 
-            def fill_message(result: FillResult) -> OutboxEntry:
+            def fill_message(result: FillResult) -> OutboxEntry | None:
+                if not result.counted:
+                    return None  # KIS's daily executions had shown it: reported then
                 order = result.order
                 if order is not None:
                     filled, ordered, name = order.filled_qty, order.quantity, order.name or ""
@@ -319,10 +330,19 @@ class WatcherSupervisor:
                 )
                 return _entry(chat_id, message, f"fill:{user_id}:{key}")
 
-            _, queued = await self._storage.fills.record_and_queue(
+            result, queued = await self._storage.fills.record_and_queue(
                 user_id, env, notice.order_no, quantity=notice.quantity, price=notice.price,
                 filled_at=at, notice_key=key, notice=fill_message,
             )
+            order = result.order
+            if (
+                self._settler is not None
+                and order is not None
+                and order.filled_qty < order.quantity
+            ):
+                # Short of its quantity (or this looked like a repeat): once the notices
+                # are quiet, the sum is checked against KIS's daily executions.
+                self._settler.settle_later(order.id)
         elif kind is KisNoticeKind.REJECTED:
             order = await self._storage.orders.by_order_no(user_id, notice.order_no, env)
             message = Notice(

@@ -31,6 +31,7 @@ from webhook_server.app import CleanupContext, create_app
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
 from webhook_server.pipeline import OrderPipeline, kis_metrics_observer
+from webhook_server.settlement import FillSettler
 from webhook_server.store_intake import StorageIntake
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,12 @@ class Services:
     watchers: WatcherSupervisor
     pipeline: OrderPipeline
     intake: StorageIntake
+    settler: FillSettler
 
     async def close(self) -> None:
         """Release what `open_services` acquired (the app's cleanup stops the rest)."""
         await self.pipeline.close()
+        await self.settler.close()
         await self.intake.close()
         await self.http.aclose()
         await self.storage.close()
@@ -79,9 +82,10 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
         )
         bot = create_bot_for(settings.bot_token.reveal(), settings.telegram_api_url)
         notifier = Notifier(bot, storage, on_send=_telegram_failures(metrics))
+        settler = FillSettler(storage=storage, kis=kis, wake=notifier.wake)
         watchers = WatcherSupervisor(
             storage=storage, kis=kis, endpoints=settings.kis, wake=notifier.wake,
-            observer=WatcherMetrics(metrics),
+            observer=WatcherMetrics(metrics), settler=settler,
         )
         pipeline = OrderPipeline(
             storage=storage,
@@ -90,6 +94,7 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
             readiness=watchers,
             metrics=metrics,
             wake=notifier.wake,
+            settler=settler,
         )
         intake = StorageIntake(storage, pipeline)
     except BaseException:
@@ -107,6 +112,7 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
         watchers=watchers,
         pipeline=pipeline,
         intake=intake,
+        settler=settler,
     )
 
 

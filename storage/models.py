@@ -143,8 +143,13 @@ class Order(SQLModel, table=True):
     status: str = Field(max_length=20)
     reason: str | None = Field(default=None, sa_type=Text)
     msg_cd: str | None = Field(default=None, max_length=16)
+    # filled_* = what the user sees: the larger of the fill notices' sum (notice_*) and
+    # what KIS's daily executions last showed (settled_qty), so neither counts twice.
     filled_qty: int = Field(default=0, sa_type=BigInteger)
     filled_amount: int = Field(default=0, sa_type=BigInteger)
+    notice_qty: int = Field(default=0, sa_type=BigInteger)
+    notice_amount: int = Field(default=0, sa_type=BigInteger)
+    settled_qty: int = Field(default=0, sa_type=BigInteger)
     created_at: datetime = Field(sa_type=UtcDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)

@@ -25,6 +25,10 @@ class NoticeKind(enum.StrEnum):
     FILL_NOTICE_UP = "fill_notice_up"  # and back
 
 
+# reason_key of a fill notice built from KIS's daily executions (its notice was lost).
+FROM_EXECUTIONS = "from_executions"
+
+
 class NoticeError(ValueError):
     """An outbox payload that is not a notice (never carries the payload itself)."""
 

@@ -94,6 +94,13 @@ class Wake(Protocol):
 
     def __call__(self, message: OutboxMessage | None = None, /) -> None: ...
 
+class SettleLater(Protocol):
+    """`webhook_server.settlement.FillSettler`: checks an order's fills against KIS's
+    daily executions once its notices are quiet."""
+
+    def settle_later(self, order_id: int) -> None: ...
+
+
 Hook = Callable[[int], Awaitable[None]]
 TRANSPORT_RETRY_DELAY_S: Final = 0.2
 
@@ -166,8 +173,10 @@ class OrderPipeline:
         reconcile_delay_s: float = 1.0,
         hooks: PipelineHooks | None = None,
         db_slots: int = 4,
+        settler: SettleLater | None = None,
     ) -> None:
         self._storage = storage
+        self._settler = settler
         self._kis = kis
         self._market = market
         self._readiness = readiness
@@ -559,7 +568,7 @@ class OrderPipeline:
         ctx: _Context,
         notice: Notice,
     ) -> None:
-        _, queued = await self._db(
+        recorded, queued = await self._db(
             self._storage.orders.record_accepted(
                 order,
                 order_no,
@@ -575,6 +584,14 @@ class OrderPipeline:
         )
         self._metrics.orders.labels("accepted").inc()
         self._woken(queued)
+        if (
+            self._settler is not None
+            and recorded.order_type == "market"
+            and recorded.filled_qty < recorded.quantity
+        ):
+            # A market order fills at once: if no fill notice says so (PAPER notices go
+            # missing, KIS.md 11), KIS's daily executions are asked once it is quiet.
+            self._settler.settle_later(recorded.id)
 
     async def _failed(
         self,

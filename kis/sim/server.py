@@ -78,6 +78,8 @@ class KisSimulator:
         self.balance_page_rows = {**BALANCE_PAGE_ROWS, **(balance_page_rows or {})}
         self.executions_page_rows = {**EXECUTIONS_PAGE_ROWS, **(executions_page_rows or {})}
         self.market_open = True
+        # The next n fill records are never sent (PAPER notices go missing: KIS.md 11).
+        self.lose_fill_notices = 0
         self.stopping = asyncio.Event()
         self.ws = WsServer(
             self,
@@ -214,6 +216,10 @@ class KisSimulator:
 
     def _on_notice(self, account: SimAccount, notice: Notice) -> None:
         fields = notice_fields(account, notice)
+        if notice.cntg_yn == "2" and self.lose_fill_notices > 0:
+            self.lose_fill_notices -= 1
+            self.notices.append(SentNotice(account.env, account.hts_id, fields, 0))
+            return
         delivered = self.ws.publish(account.env, account.hts_id, fields)
         self.notices.append(SentNotice(account.env, account.hts_id, fields, delivered))
 

@@ -36,6 +36,7 @@ from webhook_server.app import create_app
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
 from webhook_server.pipeline import OrderPipeline
+from webhook_server.settlement import FillSettler
 from webhook_server.store_intake import StorageIntake
 
 PUBLIC_URL = "https://moahook.example"
@@ -71,16 +72,18 @@ async def running_stack(tmp_path: Path, *, webhook: bool = False) -> AsyncIterat
             kis = KisClient(endpoints=endpoints, http=http, token_store=storage.tokens)
             bot = create_bot_for(standin.token, standin.base_url)
             notifier = Notifier(bot, storage, poll_interval=0.2)
+            settler = FillSettler(storage=storage, kis=kis, wake=notifier.wake, quiet_s=0.3)
             watchers = WatcherSupervisor(
                 storage=storage, kis=kis, endpoints=endpoints, wake=notifier.wake,
                 hub_options=HubOptions(backoff=Backoff(base=0.05, cap=0.2)),
+                settler=settler,
             )
             # The web side as `moahook serve` wires it: hook endpoint → intake → pipeline,
             # with the watchers as the pipeline's fill-notice guard.
             metrics = Metrics()
             pipeline = OrderPipeline(
                 storage=storage, kis=kis, market=MarketClock(enforce=False), readiness=watchers,
-                metrics=metrics, wake=notifier.wake,
+                metrics=metrics, wake=notifier.wake, settler=settler,
             )
             intake = StorageIntake(storage, pipeline)
             await intake.start()
@@ -113,6 +116,7 @@ async def running_stack(tmp_path: Path, *, webhook: bool = False) -> AsyncIterat
             finally:
                 await runner.cleanup()
                 await pipeline.close()
+                await settler.close()
                 await intake.close()
     finally:
         sock.close()
@@ -507,3 +511,28 @@ async def _user_id(stack: Stack, user: SimUser) -> int:
     record = await stack.storage.users.by_telegram_id(user.id)
     assert record is not None
     return record.id
+
+
+async def test_a_lost_fill_notice_is_settled_from_kis_daily_executions(stack: Stack) -> None:
+    """One of two lots never gets a notice: once the order's notices are quiet, KIS's
+    daily executions show it filled; the missing lot is recorded once, with a message
+    saying where it came from."""
+    stack.sim.broker.fill_lots = 2
+    stack.sim.lose_fill_notices = 1
+    user = stack.standin.user(7603, "Lost", language_code="en")
+    await register(stack, user)
+    shown = await say(user, "/webhook", "Your webhook URL")
+    url = next(word for word in shown.text.split() if "/hook/" in word)
+    mark = user.mark()
+    async with aiohttp.ClientSession() as session:
+        body = '{"ticker":"005930","action":"buy","quantity":"8"}'
+        async with session.post(stack.web_url + url.removeprefix(PUBLIC_URL), data=body) as r:
+            assert r.status == 200
+    filled = await user.wait_for_bot_message("Filled (paper trading)", after=mark, timeout=10)
+    assert "buy 4 sh @" in filled.text and "daily executions" in filled.text
+    [order] = await stack.storage.orders.recent(await _user_id(stack, user))
+    assert (order.filled_qty, order.notice_qty, order.settled_qty) == (8, 4, 8)
+    assert order.status.value == "filled"
+    assert [n.delivered_to for n in stack.sim.notices if n.fields[13] == "2"] == [0, 1]
+    orders = await say(user, "/orders", "Last")
+    assert "filled 8/8 sh" in orders.text

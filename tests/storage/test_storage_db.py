@@ -11,7 +11,7 @@ from sqlalchemy import Connection, inspect, text
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401 - the tables compared against the migrations
-from storage.db import Database
+from storage.db import Database, alembic_config
 
 from .conftest import Target
 
@@ -48,7 +48,7 @@ async def test_migrations_apply_on_empty_database_and_are_idempotent(target: Tar
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_tables) == EXPECTED_TABLES
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-            assert version == [("0001",)]
+            assert version == [("0002",)]
             # The migrations create exactly what the models describe.
             assert await conn.run_sync(_diff) == []
         assert await db.ping()
@@ -90,5 +90,54 @@ async def test_migrations_found_via_package_path_not_cwd(
         await db.migrate()
         async with db.engine.connect() as conn:
             assert "users" in await conn.run_sync(_tables)
+    finally:
+        await db.dispose()
+
+
+def _upgrade_to(revision: str) -> object:
+    from alembic import command
+
+    def run(connection: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+    return run
+
+
+async def test_0002_keeps_orders_and_takes_their_filled_totals_as_notice_totals(
+    target: Target,
+) -> None:
+    """A database made by the previous schema, with a partly filled order: after the
+    upgrade the order is unchanged and its notice totals are its filled totals."""
+    db = Database.create(target.url, schema=target.schema)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(_upgrade_to("0001"))  # type: ignore[arg-type]
+            now = "2026-11-30 01:00:00+00:00"
+            await conn.execute(text(
+                "INSERT INTO users (id, telegram_id, chat_id, language, active_environment,"
+                " paused, webhook_token_hash, webhook_token_enc, created_at, updated_at)"
+                " VALUES (1, 7, 7, 'ko', 'paper', false, 'h', :blob, :now, :now)"
+            ), {"blob": b"x", "now": now})
+            await conn.execute(text(
+                "INSERT INTO alerts (id, user_id, received_at, raw_body, body_hash, status,"
+                " updated_at) VALUES (1, 1, :now, '{}', 'b', 'done', :now)"
+            ), {"now": now})
+            await conn.execute(text(
+                "INSERT INTO orders (id, alert_id, user_id, environment, symbol, side,"
+                " order_type, quantity, order_no, status, filled_qty, filled_amount,"
+                " created_at, updated_at) VALUES (1, 1, 1, 'paper', '005930', 'buy',"
+                " 'market', 10, '0000000001', 'partially_filled', 4, 284000, :now, :now)"
+            ), {"now": now})
+        await db.migrate()
+        async with db.engine.connect() as conn:
+            row = (await conn.execute(text(
+                "SELECT status, filled_qty, filled_amount, notice_qty, notice_amount,"
+                " settled_qty FROM orders WHERE id = 1"
+            ))).one()
+            assert tuple(row) == ("partially_filled", 4, 284000, 4, 284000, 0)
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+            assert version == [("0002",)]
     finally:
         await db.dispose()

@@ -1,0 +1,35 @@
+"""Orders keep the fill notices' sum apart from what KIS's daily executions showed
+(fills whose notices were lost are settled without being counted twice).
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        for column in ("notice_qty", "notice_amount", "settled_qty"):
+            batch_op.add_column(
+                sa.Column(column, sa.BigInteger(), nullable=False, server_default="0")
+            )
+    # Until now the filled totals were the notices' sum.
+    op.execute("UPDATE orders SET notice_qty = filled_qty, notice_amount = filled_amount")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        for column in ("settled_qty", "notice_amount", "notice_qty"):
+            batch_op.drop_column(column)
