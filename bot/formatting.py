@@ -169,6 +169,9 @@ def format_notice(notice: Notice, lang: Lang) -> str:
         notice.reason_key == FROM_EXECUTIONS
     ):
         text += "\n" + t(lang, "notice.from_executions")
+    if notice.ignored_price and kind in (NoticeKind.ORDER_ACCEPTED, NoticeKind.ORDER_REFUSED,
+                                         NoticeKind.ORDER_FAILED):
+        text += "\n" + t(lang, "notice.price_ignored", price=notice.ignored_price)
     if notice.comment:
         text += "\n" + t(lang, "notice.comment", comment=notice.comment[:200])
     return text

@@ -287,6 +287,7 @@ KO: Final[dict[str, str]] = {
     ),
     "notice.fill_up": "체결통보가 다시 연결되었습니다.",
     "notice.from_executions": "(체결통보가 오지 않아 KIS 일별 체결내역으로 확인한 체결입니다)",
+    "notice.price_ignored": "알림의 price {price}는 시장가 주문이라 쓰지 않았습니다",
     "notice.price_market": "시장가",
     "notice.price_limit": "지정가 {price}원",
     "notice.comment": "메모: {comment}",
@@ -308,6 +309,10 @@ KO: Final[dict[str, str]] = {
     ),
     "reason.percent_rounds_to_zero": "보유 {held}주의 {percent}%는 1주 미만입니다",
     "reason.nothing_to_do": "이미 목표 보유 수량({held}주)입니다. 주문할 것이 없습니다",
+    "reason.position_against_action": (
+        "목표 보유 수량 {target}주(현재 {held}주)에 맞추려면 알림의 action과 반대 방향으로 "
+        "{quantity}주를 주문해야 합니다. 반대 방향으로는 주문하지 않습니다"
+    ),
     "reason.earlier_unknown": (
         "이 종목의 이전 주문(#{order_id}) 결과를 아직 모릅니다. 확인될 때까지 이 종목은 "
         "주문하지 않습니다 (/orders)"
@@ -596,6 +601,7 @@ EN: Final[dict[str, str]] = {
     "notice.from_executions": (
         "(no fill notice came for this: confirmed with KIS's daily executions)"
     ),
+    "notice.price_ignored": "The alert's price {price} was not used: this is a market order",
     "notice.price_market": "at market",
     "notice.price_limit": "limit {price} KRW",
     "notice.comment": "Note: {comment}",
@@ -617,6 +623,10 @@ EN: Final[dict[str, str]] = {
     ),
     "reason.percent_rounds_to_zero": "{percent}% of the {held} sh held is less than 1 share",
     "reason.nothing_to_do": "already at the target position ({held} sh); nothing to order",
+    "reason.position_against_action": (
+        "reaching the target position of {target} sh from {held} held needs {quantity} sh "
+        "the other way than the alert's action: no order against it"
+    ),
     "reason.earlier_unknown": (
         "the outcome of an earlier order of this stock (#{order_id}) is still unknown; "
         "nothing more is sent for it until it is checked (/orders)"

@@ -14,6 +14,7 @@ from aiogram.types import Message
 from bot.texts import Lang, t
 from storage.facade import Storage
 from storage.records import UserRecord, VerifyOutcome
+from storage.repositories.twofactor import well_formed
 
 PURPOSE_KEYS: Final = "keys"
 PURPOSE_REAL: Final = "real"
@@ -53,7 +54,7 @@ async def check_code(
 ) -> CodeCheck:
     """Verify the user's answer and tell them what happened unless it is right."""
     answer = (message.text or "").strip()
-    if not (len(answer) == 6 and answer.isdigit()):
+    if not well_formed(answer):
         await message.answer(t(lang, "tfa.not_a_code"))
         return CodeCheck.RETRY
     result = await storage.two_factor.verify(user.id, purpose, answer)

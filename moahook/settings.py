@@ -181,7 +181,7 @@ def _url(
 def _port(value: str | None) -> int:
     if value is None:
         return 8080
-    if not value.isdigit() or not 0 < int(value) < 65536:
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 65536:
         raise SettingsError(f"MOAHOOK_PORT: {value!r} is not a port number (1-65535)")
     return int(value)
 

@@ -58,6 +58,7 @@ class Notice:
     reason_params: Mapping[str, str] = field(default_factory=dict)
     comment: str = ""
     order_no: str = ""
+    ignored_price: str = ""  # a price sent with a market order, not used
 
     def to_payload(self) -> dict[str, object]:
         return {
@@ -77,6 +78,7 @@ class Notice:
             "reason_params": dict(self.reason_params),
             "comment": self.comment,
             "order_no": self.order_no,
+            "ignored_price": self.ignored_price,
         }
 
     @classmethod
@@ -113,6 +115,7 @@ class Notice:
             reason_params={str(k): str(v) for k, v in raw_params.items()},
             comment=_str(payload, "comment"),
             order_no=_str(payload, "order_no"),
+            ignored_price=_str(payload, "ignored_price"),
         )
 
 

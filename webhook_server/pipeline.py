@@ -332,6 +332,7 @@ class OrderPipeline:
             order_type="limit" if alert.order_type is OrderType.LIMIT else "market",
             price=int(alert.price) if alert.price is not None else None,
             comment=alert.comment or "",
+            ignored_price=alert.ignored_price or "",
         )
         refusal = check_guards(
             user=user,
@@ -484,6 +485,7 @@ class OrderPipeline:
             order_type=order.order_type,
             price=order.price,
             comment=alert.comment or "",
+            ignored_price=alert.ignored_price or "",
         )
         try:
             if self._hooks.before_send is not None:

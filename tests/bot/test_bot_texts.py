@@ -162,7 +162,7 @@ def test_every_reason_the_pipeline_and_sizing_can_emit_has_ko_and_en_text() -> N
 def test_reason_texts_read_without_a_bare_placeholder() -> None:
     params = {"amount": "50,000", "price": "71,500", "detail": "x", "lag": "90",
               "max_lag": "60", "quantity": "7", "sellable": "3", "percent": "10",
-              "held": "5", "order_id": "12", "env": "paper"}
+              "held": "5", "order_id": "12", "env": "paper", "target": "2"}
     for lang in ("ko", "en"):
         for key in (k for k in KO if k.startswith("reason.")):
             text = t(lang, key, **{n: params[n] for n in _fields(KO[key])})  # type: ignore[arg-type]

@@ -1115,3 +1115,28 @@ async def test_reconcile_ignores_an_earlier_days_order_with_the_same_number(
         assert order is not None and order.order_no == "0000000001"
         assert order.status in (OrderStatus.ACCEPTED, OrderStatus.FILLED)
         assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
+
+
+async def test_a_price_on_a_market_order_is_named_as_ignored_in_the_notice(
+    tmp_path: Path,
+) -> None:
+    """TradingView templates often send {{close}} with market orders: the alert is still
+    placed at market, and the notice says the price was not used."""
+    from bot.formatting import format_notice
+    from storage.notices import Notice
+
+    async with stack(tmp_path) as s:
+        await s.post({**BUY, "price": "71,234"})
+        await s.settle()
+        assert s.order_bodies() == [body(qty="1")]  # at market, ORD_UNPR 0
+        [notice] = await s.outbox()
+        assert notice["kind"] == "order_accepted" and notice["ignored_price"] == "71,234"
+        text = format_notice(Notice.from_payload(notice), "en")
+        assert "price 71,234 was not used: this is a market order" in text
+
+
+async def test_position_against_the_alerts_action_is_refused(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:  # the demo account holds 10 × 005930
+        _, notice = await refused(s, {"ticker": "005930", "action": "buy", "position": "4"})
+        assert notice["reason_key"] == "position_against_action"
+        assert localized(notice)["quantity"] == "6"
