@@ -309,6 +309,7 @@ KO: Final[dict[str, str]] = {
     ),
     "reason.percent_rounds_to_zero": "보유 {held}주의 {percent}%는 1주 미만입니다",
     "reason.nothing_to_do": "이미 목표 보유 수량({held}주)입니다. 주문할 것이 없습니다",
+    "reason.not_sent": "주문을 KIS에 보내기 전에 실패해 보내지 않았습니다: {detail}",
     "reason.position_against_action": (
         "목표 보유 수량 {target}주(현재 {held}주)에 맞추려면 알림의 action과 반대 방향으로 "
         "{quantity}주를 주문해야 합니다. 반대 방향으로는 주문하지 않습니다"
@@ -623,6 +624,7 @@ EN: Final[dict[str, str]] = {
     ),
     "reason.percent_rounds_to_zero": "{percent}% of the {held} sh held is less than 1 share",
     "reason.nothing_to_do": "already at the target position ({held} sh); nothing to order",
+    "reason.not_sent": "the order was not sent (failed before it left for KIS): {detail}",
     "reason.position_against_action": (
         "reaching the target position of {target} sh from {held} held needs {quantity} sh "
         "the other way than the alert's action: no order against it"

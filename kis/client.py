@@ -62,6 +62,11 @@ _T = TypeVar("_T")
 ResponseObserver = Callable[[str, float, str | None], None]
 """Called after every /uapi answer: (tr_id, seconds, msg_cd or None on transport errors)."""
 
+BeforeSend = Callable[[], Awaitable[None]]
+"""Awaited once per order, with the access token and the rate-limit slot in hand, right
+before the request is written; if it raises, nothing is sent. Retries that are safe
+(EGW00201, a re-issued token) do not run it again."""
+
 ORDER_PATH = "/uapi/domestic-stock/v1/trading/order-cash"
 REVISE_CANCEL_PATH = "/uapi/domestic-stock/v1/trading/order-rvsecncl"
 PRICE_PATH = "/uapi/domestic-stock/v1/quotations/inquire-price"
@@ -176,15 +181,23 @@ class KisClient:
     # -- orders ---------------------------------------------------------------------
 
     async def place_order(
-        self, creds: AppCredentials, account: Account, order: OrderRequest
+        self,
+        creds: AppCredentials,
+        account: Account,
+        order: OrderRequest,
+        *,
+        before_send: BeforeSend | None = None,
     ) -> OrderAck:
-        """Send a cash order once. `OrderOutcomeUnknown` if it may exist without an answer."""
+        """Send a cash order once. `OrderOutcomeUnknown` if it may exist without an answer.
+
+        `before_send` (e.g. writing the order's row) runs once, right before the request
+        is written; what fails before it proves the order was not sent."""
         ids = TR_IDS[creds.env]
         tr_id = ids.sell if order.side is Side.SELL else ids.buy
         context = _OrderContext(order=order)
         answer = await self._call(
             creds, "POST", ORDER_PATH, tr_id, body=_parse.order_body(account, order),
-            order=context,
+            order=context, before_send=before_send,
         )
         return self._ack(answer, tr_id, context)
 
@@ -313,6 +326,7 @@ class KisClient:
         body: Mapping[str, str] | None = None,
         tr_cont: str = "",
         order: _OrderContext | None = None,
+        before_send: BeforeSend | None = None,
     ) -> _Answer:
         url = self._endpoints.rest_url(creds.env) + path
         rate_retries = transient_retries = 0
@@ -329,6 +343,9 @@ class KisClient:
                 "tr_cont": tr_cont,
             }
             await self.limiter(creds).acquire()
+            if before_send is not None:
+                hook, before_send = before_send, None  # once per call, not per attempt
+                await hook()
             started = self._clock()
             try:
                 if method == "POST":

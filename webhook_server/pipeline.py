@@ -456,101 +456,155 @@ class OrderPipeline:
             order_type=sized.order_type,
             price=sized.price,
         )
-        if self._hooks.before_order is not None:
-            await self._hooks.before_order(alert_id)
-        try:
-            order = await self._db(
-                self._storage.orders.create_pending(
-                    alert_id,
-                    user_id=ctx.user_id,
-                    environment=ctx.env,
-                    symbol=alert.symbol,
-                    side=sized.side.value,
-                    order_type="limit" if sized.order_type is OrderType.LIMIT else "market",
-                    quantity=sized.quantity,
-                    price=sized.price if sized.order_type is OrderType.LIMIT else None,
-                    name=name or None,
-                )
-            )
-        except OrderAlreadyExists:
-            # This alert's order exists already (a resumed alert): never a second one.
-            log.warning("alert %d already has an order; not sending again", alert_id)
-            return
+        order_type = "limit" if sized.order_type is OrderType.LIMIT else "market"
         notice = Notice(
             kind=NoticeKind.ORDER_ACCEPTED,
             env=ctx.env.value,
             symbol=alert.symbol,
             side=sized.side.value,
             quantity=sized.quantity,
-            order_type=order.order_type,
-            price=order.price,
+            order_type=order_type,
+            price=sized.price if sized.order_type is OrderType.LIMIT else None,
             comment=alert.comment or "",
             ignored_price=alert.ignored_price or "",
         )
-        try:
+        if self._hooks.before_order is not None:
+            await self._hooks.before_order(alert_id)
+        written: list[OrderRecord] = []
+
+        async def write_order_row() -> None:
+            """The KIS client calls this with the token and the rate-limit slot in hand,
+            right before the request is written: a crash before it leaves no row, so the
+            alert is new work after a restart; a row means "maybe sent"."""
+            if written:
+                return  # a retry of a request that never left: the row is there
+            written.append(
+                await self._db(
+                    self._storage.orders.create_pending(
+                        alert_id,
+                        user_id=ctx.user_id,
+                        environment=ctx.env,
+                        symbol=alert.symbol,
+                        side=sized.side.value,
+                        order_type=order_type,
+                        quantity=sized.quantity,
+                        price=sized.price if sized.order_type is OrderType.LIMIT else None,
+                        name=name or None,
+                    )
+                )
+            )
             if self._hooks.before_send is not None:
                 await self._hooks.before_send(alert_id)
-            ack = await self._send(order, request, ctx, notice)
+
+        try:
+            ack = await self._send(alert_id, written, write_order_row, request, ctx, notice)
             if ack is None:
                 return
+            order = written[0]
             if self._hooks.after_answer is not None:
                 await self._hooks.after_answer(alert_id)
             await self._accepted(order, ack.order_no, ack.branch, ctx, notice)
+        except OrderAlreadyExists:
+            # This alert's order exists already (a resumed alert): never a second one.
+            log.warning("alert %d already has an order; not sending again", alert_id)
         except Exception:
-            # The outcome may be unrecorded (the row still `pending`, e.g. a database error
-            # after KIS accepted): nothing more for this stock until it is reconciled.
-            self._blocked[(ctx.user_id, alert.symbol)] = order.id
+            if written:
+                # The outcome may be unrecorded (the row still `pending`, e.g. a database
+                # error after KIS accepted): nothing more for this stock until reconciled.
+                self._blocked[(ctx.user_id, alert.symbol)] = written[0].id
             raise
 
     async def _send(
-        self, order: OrderRecord, request: OrderRequest, ctx: _Context, notice: Notice
+        self,
+        alert_id: int,
+        written: list[OrderRecord],
+        before_send: Callable[[], Awaitable[None]],
+        request: OrderRequest,
+        ctx: _Context,
+        notice: Notice,
     ) -> OrderAck | None:
         """Send once. Returns the ack, or None when the outcome was recorded otherwise.
 
-        Nothing is written between the pending row and the request: a `pending` row is
-        treated exactly like `sent` when reconciling, and the answer's transaction
-        records when it was sent."""
+        Nothing is written between the pending row (`before_send`, in `written` once it
+        exists) and the request: a `pending` row is treated exactly like `sent` when
+        reconciling, and the answer's transaction records when it was sent. An error
+        before the row existed proves nothing left: the alert fails without an order."""
         try:
-            ack = await self._send_retrying_unsent(ctx, request)
+            ack = await self._send_retrying_unsent(ctx, request, before_send)
         except asyncio.CancelledError:
-            # Stopped while the request may have been on the wire: unknown, reconcile later.
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.shield(self._unknown_after_cancel(order))
+            if written:
+                # Stopped while the request may have been on the wire: reconcile later.
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.shield(self._unknown_after_cancel(written[0]))
             raise
-        except OrderOutcomeUnknown as exc:
-            await self._unknown(order, ctx, notice, str(exc))
-            return None
-        except KisServerError as exc:
-            # OPSQ… or a 5xx: a gateway fault that does not prove the order was refused.
-            await self._unknown(order, ctx, notice, _kis_reason(exc))
-            return None
-        except KisTransportError as exc:
-            reason = f"could not reach KIS: {exc}"
-            await self._failed(
-                order,
-                ctx,
-                notice,
-                reason,
-                None,
-                rejected=False,
-                reason_key="kis_unreachable",
-                reason_params={"detail": str(exc)},
-            )
-            return None
-        except KisApiError as exc:
-            await self._failed(
-                order, ctx, notice, _kis_reason(exc), exc.msg_cd or None, rejected=True
-            )
+        except (KisError, OrderOutcomeUnknown) as exc:
+            if not written:
+                await self._failed_unsent(alert_id, ctx, notice, exc)
+                return None
+            await self._send_failed(written[0], ctx, notice, exc)
             return None
         return ack
 
-    async def _send_retrying_unsent(self, ctx: _Context, request: OrderRequest) -> OrderAck:
+    async def _send_failed(
+        self, order: OrderRecord, ctx: _Context, notice: Notice, exc: KisError
+    ) -> None:
+        if isinstance(exc, OrderOutcomeUnknown):
+            await self._unknown(order, ctx, notice, str(exc))
+        elif isinstance(exc, KisServerError):
+            # OPSQ… or a 5xx: a gateway fault that does not prove the order was refused.
+            await self._unknown(order, ctx, notice, _kis_reason(exc))
+        elif isinstance(exc, KisApiError):
+            await self._failed(
+                order, ctx, notice, _kis_reason(exc), exc.msg_cd or None, rejected=True
+            )
+        else:
+            await self._failed(
+                order, ctx, notice, f"could not reach KIS: {exc}", None, rejected=False,
+                reason_key="kis_unreachable", reason_params={"detail": str(exc)},
+            )
+
+    async def _failed_unsent(
+        self, alert_id: int, ctx: _Context, notice: Notice, exc: KisError
+    ) -> None:
+        """The order never left (no token, no rate-limit slot, KIS unreachable): the alert
+        fails with the reason; there is no order row to record it on."""
+        if isinstance(exc, KisApiError):
+            reason = _kis_reason(exc)
+            key, params = "not_sent", {"detail": reason}
+        else:
+            reason = f"could not reach KIS: {exc}"
+            key, params = "kis_unreachable", {"detail": str(exc)}
+        log.warning("alert %d: order not sent: %s", alert_id, type(exc).__name__)
+        queued = await self._db(
+            self._storage.alerts.finish(
+                alert_id,
+                AlertStatus.FAILED,
+                f"order not sent: {reason}",
+                notice=_entry(
+                    ctx.chat_id,
+                    replace(notice, kind=NoticeKind.ORDER_FAILED, reason=reason,
+                            reason_key=key, reason_params=params),
+                    f"alert_failed:{alert_id}",
+                ),
+                user_id=ctx.user_id,
+            )
+        )
+        self._metrics.orders.labels("failed").inc()
+        self._woken(queued)
+
+    async def _send_retrying_unsent(
+        self, ctx: _Context, request: OrderRequest, before_send: Callable[[], Awaitable[None]]
+    ) -> OrderAck:
         try:
-            return await self._kis.place_order(ctx.creds, ctx.account, request)
+            return await self._kis.place_order(
+                ctx.creds, ctx.account, request, before_send=before_send
+            )
         except KisTransportError:
             # Nothing left (connect failed): one more try is safe. Never for unknown.
             await asyncio.sleep(TRANSPORT_RETRY_DELAY_S)
-            return await self._kis.place_order(ctx.creds, ctx.account, request)
+            return await self._kis.place_order(
+                ctx.creds, ctx.account, request, before_send=before_send
+            )
 
     async def _unknown_after_cancel(self, order: OrderRecord) -> None:
         await self._db(

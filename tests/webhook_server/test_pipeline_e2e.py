@@ -162,6 +162,7 @@ async def stack(
     accounts: list[SimAccount] | None = None,
     app_options: dict[str, Any] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    kis_options: dict[str, Any] | None = None,
 ) -> AsyncIterator[Stack]:
     sim = KisSimulator(
         accounts if accounts is not None else [demo_account()],
@@ -175,7 +176,8 @@ async def stack(
     kis = KisClient(
         endpoints=Endpoints(rest={env: sim.rest_url(env) for env in Environment}, ws={}),
         http=http, token_store=MemoryTokenStore(),
-        rate_limits={Environment.PAPER: 500.0, Environment.REAL: 500.0},
+        **{"rate_limits": {Environment.PAPER: 500.0, Environment.REAL: 500.0},
+           **(kis_options or {})},
         on_response=kis_metrics_observer(metrics),
     )
     readiness = Readiness()
@@ -1140,3 +1142,59 @@ async def test_position_against_the_alerts_action_is_refused(tmp_path: Path) -> 
         _, notice = await refused(s, {"ticker": "005930", "action": "buy", "position": "4"})
         assert notice["reason_key"] == "position_against_action"
         assert localized(notice)["quantity"] == "6"
+
+
+async def test_killed_while_waiting_for_the_rate_limiter_is_sent_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    """The order waits for its rate-limit slot when the process dies: it never left, so
+    there is no order row to reconcile as "maybe sent"; after the restart the alert is
+    new work and its order is sent, once (it was reconciled "not placed" and dropped)."""
+    from kis.models import AppCredentials
+    from kis.secret import Secret
+
+    limiter_waits = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        if seconds > 0:
+            limiter_waits.set()
+        await asyncio.sleep(seconds)
+
+    options = {"rate_limits": {PAPER: 2.0, Environment.REAL: 2.0}, "sleep": sleep}
+    async with stack(tmp_path, kis_options=options) as s:
+        account = s.user.account
+        creds = AppCredentials(account.app_key, Secret(account.app_secret), PAPER)
+        await s.kis.price(creds, "005930")  # the key's slot is taken: the order waits
+        _, answer = await s.post(BUY)
+        await asyncio.wait_for(limiter_waits.wait(), WAIT)
+        await s.pipeline.close()  # the kill, while the order waits for its slot
+        assert await s.storage.orders.by_alert(int(answer["alert_id"])) is None
+        assert s.sim.orders == []
+        assert s.make_pipeline is not None
+        s.pipeline = s.make_pipeline()
+        report = await s.pipeline.resume()
+        assert (report.alerts, report.reconciling) == (1, 0)
+        await s.settle()
+        assert len(s.sim.orders) == 1
+        assert len([r for r in s.sim.requests if r.endpoint == "order"]) == 1
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.order_no == s.sim.orders[0].odno
+        assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
+
+
+async def test_a_token_that_cannot_be_had_fails_the_alert_without_an_order(
+    tmp_path: Path,
+) -> None:
+    """The token is obtained before the order's row is written: when KIS refuses it,
+    nothing was sent, so the alert fails with the reason and there is no order."""
+    async with stack(tmp_path) as s:
+        s.sim.faults.add("token", "EGW00103", status=403, msg1="유효하지 않은 AppKey입니다.")
+        _, answer = await s.post(BUY)
+        await s.settle()
+        assert s.sim.orders == [] and await s.storage.orders.by_alert(
+            int(answer["alert_id"])) is None
+        alert = await s.alert(answer["alert_id"])
+        assert alert.status is AlertStatus.FAILED and "not sent" in alert.reason
+        [notice] = await s.outbox()
+        assert notice["kind"] == "order_failed" and notice["reason_key"] == "not_sent"
+        assert "AppKey" in localized(notice)["detail"]
