@@ -9,7 +9,7 @@ from typing import Final
 from bot.texts import CATALOGS, Lang, t
 from kis.env import KST
 from kis.ws import NOT_READY
-from storage.notices import FROM_EXECUTIONS, Notice, NoticeKind
+from storage.notices import CHECKED_WITH_KIS, FROM_EXECUTIONS, Notice, NoticeKind
 
 # Korea has had no daylight saving time since 1988: a fixed offset needs no tz database.
 
@@ -133,6 +133,16 @@ def format_notice(notice: Notice, lang: Lang) -> str:
         text = t(
             lang, "notice.accepted", env=env, stock=name, side=side,
             quantity=won(notice.quantity), price=price, time=time,
+        )
+        if notice.reason_key == CHECKED_WITH_KIS:
+            text += "\n" + t(lang, "notice.checked", order_no=notice.order_no or "-",
+                              filled=won(notice.filled), ordered=won(notice.ordered))
+    elif kind is NoticeKind.ORDER_UNKNOWN:
+        text = t(lang, "notice.unknown", env=env, subject=_subject(lang, notice), time=time)
+    elif kind is NoticeKind.ORDER_NOT_PLACED:
+        text = t(
+            lang, "notice.not_placed", env=env, subject=_subject(lang, notice),
+            reason=reason_text(lang, notice), time=time,
         )
     elif kind is NoticeKind.ORDER_REFUSED:
         text = t(

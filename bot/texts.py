@@ -274,6 +274,15 @@ KO: Final[dict[str, str]] = {
     "notice.accepted": "📨 주문 접수 ({env})\n{stock} {side} {quantity}주 {price}\n{time}",
     "notice.refused": "🚫 주문 거절 ({env})\n{subject}\n사유: {reason}\n{time}",
     "notice.failed": "⚠️ 주문 실패 ({env})\n{subject}\n사유: {reason}\n{time}",
+    "notice.unknown": (
+        "⏳ 주문 결과 확인 중 ({env})\n{subject}\nKIS의 응답을 받지 못해 주문이 접수됐는지 "
+        "KIS에 확인하고 있습니다. 결과를 곧 알려 드립니다. 그 전에 같은 주문을 다시 내지 "
+        "마세요.\n{time}"
+    ),
+    "notice.not_placed": "❎ 주문 안 됨 ({env})\n{subject}\n{reason}\n{time}",
+    "notice.checked": (
+        "KIS 확인 결과 접수된 주문입니다 (주문번호 {order_no}, 체결 {filled}/{ordered}주)"
+    ),
     "notice.filled": (
         "✅ 체결 ({env})\n{stock} {side} {quantity}주 @ {price}원\n{time}"
     ),
@@ -587,6 +596,16 @@ EN: Final[dict[str, str]] = {
     "notice.accepted": "📨 Order accepted ({env})\n{stock} {side} {quantity} sh {price}\n{time}",
     "notice.refused": "🚫 Order refused ({env})\n{subject}\nReason: {reason}\n{time}",
     "notice.failed": "⚠️ Order failed ({env})\n{subject}\nReason: {reason}\n{time}",
+    "notice.unknown": (
+        "⏳ Order outcome unknown ({env})\n{subject}\nKIS did not answer: checking with KIS "
+        "whether the order was placed. You will hear the result shortly; do not place it "
+        "again meanwhile.\n{time}"
+    ),
+    "notice.not_placed": "❎ Order not placed ({env})\n{subject}\n{reason}\n{time}",
+    "notice.checked": (
+        "Checked with KIS: the order was placed (order no. {order_no}, filled "
+        "{filled}/{ordered} sh)"
+    ),
     "notice.filled": "✅ Filled ({env})\n{stock} {side} {quantity} sh @ {price} KRW\n{time}",
     "notice.partial": (
         "🔸 Partially filled ({env})\n{stock} {side} {quantity} sh @ {price} KRW "

@@ -18,6 +18,8 @@ class NoticeKind(enum.StrEnum):
     ORDER_ACCEPTED = "order_accepted"  # KIS took the order (order-cash answer or notice)
     ORDER_REFUSED = "order_refused"  # moahook's guards refused it before KIS
     ORDER_FAILED = "order_failed"  # the order-cash request was refused by KIS / failed
+    ORDER_UNKNOWN = "order_unknown"  # no answer from KIS: checking whether it was placed
+    ORDER_NOT_PLACED = "order_not_placed"  # checked with KIS: it was not placed
     ORDER_FILLED = "order_filled"  # a fill that completes the order
     ORDER_PARTIAL = "order_partial"  # a fill that leaves a remainder
     ORDER_REJECTED = "order_rejected"  # KIS's fill notice reports a refusal
@@ -27,6 +29,8 @@ class NoticeKind(enum.StrEnum):
 
 # reason_key of a fill notice built from KIS's daily executions (its notice was lost).
 FROM_EXECUTIONS = "from_executions"
+# reason_key of an "accepted" notice that is the verdict on an order of unknown outcome.
+CHECKED_WITH_KIS = "checked_with_kis"
 
 
 class NoticeError(ValueError):

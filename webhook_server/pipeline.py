@@ -40,6 +40,7 @@ from kis.errors import (
 from kis.models import (
     Account,
     AppCredentials,
+    Execution,
     Holding,
     OrderAck,
     OrderRequest,
@@ -48,7 +49,7 @@ from kis.models import (
 )
 from storage.errors import OrderAlreadyExists
 from storage.facade import Storage
-from storage.notices import Notice, NoticeKind, notice_dedupe_key
+from storage.notices import CHECKED_WITH_KIS, Notice, NoticeKind, notice_dedupe_key
 from storage.records import (
     AlertRecord,
     AlertStatus,
@@ -623,7 +624,10 @@ class OrderPipeline:
         branch: str | None,
         ctx: _Context,
         notice: Notice,
-    ) -> None:
+        dedupe: str | None = None,
+    ) -> OrderRecord:
+        """`dedupe`: the verdict on an unknown order has its own key, so it is sent even
+        when KIS's acceptance notice (same key as the order-cash answer's) went first."""
         recorded, queued = await self._db(
             self._storage.orders.record_accepted(
                 order,
@@ -632,7 +636,7 @@ class OrderPipeline:
                 notice=_entry(
                     ctx.chat_id,
                     replace(notice, order_no=order_no),
-                    notice_dedupe_key(
+                    dedupe or notice_dedupe_key(
                         NoticeKind.ORDER_ACCEPTED, ctx.user_id, ctx.env.value, order_no
                     ),
                 ),
@@ -648,6 +652,7 @@ class OrderPipeline:
             # A market order fills at once: if no fill notice says so (PAPER notices go
             # missing, KIS.md 11), KIS's daily executions are asked once it is quiet.
             self._settler.settle_later(recorded.id)
+        return recorded
 
     async def _failed(
         self,
@@ -660,6 +665,8 @@ class OrderPipeline:
         rejected: bool,
         reason_key: str = "",
         reason_params: Mapping[str, str] | None = None,
+        kind: NoticeKind = NoticeKind.ORDER_FAILED,
+        dedupe: str | None = None,
     ) -> None:
         """`reason_key` names the bot's localized text; without one the chat shows `reason`
         as is (KIS's own msg1 for a rejection)."""
@@ -675,12 +682,12 @@ class OrderPipeline:
                     ctx.chat_id,
                     replace(
                         notice,
-                        kind=NoticeKind.ORDER_FAILED,
+                        kind=kind,
                         reason=reason,
                         reason_key=reason_key,
                         reason_params=dict(reason_params or {}),
                     ),
-                    f"order_failed:{order.id}",
+                    dedupe or f"order_failed:{order.id}",
                 ),
             )
         )
@@ -698,7 +705,7 @@ class OrderPipeline:
                     ctx.chat_id,
                     replace(
                         notice,
-                        kind=NoticeKind.ORDER_FAILED,
+                        kind=NoticeKind.ORDER_UNKNOWN,
                         reason_key="outcome_unknown",
                         reason="KIS did not answer; checking whether the order was placed",
                     ),
@@ -811,13 +818,21 @@ class OrderPipeline:
             )
             log.info("order %d reconciled: placed at KIS as %s", order.id, found.order_no)
             ended = ended_unfilled(found)
+            verdict_key = f"order_verdict:{order.id}"
             if ended is None:
-                await self._accepted(order, found.order_no, found.branch or None, ctx, notice)
+                placed = replace(
+                    notice, reason_key=CHECKED_WITH_KIS, filled=found.filled_qty,
+                    ordered=found.order_qty or order.quantity,
+                )
+                recorded = await self._accepted(
+                    order, found.order_no, found.branch or None, ctx, placed, verdict_key
+                )
+                await self._take_kis_fills(recorded, found)
             else:  # it reached KIS, which then refused or cancelled all of it
                 await self._failed(
                     order, ctx, notice,
                     f"{ended} at KIS as order {found.order_no} (checked daily executions)",
-                    None, rejected=True,
+                    None, rejected=True, kind=NoticeKind.ORDER_REJECTED, dedupe=verdict_key,
                 )
         elif verdict.outcome is Outcome.NOT_FOUND:
             self._blocked.pop(key, None)
@@ -833,7 +848,8 @@ class OrderPipeline:
             )
             log.info("order %d reconciled: not placed at KIS", order.id)
             await self._failed(
-                order, ctx, notice, NOT_PLACED, None, rejected=False, reason_key="not_placed"
+                order, ctx, notice, NOT_PLACED, None, rejected=False, reason_key="not_placed",
+                kind=NoticeKind.ORDER_NOT_PLACED, dedupe=f"order_verdict:{order.id}",
             )
         else:
             # KIS could not be asked: leave it unknown and send nothing more for it.
@@ -844,6 +860,19 @@ class OrderPipeline:
                 )
             )
             log.warning("order %d: could not reconcile (%s)", order.id, verdict.error)
+
+    async def _take_kis_fills(self, order: OrderRecord, found: Execution) -> None:
+        """Fills KIS reports for a reconciled order that no notice brought (they came
+        while its outcome was unknown): recorded as KIS shows them. The verdict notice
+        already names them."""
+        if found.filled_qty <= order.filled_qty:
+            return
+        amount = int((found.avg_price * found.filled_qty).to_integral_value())
+        await self._db(
+            self._storage.orders.record_settlement(
+                order.id, found.filled_qty, amount, lambda before, after: None
+            )
+        )
 
     async def _finish_alert_for(self, order: OrderRecord) -> None:
         if order.status in (OrderStatus.REJECTED, OrderStatus.FAILED):

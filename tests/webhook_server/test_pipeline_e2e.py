@@ -581,7 +581,9 @@ async def test_timeout_after_sending_is_reconciled_not_resent(tmp_path: Path) ->
         assert order is not None and order.order_no == s.sim.orders[0].odno
         assert order.status in (OrderStatus.ACCEPTED, OrderStatus.FILLED)
         kinds = [(n["kind"], n["reason_key"]) for n in await s.outbox()]
-        assert kinds == [("order_failed", "outcome_unknown"), ("order_accepted", "")]
+        # Never "order failed": the outcome is unknown, then the verdict, with its fills.
+        assert kinds == [("order_unknown", "outcome_unknown"),
+                         ("order_accepted", "checked_with_kis")]
         assert "ccld" in [r.endpoint for r in s.sim.requests]
         assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
 
@@ -704,7 +706,7 @@ async def test_killed_before_sending_is_not_sent_later(tmp_path: Path) -> None:
         assert order.reason == NOT_PLACED
         assert (await s.alert(alert_id)).status is AlertStatus.FAILED
         [notice] = await s.outbox()
-        assert notice["kind"] == "order_failed" and notice["reason"] == NOT_PLACED
+        assert notice["kind"] == "order_not_placed" and notice["reason"] == NOT_PLACED
         assert notice["reason_key"] == "not_placed"
         localized(notice)
 
@@ -834,7 +836,8 @@ async def test_server_error_on_order_is_unknown_then_reconciled_not_placed(
         assert order.reason == NOT_PLACED
         assert (await s.alert(answer["alert_id"])).status is AlertStatus.FAILED
         kinds = [(n["kind"], n["reason_key"]) for n in await s.outbox()]
-        assert kinds == [("order_failed", "outcome_unknown"), ("order_failed", "not_placed")]
+        assert kinds == [("order_unknown", "outcome_unknown"),
+                         ("order_not_placed", "not_placed")]
         assert 'moahook_orders_total{outcome="unknown"} 1.0' in s.metrics.render().decode()
 
 
@@ -1198,3 +1201,33 @@ async def test_a_token_that_cannot_be_had_fails_the_alert_without_an_order(
         [notice] = await s.outbox()
         assert notice["kind"] == "order_failed" and notice["reason_key"] == "not_sent"
         assert "AppKey" in localized(notice)["detail"]
+
+
+async def test_unknown_outcome_after_acceptance_and_fill_is_corrected_by_the_verdict(
+    tmp_path: Path,
+) -> None:
+    """KIS's acceptance and a fill came through the fill notices, but the order-cash answer
+    was lost: the chat reads "outcome unknown — checking", never "order failed", and then
+    the verdict "placed", naming the fill, although an acceptance was already sent."""
+    from bot.formatting import format_notice
+    from storage.notices import Notice, NoticeKind, notice_dedupe_key
+
+    async with stack(tmp_path, kis_timeout=0.5) as s:
+        s.sim.faults.add("order", "timeout_after_accept")
+        order_no = "0000000001"
+        # What the fill-notice watcher queued when KIS's acceptance notice came first.
+        await s.storage.outbox.add(
+            s.user.id, 1, "order_accepted", {"kind": "order_accepted"},
+            notice_dedupe_key(NoticeKind.ORDER_ACCEPTED, s.user.id, "paper", order_no),
+        )
+        _, answer = await s.post(BUY)
+        await s.settle()
+        assert [o.odno for o in s.sim.orders] == [order_no]
+        notices = [n for n in await s.outbox() if n.get("env")]
+        assert [n["kind"] for n in notices] == ["order_unknown", "order_accepted"]
+        unknown, verdict = (format_notice(Notice.from_payload(n), "en") for n in notices)
+        assert "outcome unknown" in unknown and "failed" not in unknown.lower()
+        assert "Checked with KIS: the order was placed" in verdict
+        assert f"order no. {order_no}, filled 1/1 sh" in verdict
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.status is OrderStatus.FILLED
