@@ -153,6 +153,16 @@ class WatcherSupervisor:
         reason = state.reason or state.status.value
         return False, reason if reason.startswith(NOT_READY) else f"{NOT_READY}: {reason}"
 
+    async def wait_ready(self, user_id: int, env: Environment, within: float) -> None:
+        """While the user's connection in `env` is (re)connecting, wait for it (at most
+        `within` seconds). One that FAILED (a refused HTS ID), or none, is not waited for."""
+        target = self._targets.get(user_id)
+        connection = self._hub.get(user_id)
+        if target is None or connection is None or target.creds.env is not env:
+            return
+        if connection.state.status is Status.CONNECTING:
+            await connection.wait_ready(within)
+
     def __len__(self) -> int:
         return len(self._hub)
 

@@ -7,7 +7,6 @@ the demo runs exactly the stack a user gets.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -35,11 +34,6 @@ from webhook_server.settlement import FillSettler
 from webhook_server.store_intake import StorageIntake
 
 log = logging.getLogger(__name__)
-
-# How long resumed alerts wait at start-up for fill-notice connections to settle:
-# the guard would otherwise refuse them only because the watchers were still connecting.
-RESUME_SETTLE_S = 15.0
-
 
 @dataclass(slots=True)
 class Services:
@@ -95,6 +89,7 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
             metrics=metrics,
             wake=notifier.wake,
             settler=settler,
+            fill_notice_wait=settings.fill_notice_wait,
         )
         intake = StorageIntake(storage, pipeline)
     except BaseException:
@@ -192,28 +187,19 @@ def _resume_ctx(services: Services) -> CleanupContext:
     """Pick up alerts accepted before a crash and reconcile unknown orders.
 
     The snapshot is taken before the web server accepts new alerts (this runs as a
-    start-up step), so nothing in flight can be mistaken for a crash leftover; the
-    resumed jobs themselves wait (bounded) for the fill-notice watchers to settle.
+    start-up step), so nothing in flight can be mistaken for a crash leftover. Each
+    resumed alert waits (bounded) for its own user's fill-notice socket only: a global
+    wait for every socket starved all orders when restarts came faster than it.
     """
 
-    async def settled() -> None:
-        await services.watchers.wait_settled(RESUME_SETTLE_S)
-
     async def ctx(_app: web.Application) -> AsyncIterator[None]:
-        gate = asyncio.ensure_future(settled())
-
-        async def wait_gate() -> None:
-            await asyncio.shield(gate)
-
-        report = await services.pipeline.resume(gate=wait_gate)
+        report = await services.pipeline.resume()
         if report.alerts or report.reconciling:
             log.info(
                 "resumed %d alert(s), reconciling %d order(s)", report.alerts, report.reconciling
             )
         yield
-        gate.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await gate
         await services.pipeline.close()
+        await services.settler.close()
 
     return ctx

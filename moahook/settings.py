@@ -59,6 +59,7 @@ class Settings:
     market_hours: str = "krx"
     log_level: str = "INFO"
     kis_timeout: float = 10.0
+    fill_notice_wait: float = 5.0
 
     def __repr__(self) -> str:
         return (
@@ -154,6 +155,9 @@ class Settings:
                 "INFO", upper=True,
             ),
             kis_timeout=_positive_float("MOAHOOK_KIS_TIMEOUT", get("MOAHOOK_KIS_TIMEOUT"), 10.0),
+            fill_notice_wait=_seconds(
+                "MOAHOOK_FILL_NOTICE_WAIT", get("MOAHOOK_FILL_NOTICE_WAIT"), 5.0
+            ),
         )
 
 
@@ -195,6 +199,19 @@ def _positive_float(name: str, value: str | None, default: float) -> float:
         number = -1.0
     if not number > 0:
         raise SettingsError(f"{name}: {value!r} is not a positive number of seconds")
+    return number
+
+
+def _seconds(name: str, value: str | None, default: float) -> float:
+    """0 or more seconds (0 turns the wait off)."""
+    if value is None:
+        return default
+    try:
+        number = float(value) if value.isascii() else -1.0
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 600:
+        raise SettingsError(f"{name}: {value!r} is not a number of seconds from 0 to 600")
     return number
 
 

@@ -63,6 +63,7 @@ from storage.repositories.outbox import OutboxEntry
 from storage.types import utcnow
 from webhook_server.alert import Alert, JSONValue, Position, Quantity
 from webhook_server.guards import (
+    FILL_NOT_READY,
     FillNoticeReadiness,
     GuardInputs,
     Refusal,
@@ -175,9 +176,17 @@ class OrderPipeline:
         hooks: PipelineHooks | None = None,
         db_slots: int = 4,
         settler: SettleLater | None = None,
+        fill_notice_wait: float = 5.0,
+        resume_fill_notice_wait: float = 15.0,
     ) -> None:
+        """`fill_notice_wait`: how long an alert waits for its user's reconnecting
+        fill-notice socket before it is refused (0: refused at once);
+        `resume_fill_notice_wait`: the same for alerts resumed at start-up, when every
+        socket is connecting for the first time."""
         self._storage = storage
         self._settler = settler
+        self._fill_wait = fill_notice_wait
+        self._resume_fill_wait = max(resume_fill_notice_wait, fill_notice_wait)
         self._kis = kis
         self._market = market
         self._readiness = readiness
@@ -243,8 +252,10 @@ class OrderPipeline:
             self._process_later(accepted.alert_id, accepted.user_id, accepted.alert),
         )
 
-    def _process_later(self, alert_id: int, user_id: int, alert: Alert) -> Job:
-        return lambda: self._process(alert_id, user_id, alert)
+    def _process_later(
+        self, alert_id: int, user_id: int, alert: Alert, fill_wait: float | None = None
+    ) -> Job:
+        return lambda: self._process(alert_id, user_id, alert, fill_wait)
 
     def _reconcile_later(self, order: OrderRecord) -> Job:
         return lambda: self._reconcile_job(order)
@@ -253,9 +264,10 @@ class OrderPipeline:
         """At start, before alerts arrive: reconcile orders of unknown outcome, then
         queue accepted-but-unprocessed alerts. Each (user, symbol) reconciles first.
 
-        The work is queued at once (so later alerts of the same stock wait behind it),
-        but each job first awaits `gate` — e.g. the fill-notice watchers settling, so
-        the guard does not refuse resumed alerts only because they are still connecting.
+        Resumed alerts wait (up to `resume_fill_notice_wait`) for their own user's
+        fill-notice socket, which is still connecting at start-up — never for anyone
+        else's, so one slow socket, or restarts in quick succession, cannot starve the
+        others. `gate`, when given, is awaited by each job first (tests park work there).
         """
         open_alerts = await self._db(self._storage.alerts.unprocessed())
         unresolved: dict[int, OrderRecord] = {
@@ -284,7 +296,10 @@ class OrderPipeline:
                 (order.user_id, order.symbol), _gated(gate, self._reconcile_later(order))
             )
         for record, alert in to_process:
-            job = _gated(gate, self._process_later(record.id, record.user_id, alert))
+            job = _gated(
+                gate,
+                self._process_later(record.id, record.user_id, alert, self._resume_fill_wait),
+            )
             self._workers.submit((record.user_id, alert.symbol), job)
         log.info(
             "resume: %d alerts queued, %d orders to reconcile, %d closed",
@@ -303,9 +318,13 @@ class OrderPipeline:
 
     # -- one alert ------------------------------------------------------------------------
 
-    async def _process(self, alert_id: int, user_id: int, alert: Alert) -> None:
+    async def _process(
+        self, alert_id: int, user_id: int, alert: Alert, fill_wait: float | None = None
+    ) -> None:
         try:
-            await self._process_alert(alert_id, user_id, alert)
+            await self._process_alert(
+                alert_id, user_id, alert, self._fill_wait if fill_wait is None else fill_wait
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -317,7 +336,9 @@ class OrderPipeline:
                     )
                 )
 
-    async def _process_alert(self, alert_id: int, user_id: int, alert: Alert) -> None:
+    async def _process_alert(
+        self, alert_id: int, user_id: int, alert: Alert, fill_wait: float
+    ) -> None:
         state = await self._inputs.get(user_id)
         if state is None:
             await self._db(self._storage.alerts.mark_failed(alert_id, "the user no longer exists"))
@@ -343,6 +364,13 @@ class OrderPipeline:
             now=self._clock(),
             market=self._market,
         )
+        if refusal is not None and refusal.code == FILL_NOT_READY and fill_wait > 0:
+            # A socket that is reconnecting: hold the alert (bounded), then judge again.
+            await self._readiness.wait_ready(user_id, env, fill_wait)
+            refusal = check_guards(
+                user=user, keys=keys, readiness=self._readiness, alert=alert,
+                now=self._clock(), market=self._market,
+            )
         if refusal is not None or keys is None:
             await self._refuse(alert_id, user_id, user.chat_id, base, refusal)
             return

@@ -4,12 +4,13 @@ and one user never seeing another's data."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
 import socket
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -30,7 +31,7 @@ from kis.keycheck import KeyChecker
 from kis.models import Account, AppCredentials, OrderRequest, Side
 from kis.secret import Secret
 from kis.sim import KisSimulator, demo_account, demo_real_account
-from kis.ws import Backoff, HubOptions
+from kis.ws import Backoff, HubOptions, Status
 from storage.facade import Storage
 from webhook_server.app import create_app
 from webhook_server.market_hours import MarketClock
@@ -42,6 +43,23 @@ from webhook_server.store_intake import StorageIntake
 PUBLIC_URL = "https://moahook.example"
 WEBHOOK_SECRET = "telegram-says-hello-123"
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+
+
+class StateLog:
+    """The supervisor's observer: fill-notice state changes, as events to wait on."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notice(self, kind: str) -> None:
+        pass
+
+    def state(self, user_id: int, status: str) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def changed(self) -> None:
+        await self._event.wait()
 
 
 @dataclass
@@ -56,6 +74,7 @@ class Stack:
     kis: KisClient
     hook_url: str | None = None
     web_url: str = ""
+    states: StateLog = field(default_factory=StateLog)
 
 
 @contextlib.asynccontextmanager
@@ -73,10 +92,11 @@ async def running_stack(tmp_path: Path, *, webhook: bool = False) -> AsyncIterat
             bot = create_bot_for(standin.token, standin.base_url)
             notifier = Notifier(bot, storage, poll_interval=0.2)
             settler = FillSettler(storage=storage, kis=kis, wake=notifier.wake, quiet_s=0.3)
+            states = StateLog()
             watchers = WatcherSupervisor(
                 storage=storage, kis=kis, endpoints=endpoints, wake=notifier.wake,
                 hub_options=HubOptions(backoff=Backoff(base=0.05, cap=0.2)),
-                settler=settler,
+                settler=settler, observer=states,
             )
             # The web side as `moahook serve` wires it: hook endpoint → intake → pipeline,
             # with the watchers as the pipeline's fill-notice guard.
@@ -112,7 +132,7 @@ async def running_stack(tmp_path: Path, *, webhook: bool = False) -> AsyncIterat
                 await web.SockSite(runner, sock).start()
                 assert started.is_set()
                 yield Stack(standin, sim, storage, bot, dispatcher, notifier, watchers, kis,
-                            hook_url, f"http://127.0.0.1:{sock.getsockname()[1]}")
+                            hook_url, f"http://127.0.0.1:{sock.getsockname()[1]}", states)
             finally:
                 await runner.cleanup()
                 await pipeline.close()
@@ -536,3 +556,35 @@ async def test_a_lost_fill_notice_is_settled_from_kis_daily_executions(stack: St
     assert [n.delivered_to for n in stack.sim.notices if n.fields[13] == "2"] == [0, 1]
     orders = await say(user, "/orders", "Last")
     assert "filled 8/8 sh" in orders.text
+
+
+async def _until(stack: Stack, condition: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait (bounded) until `condition` holds, re-checked at each fill-notice state change."""
+    async with asyncio.timeout(within):
+        while not condition():
+            await stack.states.changed()
+
+
+async def test_an_alert_during_a_fill_notice_reconnect_is_held_then_placed(
+    stack: Stack,
+) -> None:
+    """KIS drops the fill-notice socket and holds its slot for a moment (OPSP8996): an
+    alert arriving while it reconnects is held, then placed, instead of being refused
+    with "fill notices not ready"."""
+    user = stack.standin.user(7604, "Reconnect", language_code="en")
+    await register(stack, user)
+    user_id = await _user_id(stack, user)
+    shown = await say(user, "/webhook", "Your webhook URL")
+    url = next(word for word in shown.text.split() if "/hook/" in word)
+    stack.sim.ws.slot_hold_s = 0.25  # reconnects are refused as "in use" for a while
+    assert stack.sim.drop_ws() == 1
+    await _until(stack, lambda: (state := stack.watchers.connection_state(user_id)) is not None
+                 and state.status is Status.CONNECTING)
+    mark = user.mark()
+    async with aiohttp.ClientSession() as session:
+        body = '{"ticker":"005930","action":"buy","quantity":"1"}'
+        async with session.post(stack.web_url + url.removeprefix(PUBLIC_URL), data=body) as r:
+            assert r.status == 200
+    await user.wait_for_bot_message("Filled (paper trading)", after=mark, timeout=10)
+    assert len(stack.sim.orders) == 1
+    assert not [m for m in user.bot_messages() if "Order refused" in m.text]

@@ -5,6 +5,7 @@ KIS simulator over loopback. Assertions look at what the simulator received."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
@@ -59,10 +60,21 @@ class Readiness:
         self.ready = True
         self.reason = ""
         self.asked: list[tuple[int, Environment]] = []
+        self.waiting: asyncio.Event | None = None  # set while the pipeline holds an alert
+        self.back: asyncio.Event | None = None  # set it to end the wait: the socket is back
+        self.waited: list[float] = []
 
     def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]:
         self.asked.append((user_id, env))
         return self.ready, self.reason
+
+    async def wait_ready(self, user_id: int, env: Environment, within: float) -> None:
+        self.waited.append(within)
+        if self.waiting is None or self.back is None:
+            return
+        self.waiting.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.back.wait(), within)
 
 
 @dataclass
@@ -184,13 +196,16 @@ async def stack(
     wakes: list[int] = []
     try:
         async with database(tmp_path, backend) as storage:
-            def make_pipeline(hooks: PipelineHooks | None = None) -> OrderPipeline:
+            def make_pipeline(
+                hooks: PipelineHooks | None = None, **options: Any
+            ) -> OrderPipeline:
                 return OrderPipeline(
                     storage=storage, kis=kis, market=market or MarketClock(enforce=False),
                     readiness=readiness, metrics=metrics,
                     wake=lambda message=None: wakes.append(1),
                     clock=clock or (lambda: datetime.now(UTC)),
                     reconcile_attempts=3, reconcile_delay_s=0.01, hooks=hooks,
+                    **options,
                 )
 
             pipeline = make_pipeline(hooks)
@@ -1231,3 +1246,77 @@ async def test_unknown_outcome_after_acceptance_and_fill_is_corrected_by_the_ver
         assert f"order no. {order_no}, filled 1/1 sh" in verdict
         order = await s.storage.orders.by_alert(int(answer["alert_id"]))
         assert order is not None and order.status is OrderStatus.FILLED
+
+
+async def test_an_alert_waits_for_a_reconnecting_fill_notice_socket(tmp_path: Path) -> None:
+    """The fill-notice socket is reconnecting when the alert arrives: the alert is held
+    (bounded), and placed once the socket is back instead of being refused."""
+    async with stack(tmp_path) as s:
+        s.readiness.ready, s.readiness.reason = False, "fill notice not ready: reconnecting"
+        s.readiness.waiting, s.readiness.back = asyncio.Event(), asyncio.Event()
+        _, answer = await s.post(BUY)
+        await asyncio.wait_for(s.readiness.waiting.wait(), WAIT)
+        assert s.sim.orders == []
+        s.readiness.ready = True
+        s.readiness.back.set()
+        await s.settle()
+        assert len(s.sim.orders) == 1
+        assert s.readiness.waited == [5.0]
+        assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
+
+
+async def test_fill_notice_wait_of_zero_refuses_at_once(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        assert s.make_pipeline is not None
+        await s.pipeline.close()
+        s.pipeline = s.make_pipeline(fill_notice_wait=0.0)
+        s.intake = StorageIntake(s.storage, s.pipeline)
+        s.readiness.ready, s.readiness.reason = False, "fill notice not ready: reconnecting"
+        from webhook_server.alert import parse_alert
+
+        raw = json.dumps(BUY).encode()
+        await s.intake.submit(s.user.token, raw, parse_alert(raw), datetime.now(UTC))
+        await s.settle()
+        assert s.sim.orders == [] and s.readiness.waited == []
+        [notice] = await s.outbox()
+        assert notice["reason_key"] == "fill_not_ready"
+
+
+async def test_resumed_alerts_wait_only_for_their_own_users_socket(tmp_path: Path) -> None:
+    """After a restart one user's fill-notice socket does not come up: another user's
+    resumed alert and a new one are placed at once instead of waiting behind it (a
+    start-up gate for every socket starved every order in a crash loop)."""
+    other = generate_accounts(1, prefix="other")[0]
+    async with stack(tmp_path, accounts=[demo_account(), other]) as s:
+        slow = await s.add_user(other, 2)
+        held = asyncio.Event()
+
+        class OneSlowSocket(Readiness):
+            def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]:
+                if user_id == slow.id:
+                    return False, "fill notice not ready: connecting"
+                return True, ""
+
+            async def wait_ready(self, user_id: int, env: Environment, within: float) -> None:
+                held.set()
+                await asyncio.Event().wait()  # never comes up while the test looks
+
+        assert s.make_pipeline is not None
+        await s.pipeline.close()
+        from webhook_server.alert import parse_alert
+
+        raw = json.dumps(BUY).encode()
+        for user in (slow, s.user):  # accepted before the "crash", never processed
+            await s.storage.alerts.accept(user.id, raw.decode(), parse_alert(raw).to_json(),
+                                          None, datetime.now(UTC))
+        s.pipeline = OrderPipeline(
+            storage=s.storage, kis=s.kis, market=MarketClock(enforce=False),
+            readiness=OneSlowSocket(), metrics=s.metrics,
+        )
+        assert (await s.pipeline.resume()).alerts == 2
+        await asyncio.wait_for(held.wait(), WAIT)
+        intake = StorageIntake(s.storage, s.pipeline)
+        fresh = json.dumps({**BUY, "id": "new"}).encode()
+        await intake.submit(s.user.token, fresh, parse_alert(fresh), datetime.now(UTC))
+        await s.sim.wait_for(lambda: len(s.sim.orders) == 2, WAIT)
+        assert {o.app_key for o in s.sim.orders} == {DEMO_APP_KEY}
