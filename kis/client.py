@@ -51,7 +51,7 @@ from kis.models import (
     Quote,
     Side,
 )
-from kis.ratelimit import RateLimiter
+from kis.ratelimit import RateLimiter, rate_limit_backoff
 from kis.secret import Secret
 from kis.tokens import TokenManager, utc_now
 from kis.tokenstore import TokenStore
@@ -85,10 +85,6 @@ def default_http_client(timeout: float) -> httpx.AsyncClient:
                             keepalive_expiry=30.0),
         follow_redirects=False,
     )
-
-
-def _rate_limit_backoff(attempt: int) -> float:
-    return float(min(0.2 * 2.0 ** (attempt - 1), 2.0))
 
 
 def _transient_backoff(attempt: int) -> float:
@@ -138,7 +134,8 @@ class KisClient:
         self._limiters: dict[tuple[str, Environment], RateLimiter] = {}
         self.tokens = TokenManager(
             endpoints=endpoints, http=http, store=token_store, now=now, sleep=sleep,
-            max_issue_wait=max_token_wait,
+            max_issue_wait=max_token_wait, max_rate_limit_retries=max_rate_limit_retries,
+            before_request=self._take_slot,
         )
 
     def __repr__(self) -> str:
@@ -164,6 +161,9 @@ class KisClient:
 
     async def revoke_token(self, creds: AppCredentials) -> None:
         await self.tokens.revoke(creds)
+
+    async def _take_slot(self, creds: AppCredentials) -> None:
+        await self.limiter(creds).acquire()
 
     def limiter(self, creds: AppCredentials) -> RateLimiter:
         """The limiter shared by every call of this (app key, environment)."""
@@ -387,7 +387,7 @@ class KisClient:
             if isinstance(error, KisRateLimited) and rate_retries < self._max_rate_retries:
                 rate_retries += 1
                 log.info("kis %s rate limited; retry %d", tr_id, rate_retries)
-                await self._sleep(_rate_limit_backoff(rate_retries))
+                await self._sleep(rate_limit_backoff(rate_retries))
                 continue
             if isinstance(error, KisTokenInvalid) and not token_retried:
                 token_retried = True

@@ -375,3 +375,31 @@ async def test_nothing_is_sent_when_before_send_fails() -> None:
             await r.client.place_order(creds_of(acc), account_of(acc),
                                        OrderRequest(SAMSUNG, Side.BUY, 1), before_send=refuse)
         assert r.requests("order") == [] and r.sim.orders == []
+
+
+async def test_rate_limited_token_reissue_is_retried_and_the_order_placed_once() -> None:
+    """The token expired and its re-issue meets EGW00201 (KIS refused the request before
+    issuing anything): backed off and asked again, as on the order endpoint, so the
+    order is placed instead of failing; one token issued."""
+    async with rig() as r:
+        acc = r.account(PAPER)
+        await warm(r, acc)
+        r.sim.expire_tokens(acc.app_key)
+        r.time.clock.now += 120  # the once-a-minute issuance limit is not what is tested
+        issued = r.sim.token_issuances.get(acc.app_key, 0)
+        r.sim.faults.add("token", "EGW00201", count=2)
+        ack = await r.client.place_order(creds_of(acc), account_of(acc),
+                                         OrderRequest(SAMSUNG, Side.BUY, 1))
+        assert r.requests("token")[-3:] == ["EGW00201", "EGW00201", "ok"]
+        assert r.sim.token_issuances[acc.app_key] == issued + 1
+        assert [o.odno for o in r.sim.orders] == [ack.order_no]
+        assert [s for s in r.time.sleeps if s in (0.2, 0.4)][:2] == [0.2, 0.4]
+
+
+async def test_rate_limited_token_issue_retries_are_bounded() -> None:
+    async with rig() as r:
+        acc = r.account(PAPER)
+        r.sim.faults.add("token", "EGW00201", count=50)
+        with pytest.raises(KisRateLimited):
+            await r.client.access_token(creds_of(acc))
+        assert r.requests("token") == ["EGW00201"] * 6
