@@ -135,7 +135,6 @@ class KisClient:
         self.tokens = TokenManager(
             endpoints=endpoints, http=http, store=token_store, now=now, sleep=sleep,
             max_issue_wait=max_token_wait, max_rate_limit_retries=max_rate_limit_retries,
-            before_request=self._take_slot,
         )
 
     def __repr__(self) -> str:
@@ -161,9 +160,6 @@ class KisClient:
 
     async def revoke_token(self, creds: AppCredentials) -> None:
         await self.tokens.revoke(creds)
-
-    async def _take_slot(self, creds: AppCredentials) -> None:
-        await self.limiter(creds).acquire()
 
     def limiter(self, creds: AppCredentials) -> RateLimiter:
         """The limiter shared by every call of this (app key, environment)."""

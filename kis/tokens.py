@@ -74,7 +74,6 @@ class TokenManager:
         max_issue_wait: float = 60.0,
         approval_lifetime: timedelta = timedelta(hours=24),
         max_rate_limit_retries: int = 5,
-        before_request: Callable[[AppCredentials], Awaitable[None]] | None = None,
     ) -> None:
         self._endpoints = endpoints
         self._http = http
@@ -86,8 +85,6 @@ class TokenManager:
         self._max_wait = max_issue_wait
         self._approval_lifetime = approval_lifetime
         self._max_rate_retries = max_rate_limit_retries
-        # The key's rate-limit slot: issuance is a REST call like any other (KIS.md 9).
-        self._before_request = before_request
         self._slots: dict[tuple[CredentialKind, str, Environment], _Slot] = {}
 
     def __repr__(self) -> str:
@@ -267,8 +264,6 @@ class TokenManager:
         endpoint. EGW00133 (too soon) is never retried here."""
         retries = 0
         while True:
-            if self._before_request is not None:
-                await self._before_request(creds)
             try:
                 return await self._post(creds, path, body)
             except KisRateLimited:
