@@ -211,12 +211,11 @@ async def _hook(request: web.Request) -> web.Response:
 
 async def _handle_hook(request: web.Request, metrics: Metrics) -> web.Response:
     policy = request.app[POLICY_KEY]
-    if policy.trusted_ips:
-        client = client_address(
-            request.remote, request.headers.getall("X-Forwarded-For", []), policy.trusted_proxies
-        )
-        if client is None or not in_networks(client, policy.trusted_ips):
-            return json_body(403, {"error": "forbidden"})
+    client = client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", []), policy.trusted_proxies
+    )
+    if policy.trusted_ips and (client is None or not in_networks(client, policy.trusted_ips)):
+        return json_body(403, {"error": "forbidden"})
     token = request.match_info["token"]
     if not TOKEN_PATTERN.fullmatch(token):
         return not_found()
@@ -242,7 +241,9 @@ async def _handle_hook(request: web.Request, metrics: Metrics) -> web.Response:
         metrics.alerts_invalid.labels("malformed").inc()
         return json_body(400, {"error": str(exc)})
 
-    result = await request.app[INTAKE_KEY].submit(token, body, alert, received_at)
+    result = await request.app[INTAKE_KEY].submit(
+        token, body, alert, received_at, client=str(client or "")
+    )
     match result:
         case Accepted(alert_id=alert_id):
             metrics.alerts_accepted.inc()

@@ -1320,3 +1320,34 @@ async def test_resumed_alerts_wait_only_for_their_own_users_socket(tmp_path: Pat
         await intake.submit(s.user.token, fresh, parse_alert(fresh), datetime.now(UTC))
         await s.sim.wait_for(lambda: len(s.sim.orders) == 2, WAIT)
         assert {o.app_key for o in s.sim.orders} == {DEMO_APP_KEY}
+
+
+async def test_wrong_tokens_do_not_cost_a_database_query_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong token is looked up once (then remembered), and one sender's lookups that
+    find nothing are throttled; every answer stays exactly the unknown-path 404, and a
+    real user's alerts keep working."""
+    async with stack(tmp_path) as s:
+        lookups: list[str] = []
+        real_lookup = s.storage.users.by_webhook_token
+
+        async def counting(token: str) -> Any:
+            lookups.append(token)
+            return await real_lookup(token)
+
+        monkeypatch.setattr(s.storage.users, "by_webhook_token", counting)
+        assert (await s.post(BUY))[0] == 200  # the real user's token, now known
+        stale = "s" * 32
+        for _ in range(5):
+            assert await s.post(BUY, token=stale) == (404, {"error": "not found"})
+        assert lookups.count(stale) == 1
+        for n in range(40):
+            token = f"{n:02d}" + secrets.token_urlsafe(24)
+            assert await s.post({**BUY, "id": str(n)}, token=token) == (
+                404, {"error": "not found"})
+        assert len(lookups) <= 1 + 20, "throttled after the sender's budget"
+        status, answer = await s.post({**BUY, "id": "still"})
+        assert status == 200 and answer["status"] == "accepted"
+        unknown_path = await s.client.post("/nothing/here", data=b"{}")
+        assert (unknown_path.status, await unknown_path.json()) == (404, {"error": "not found"})

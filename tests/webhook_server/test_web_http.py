@@ -45,7 +45,7 @@ class MemoryIntake:
     fail_with: Exception | None = None
 
     async def submit(
-        self, token: str, body: bytes, alert: Alert, received_at: datetime
+        self, token: str, body: bytes, alert: Alert, received_at: datetime, client: str = ""
     ) -> IntakeResult:
         if self.fail_with is not None:
             raise self.fail_with
