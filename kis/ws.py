@@ -50,9 +50,16 @@ SILENT_DROP_REASON: Final = (
     f"{NOT_READY}: KIS closed the connection after subscribing (check the HTS ID)"
 )
 
+# The WebSocket library logs every frame at DEBUG: the subscription answer carries the
+# AES key and iv, and our subscribe frame the approval key. Its DEBUG records for these
+# connections are dropped whatever the root level is.
+_PROTOCOL_LOG: Final = logging.getLogger("kis.ws.protocol")
+_PROTOCOL_LOG.addFilter(lambda record: record.levelno >= logging.INFO)
+
 # A tiny, rare message stream: keep websockets' buffers small and skip compression,
 # whose zlib state alone costs hundreds of KiB per connection.
 WS_OPTIONS: Final[dict[str, object]] = {
+    "logger": _PROTOCOL_LOG,
     "compression": None,
     "max_size": 2**17,
     "max_queue": 4,
