@@ -21,3 +21,7 @@ def app_secret(user_id: int, environment: str) -> str:
 
 def kis_credential(kind: str, app_key_hash: str, environment: str) -> str:
     return f"kis_credentials.value_enc:{kind}:{app_key_hash}:{environment}"
+
+
+def totp_secret(user_id: int) -> str:
+    return f"totp_secrets.secret_enc:{user_id}"

@@ -16,11 +16,13 @@ from storage.repositories import (
     Orders,
     Outbox,
     SqlTokenStore,
+    Totp,
     TwoFactor,
     Users,
 )
 from storage.repositories._sql import Clock
 from storage.rotation import reencrypt_all
+from storage.second_factor import SecondFactor
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ class Storage:
     outbox: Outbox
     two_factor: TwoFactor
     audit: Audit
+    totp: Totp
+    second_factor: SecondFactor
 
     def __repr__(self) -> str:
         return f"Storage({self.db!r})"
@@ -46,6 +50,8 @@ class Storage:
     @classmethod
     def build(cls, db: Database, box: SecretBox, clock: Clock = utcnow) -> Storage:
         """Wires the repositories on an existing database (no migration)."""
+        two_factor = TwoFactor(db, box.pepper, clock)
+        totp = Totp(db, box, clock)
         return cls(
             db=db,
             box=box,
@@ -56,8 +62,10 @@ class Storage:
             orders=Orders(db, clock),
             fills=Fills(db, clock),
             outbox=Outbox(db, clock),
-            two_factor=TwoFactor(db, box.pepper, clock),
+            two_factor=two_factor,
             audit=Audit(db, clock),
+            totp=totp,
+            second_factor=SecondFactor(two_factor, totp),
         )
 
     @classmethod

@@ -220,6 +220,24 @@ class TwoFactorCode(SQLModel, table=True):
     used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
+class TotpSecret(SQLModel, table=True):
+    """A user's authenticator-app secret (RFC 6238), encrypted; one per user."""
+
+    __tablename__ = "totp_secrets"
+    __table_args__ = (UniqueConstraint("user_id", name="uq_totp_secrets_user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    user_id: int = Field(sa_column=_user_fk("totp_secrets"))
+    secret_enc: bytes = Field(sa_type=LargeBinary)
+    confirmed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # The newest 30-s time step a code was accepted for: no code counts twice.
+    last_step: int = Field(default=0, sa_type=BigInteger)
+    failures: int = Field(default=0)
+    locked_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
 class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_user_at", "user_id", "at"),)
@@ -242,5 +260,6 @@ TABLES = (
     Fill,
     OutboxItem,
     TwoFactorCode,
+    TotpSecret,
     AuditEntry,
 )

@@ -16,7 +16,7 @@ from sqlmodel import SQLModel, col
 from storage import aad
 from storage.crypto import SecretBox
 from storage.db import Database
-from storage.models import KeySet, KisCredential, User
+from storage.models import KeySet, KisCredential, TotpSecret, User
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ _TARGETS: Final[tuple[tuple[type[SQLModel], str, Callable[[SQLModel], str]], ...
             _str(r, "kind"), _str(r, "app_key_hash"), _str(r, "environment")
         ),
     ),
+    (TotpSecret, "secret_enc", lambda r: aad.totp_secret(_int(r, "user_id"))),
 )
 
 

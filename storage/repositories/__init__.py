@@ -7,6 +7,7 @@ from storage.repositories.keysets import KeySets
 from storage.repositories.orders import Orders
 from storage.repositories.outbox import Outbox
 from storage.repositories.tokens import SqlTokenStore
+from storage.repositories.totp import Totp
 from storage.repositories.twofactor import TwoFactor
 from storage.repositories.users import Users
 
@@ -18,6 +19,7 @@ __all__ = [
     "Orders",
     "Outbox",
     "SqlTokenStore",
+    "Totp",
     "TwoFactor",
     "Users",
 ]

@@ -25,6 +25,7 @@ EXPECTED_TABLES = {
     "fills",
     "outbox",
     "two_factor_codes",
+    "totp_secrets",
     "audit_log",
 }
 
