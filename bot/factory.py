@@ -23,6 +23,7 @@ from bot.routers import (
     onboarding,
     pause,
     status,
+    totp,
     webhook,
 )
 from bot.texts import LANGS, Lang, t
@@ -32,7 +33,7 @@ from storage.facade import Storage
 
 COMMANDS = (
     "start", "help", "keys", "mode", "paper", "real", "webhook", "status", "orders", "log",
-    "pause", "resume", "delete", "lang", "cancel",
+    "pause", "resume", "delete", "totp", "lang", "cancel",
 )
 
 
@@ -48,8 +49,10 @@ def all_routers() -> list[Router]:
         status.build_router(),
         pause.build_router(),
         delete.build_router(),
+        totp.build_router(),
         language.build_router(),
         keys.build_flow(),
+        totp.build_flow(),
         confirm.build_router(),
         common.build_fallback(),
     ]

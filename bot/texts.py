@@ -43,6 +43,7 @@ KO: Final[dict[str, str]] = {
         "/log — 최근 알림 20건과 처리 결과\n"
         "/pause, /resume — 알림 처리 중지·재개\n"
         "/delete — 키와 토큰 모두 삭제, 웹훅 주소 재발급 (2단계 인증)\n"
+        "/totp — 인증 앱(OTP) 등록, /totp off 해제\n"
         "/lang ko|en — 언어\n"
         "/cancel — 진행 중인 절차 취소"
     ),
@@ -59,6 +60,7 @@ KO: Final[dict[str, str]] = {
     "commands.pause": "알림 처리 중지",
     "commands.resume": "알림 처리 재개",
     "commands.delete": "키·토큰 삭제",
+    "commands.totp": "인증 앱(OTP) 등록·해제",
     "commands.lang": "언어 (ko/en)",
     "commands.cancel": "진행 중인 절차 취소",
     "unknown": "알 수 없는 입력입니다. 명령어 목록은 /help 를 보세요.",
@@ -118,6 +120,23 @@ KO: Final[dict[str, str]] = {
     "tfa.action_real": "실전투자 전환",
     "tfa.action_rotate": "웹훅 주소 재발급",
     "tfa.action_delete": "키 삭제",
+    "tfa.action_totp": "인증 앱 등록",
+    "tfa.ask_totp": "{action}: 인증 앱(OTP)에 표시된 6자리 코드를 보내 주세요 (취소는 /cancel).",
+    "totp.scan": (
+        "인증 앱(Google Authenticator 등)으로 이 QR 코드를 스캔하거나 아래 키를 입력하세요:\n"
+        "{secret}\n"
+        "그다음 앱에 표시된 6자리 코드를 보내 주세요. 등록이 끝나면 이 메시지는 지웁니다."
+    ),
+    "totp.enrolled": (
+        "인증 앱이 등록되었습니다. 이제 키 저장·교체, 실전투자 전환, 웹훅 주소 재발급에는 "
+        "채팅 코드 대신 인증 앱 코드가 필요합니다. 해제: /totp off"
+    ),
+    "totp.already": "인증 앱이 이미 등록되어 있습니다. 해제하려면 /totp off",
+    "totp.not_enrolled": "등록된 인증 앱이 없습니다. 등록: /totp",
+    "totp.ask_off": "인증 앱 해제: 앱에 표시된 6자리 코드를 보내 주세요 (취소는 /cancel).",
+    "totp.disabled": "인증 앱을 해제했습니다. 다시 채팅 코드로 확인합니다.",
+    "totp.locked": "잘못된 코드가 너무 많습니다. 5분 뒤 {command} 로 다시 시도하세요.",
+    "totp.usage": "사용법: /totp (인증 앱 등록), /totp off (해제)",
     # --- checklist ----------------------------------------------------------------
     "check.title": "KIS 점검 ({env})",
     "check.pending": "⏳ {name}: 확인 중…",
@@ -364,6 +383,7 @@ EN: Final[dict[str, str]] = {
         "/log — last 20 alerts and what became of them\n"
         "/pause, /resume — stop or restart acting on alerts\n"
         "/delete — forget all keys and tokens, new webhook URL (2FA)\n"
+        "/totp — set up an authenticator app, /totp off to remove it\n"
         "/lang ko|en — language\n"
         "/cancel — leave the current step"
     ),
@@ -380,6 +400,7 @@ EN: Final[dict[str, str]] = {
     "commands.pause": "Stop acting on alerts",
     "commands.resume": "Act on alerts again",
     "commands.delete": "Delete keys and tokens",
+    "commands.totp": "Authenticator app (OTP) on/off",
     "commands.lang": "Language (ko/en)",
     "commands.cancel": "Leave the current step",
     "unknown": "I did not understand that. /help lists the commands.",
@@ -440,6 +461,23 @@ EN: Final[dict[str, str]] = {
     "tfa.action_real": "Switch to real trading",
     "tfa.action_rotate": "New webhook URL",
     "tfa.action_delete": "Delete keys",
+    "tfa.action_totp": "Set up an authenticator app",
+    "tfa.ask_totp": "{action}: send the 6-digit code your authenticator app shows (or /cancel).",
+    "totp.scan": (
+        "Scan this QR code with an authenticator app (Google Authenticator, …) or type in "
+        "this key:\n{secret}\nThen send the 6-digit code the app shows. I delete this "
+        "message once you are set up."
+    ),
+    "totp.enrolled": (
+        "Authenticator app set up. Saving or replacing keys, switching to real trading and "
+        "a new webhook URL now take its code instead of a chat code. Remove it: /totp off"
+    ),
+    "totp.already": "An authenticator app is set up already. To remove it: /totp off",
+    "totp.not_enrolled": "No authenticator app is set up. Set one up: /totp",
+    "totp.ask_off": "Remove the authenticator app: send the 6-digit code it shows (or /cancel).",
+    "totp.disabled": "Authenticator app removed. Chat codes confirm sensitive actions again.",
+    "totp.locked": "Too many wrong codes. Try again with {command} in 5 minutes.",
+    "totp.usage": "Usage: /totp (set up an authenticator app), /totp off (remove it)",
     # --- checklist ----------------------------------------------------------------
     "check.title": "KIS checks ({env})",
     "check.pending": "⏳ {name}: checking…",

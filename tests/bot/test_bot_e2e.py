@@ -588,3 +588,47 @@ async def test_an_alert_during_a_fill_notice_reconnect_is_held_then_placed(
     await user.wait_for_bot_message("Filled (paper trading)", after=mark, timeout=10)
     assert len(stack.sim.orders) == 1
     assert not [m for m in user.bot_messages() if "Order refused" in m.text]
+
+
+async def test_authenticator_app_enrolment_then_it_replaces_the_chat_code(
+    stack: Stack,
+) -> None:
+    """/totp: a chat code, a QR code (a PNG) with the key to type in, the app's first code;
+    the QR message is then deleted. From then on rotating the webhook asks for the app's
+    code: no chat code is sent, and a code is not accepted twice."""
+    import time
+
+    import pyotp
+
+    user = stack.standin.user(7605, "Otp", language_code="en")
+    await register(stack, user)
+    mark = user.mark()
+    await user.send_text("/totp")
+    code_message = await user.wait_for_bot_message("moahook code", after=mark)
+    found = CODE.search(code_message.text)
+    assert found is not None
+    mark = user.mark()
+    await user.send_text(found.group(1))
+    qr = await user.wait_for_bot_message(lambda m: bool(m.photo), after=mark)
+    assert qr.photo.startswith(b"\x89PNG\r\n\x1a\n") and "authenticator" in qr.text
+    secret = next(line for line in qr.text.splitlines() if re.fullmatch(r"[A-Z2-7]{32}", line))
+    totp = pyotp.TOTP(secret)
+    first = totp.now()
+    mark = user.mark()
+    await user.send_text(first)
+    await user.wait_for_bot_message("Authenticator app set up", after=mark)
+    await user.wait_for_deleted(qr.id)
+
+    mark = user.mark()
+    await user.send_text("/webhook rotate")
+    await user.wait_for_bot_message("authenticator app shows", after=mark)
+    assert not [m for m in user.bot_messages() if "moahook code" in m.text
+                and m.id > code_message.id], "no chat code once an app is enrolled"
+    mark = user.mark()
+    await user.send_text(first)  # already used: never accepted twice
+    await user.wait_for_bot_message("Wrong code", after=mark)
+    mark = user.mark()
+    await user.send_text(totp.at(time.time() + 30))
+    await user.wait_for_bot_message("New webhook URL issued", after=mark)
+    assert await stack.storage.totp.enrolled(await _user_id(stack, user))
+    assert secret not in " ".join(m.text for m in user.bot_messages())
