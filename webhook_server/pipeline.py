@@ -435,27 +435,10 @@ class OrderPipeline:
         except KisError as exc:
             reason = _kis_reason(exc)
             log.warning("alert %d: KIS inquiry failed: %s", alert_id, type(exc).__name__)
-            queued = await self._db(
-                self._storage.alerts.finish(
-                    alert_id,
-                    AlertStatus.FAILED,
-                    f"KIS inquiry failed: {reason}",
-                    notice=_entry(
-                        ctx.chat_id,
-                        replace(
-                            base,
-                            kind=NoticeKind.ORDER_FAILED,
-                            reason=reason,
-                            reason_key="inquiry_failed",
-                            reason_params={"detail": reason},
-                        ),
-                        f"alert_failed:{alert_id}",
-                    ),
-                    user_id=ctx.user_id,
-                )
+            await self._fail_alert(
+                alert_id, ctx, base, f"KIS inquiry failed: {reason}", reason,
+                "inquiry_failed", {"detail": reason},
             )
-            self._metrics.orders.labels("failed").inc()
-            self._woken(queued)
             return None
         result = size_order(alert, current_price=price, holding=holding, tick=tick)
         if isinstance(result, SizingRefusal):
@@ -604,15 +587,30 @@ class OrderPipeline:
             reason = f"could not reach KIS: {exc}"
             key, params = "kis_unreachable", {"detail": str(exc)}
         log.warning("alert %d: order not sent: %s", alert_id, type(exc).__name__)
+        await self._fail_alert(
+            alert_id, ctx, notice, f"order not sent: {reason}", reason, key, params
+        )
+
+    async def _fail_alert(
+        self,
+        alert_id: int,
+        ctx: _Context,
+        notice: Notice,
+        alert_reason: str,
+        reason: str,
+        reason_key: str,
+        reason_params: Mapping[str, str],
+    ) -> None:
+        """The alert failed before any order existed: closed with its chat notice."""
         queued = await self._db(
             self._storage.alerts.finish(
                 alert_id,
                 AlertStatus.FAILED,
-                f"order not sent: {reason}",
+                alert_reason,
                 notice=_entry(
                     ctx.chat_id,
                     replace(notice, kind=NoticeKind.ORDER_FAILED, reason=reason,
-                            reason_key=key, reason_params=params),
+                            reason_key=reason_key, reason_params=dict(reason_params)),
                     f"alert_failed:{alert_id}",
                 ),
                 user_id=ctx.user_id,
@@ -915,13 +913,18 @@ class OrderPipeline:
     # -- notices --------------------------------------------------------------------------
 
     def _woken(self, queued: OutboxMessage | None) -> None:
-        """Hand the queued notice to the notifier."""
-        if queued is None or self._wake is None:
-            return
-        try:
-            self._wake(queued)
-        except Exception:
-            log.exception("waking the notifier failed")
+        wake_notifier(self._wake, queued)
+
+
+def wake_notifier(wake: Wake | None, queued: OutboxMessage | None) -> None:
+    """Hand a queued notice to the notifier; a failing wake-up never breaks the caller
+    (the notice is stored: the notifier's poll sends it)."""
+    if queued is None or wake is None:
+        return
+    try:
+        wake(queued)
+    except Exception:
+        log.exception("waking the notifier failed")
 
 
 def _entry(chat_id: int, notice: Notice, dedupe: str) -> OutboxEntry:

@@ -29,10 +29,10 @@ from kis.env import KST, Environment
 from kis.errors import KisError
 from storage.facade import Storage
 from storage.notices import FROM_EXECUTIONS, Notice, NoticeKind
-from storage.records import OrderRecord, OrderStatus, OutboxMessage
+from storage.records import OrderRecord, OrderStatus
 from storage.repositories.outbox import OutboxEntry
 from storage.types import utcnow
-from webhook_server.pipeline import Wake, credentials
+from webhook_server.pipeline import Wake, credentials, wake_notifier
 from webhook_server.reconcile import kis_day
 
 log = logging.getLogger(__name__)
@@ -161,16 +161,8 @@ class FillSettler:
             return Settled.NOTHING  # a notice or another check got there first
         log.info("order %d: %d filled per KIS's daily executions (notices had %d)",
                  order.id, after.filled_qty, order.filled_qty)
-        self._woken(queued)
+        wake_notifier(self._wake, queued)
         return Settled.RECORDED
-
-    def _woken(self, queued: OutboxMessage | None) -> None:
-        if queued is None or self._wake is None:
-            return
-        try:
-            self._wake(queued)
-        except Exception:
-            log.exception("waking the notifier failed")
 
     async def close(self) -> None:
         for handle in self._timers.values():

@@ -8,6 +8,7 @@ in), then the app's first code confirms it. The QR message is deleted once confi
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
@@ -20,7 +21,7 @@ from bot.states import TotpFlow
 from bot.texts import Lang, t
 from bot.twofactor import PURPOSE_TOTP, CodeCheck, check_code, check_totp, send_code
 from storage.facade import Storage
-from storage.records import UserRecord
+from storage.records import UserRecord, VerifyResult
 from storage.repositories.twofactor import well_formed
 
 
@@ -71,16 +72,24 @@ async def got_chat_code(
     await state.update_data(qr_message=shown.message_id)
 
 
+async def _authenticator_answer(
+    message: Message, lang: Lang, check: Callable[[str], Awaitable[VerifyResult]],
+    restart: str,
+) -> CodeCheck:
+    answer = (message.text or "").strip()
+    if not well_formed(answer):
+        await message.answer(t(lang, "tfa.not_a_code"))
+        return CodeCheck.RETRY
+    return await check_totp(message, await check(answer), lang, restart)
+
+
 async def got_first_code(
     message: Message, state: FSMContext, user: UserRecord, lang: Lang, storage: Storage,
     bot: Bot,
 ) -> None:
-    answer = (message.text or "").strip()
-    if not well_formed(answer):
-        await message.answer(t(lang, "tfa.not_a_code"))
-        return
-    outcome = await check_totp(message, await storage.totp.confirm(user.id, answer), lang,
-                               "/totp")
+    outcome = await _authenticator_answer(
+        message, lang, lambda code: storage.totp.confirm(user.id, code), "/totp"
+    )
     if outcome is CodeCheck.RETRY:
         return
     await forget_enrolment_qr(state, bot, message.chat.id)
@@ -93,12 +102,9 @@ async def got_first_code(
 async def got_off_code(
     message: Message, state: FSMContext, user: UserRecord, lang: Lang, storage: Storage
 ) -> None:
-    answer = (message.text or "").strip()
-    if not well_formed(answer):
-        await message.answer(t(lang, "tfa.not_a_code"))
-        return
-    outcome = await check_totp(message, await storage.totp.disable(user.id, answer), lang,
-                               "/totp off")
+    outcome = await _authenticator_answer(
+        message, lang, lambda code: storage.totp.disable(user.id, code), "/totp off"
+    )
     if outcome is CodeCheck.RETRY:
         return
     await state.clear()

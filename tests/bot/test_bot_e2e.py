@@ -506,13 +506,9 @@ async def test_equal_lots_filled_in_one_second_are_all_counted(stack: Stack) -> 
     stack.sim.broker.fill_lots = 3
     user = stack.standin.user(7602, "Lots", language_code="en")
     await register(stack, user)
-    shown = await say(user, "/webhook", "Your webhook URL")
-    url = next(word for word in shown.text.split() if "/hook/" in word)
+    hook = await _hook_url(stack, user)
     mark = user.mark()
-    async with aiohttp.ClientSession() as session:
-        body = '{"ticker":"005930","action":"buy","quantity":"9"}'
-        async with session.post(stack.web_url + url.removeprefix(PUBLIC_URL), data=body) as r:
-            assert r.status == 200
+    await _post_alert(hook, '{"ticker":"005930","action":"buy","quantity":"9"}')
     filled = await user.wait_for_bot_message("Filled (paper trading)", after=mark, timeout=10)
     assert "buy 3 sh @" in filled.text
     [sim_order] = stack.sim.orders
@@ -541,13 +537,9 @@ async def test_a_lost_fill_notice_is_settled_from_kis_daily_executions(stack: St
     stack.sim.lose_fill_notices = 1
     user = stack.standin.user(7603, "Lost", language_code="en")
     await register(stack, user)
-    shown = await say(user, "/webhook", "Your webhook URL")
-    url = next(word for word in shown.text.split() if "/hook/" in word)
+    hook = await _hook_url(stack, user)
     mark = user.mark()
-    async with aiohttp.ClientSession() as session:
-        body = '{"ticker":"005930","action":"buy","quantity":"8"}'
-        async with session.post(stack.web_url + url.removeprefix(PUBLIC_URL), data=body) as r:
-            assert r.status == 200
+    await _post_alert(hook, '{"ticker":"005930","action":"buy","quantity":"8"}')
     filled = await user.wait_for_bot_message("Filled (paper trading)", after=mark, timeout=10)
     assert "buy 4 sh @" in filled.text and "daily executions" in filled.text
     [order] = await stack.storage.orders.recent(await _user_id(stack, user))
@@ -574,17 +566,13 @@ async def test_an_alert_during_a_fill_notice_reconnect_is_held_then_placed(
     user = stack.standin.user(7604, "Reconnect", language_code="en")
     await register(stack, user)
     user_id = await _user_id(stack, user)
-    shown = await say(user, "/webhook", "Your webhook URL")
-    url = next(word for word in shown.text.split() if "/hook/" in word)
+    hook = await _hook_url(stack, user)
     stack.sim.ws.slot_hold_s = 0.25  # reconnects are refused as "in use" for a while
     assert stack.sim.drop_ws() == 1
     await _until(stack, lambda: (state := stack.watchers.connection_state(user_id)) is not None
                  and state.status is Status.CONNECTING)
     mark = user.mark()
-    async with aiohttp.ClientSession() as session:
-        body = '{"ticker":"005930","action":"buy","quantity":"1"}'
-        async with session.post(stack.web_url + url.removeprefix(PUBLIC_URL), data=body) as r:
-            assert r.status == 200
+    await _post_alert(hook, '{"ticker":"005930","action":"buy","quantity":"1"}')
     await user.wait_for_bot_message("Filled (paper trading)", after=mark, timeout=10)
     assert len(stack.sim.orders) == 1
     assert not [m for m in user.bot_messages() if "Order refused" in m.text]
@@ -632,3 +620,15 @@ async def test_authenticator_app_enrolment_then_it_replaces_the_chat_code(
     await user.wait_for_bot_message("New webhook URL issued", after=mark)
     assert await stack.storage.totp.enrolled(await _user_id(stack, user))
     assert secret not in " ".join(m.text for m in user.bot_messages())
+
+
+async def _hook_url(stack: Stack, user: SimUser) -> str:
+    """The user's webhook URL as /webhook shows it, on the test's web server."""
+    shown = await say(user, "/webhook", "Your webhook URL")
+    url = next(word for word in shown.text.split() if "/hook/" in word)
+    return stack.web_url + url.removeprefix(PUBLIC_URL)
+
+
+async def _post_alert(hook: str, body: str) -> None:
+    async with aiohttp.ClientSession() as session, session.post(hook, data=body) as answer:
+        assert answer.status == 200

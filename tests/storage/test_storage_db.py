@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,8 @@ async def test_0002_keeps_orders_and_takes_their_filled_totals_as_notice_totals(
     try:
         async with db.engine.begin() as conn:
             await conn.run_sync(_upgrade_to("0001"))  # type: ignore[arg-type]
-            now = "2026-11-30 01:00:00+00:00"
+            moment = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+            now: object = moment if target.backend == "postgresql" else moment.isoformat()
             await conn.execute(text(
                 "INSERT INTO users (id, telegram_id, chat_id, language, active_environment,"
                 " paused, webhook_token_hash, webhook_token_enc, created_at, updated_at)"
