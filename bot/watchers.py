@@ -168,7 +168,7 @@ class WatcherSupervisor:
 
     async def wait_settled(self, within: float) -> None:
         """Until every connection is READY, FAILED or stopped, at most `within` seconds
-        (start-up waits on this before resuming alerts the guard would otherwise refuse)."""
+        (benchmarks wait on it; alerts wait per user, `wait_ready`)."""
         connections = [c for c in map(self._hub.get, self._hub.keys()) if c is not None]
         if connections:
             await asyncio.gather(*(c.wait_ready(within) for c in connections))
