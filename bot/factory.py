@@ -25,6 +25,7 @@ from bot.routers import (
     onboarding,
     pause,
     status,
+    totp,
     webhook,
 )
 from bot.texts import LANGS, Lang, t
@@ -34,7 +35,7 @@ from storage.facade import Storage
 
 COMMANDS = (
     "start", "help", "keys", "mode", "paper", "real", "webhook", "status", "orders", "log",
-    "pause", "resume", "delete", "lang", "cancel", "app",
+    "pause", "resume", "delete", "totp", "lang", "cancel", "app",
 )
 
 
@@ -50,9 +51,11 @@ def all_routers() -> list[Router]:
         status.build_router(),
         pause.build_router(),
         delete.build_router(),
+        totp.build_router(),
         language.build_router(),
         dashboard.build_router(),
         keys.build_flow(),
+        totp.build_flow(),
         confirm.build_router(),
         common.build_fallback(),
     ]

@@ -10,7 +10,7 @@ from typing import Final
 from bot.texts import CATALOGS, Lang, t
 from kis.env import KST
 from kis.ws import NOT_READY
-from storage.notices import Notice, NoticeKind
+from storage.notices import CHECKED_WITH_KIS, FROM_EXECUTIONS, Notice, NoticeKind
 
 # Korea has had no daylight saving time since 1988: a fixed offset needs no tz database.
 
@@ -182,6 +182,16 @@ def format_notice(notice: Notice, lang: Lang) -> str:
             lang, "notice.accepted", env=env, stock=name, side=side,
             quantity=won(notice.quantity), price=price, time=time,
         )
+        if notice.reason_key == CHECKED_WITH_KIS:
+            text += "\n" + t(lang, "notice.checked", order_no=notice.order_no or "-",
+                              filled=won(notice.filled), ordered=won(notice.ordered))
+    elif kind is NoticeKind.ORDER_UNKNOWN:
+        text = t(lang, "notice.unknown", env=env, subject=_subject(lang, notice), time=time)
+    elif kind is NoticeKind.ORDER_NOT_PLACED:
+        text = t(
+            lang, "notice.not_placed", env=env, subject=_subject(lang, notice),
+            reason=reason_text(lang, notice), time=time,
+        )
     elif kind is NoticeKind.ORDER_REFUSED:
         text = t(
             lang, "notice.refused", env=env, subject=_subject(lang, notice),
@@ -214,6 +224,13 @@ def format_notice(notice: Notice, lang: Lang) -> str:
         text = t(lang, "notice.fill_down", reason=reason_text(lang, notice))
     else:
         text = t(lang, "notice.fill_up")
+    if kind in (NoticeKind.ORDER_FILLED, NoticeKind.ORDER_PARTIAL) and (
+        notice.reason_key == FROM_EXECUTIONS
+    ):
+        text += "\n" + t(lang, "notice.from_executions")
+    if notice.ignored_price and kind in (NoticeKind.ORDER_ACCEPTED, NoticeKind.ORDER_REFUSED,
+                                         NoticeKind.ORDER_FAILED):
+        text += "\n" + t(lang, "notice.price_ignored", price=notice.ignored_price)
     if notice.comment:
         text += "\n" + t(lang, "notice.comment", comment=notice.comment[:200])
     return text

@@ -20,3 +20,11 @@ class Confirm(StatesGroup):
     """A 2FA code awaited for a sensitive action; the action is in the FSM data."""
 
     code = State()
+
+
+class TotpFlow(StatesGroup):
+    """`/totp`: a chat code, then the authenticator's first code; `/totp off`: its code."""
+
+    chat_code = State()
+    first_code = State()
+    off_code = State()

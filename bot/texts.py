@@ -44,6 +44,7 @@ KO: Final[dict[str, str]] = {
         "/pause, /resume — 알림 처리 중지·재개\n"
         "/delete — 키와 토큰 모두 삭제, 웹훅 주소 재발급 (2단계 인증)\n"
         "/app — 웹 대시보드\n"
+        "/totp — 인증 앱(OTP) 등록, /totp off 해제\n"
         "/lang ko|en — 언어\n"
         "/cancel — 진행 중인 절차 취소"
     ),
@@ -60,6 +61,7 @@ KO: Final[dict[str, str]] = {
     "commands.pause": "알림 처리 중지",
     "commands.resume": "알림 처리 재개",
     "commands.delete": "키·토큰 삭제",
+    "commands.totp": "인증 앱(OTP) 등록·해제",
     "commands.lang": "언어 (ko/en)",
     "commands.cancel": "진행 중인 절차 취소",
     "unknown": "알 수 없는 입력입니다. 명령어 목록은 /help 를 보세요.",
@@ -119,6 +121,23 @@ KO: Final[dict[str, str]] = {
     "tfa.action_real": "실전투자 전환",
     "tfa.action_rotate": "웹훅 주소 재발급",
     "tfa.action_delete": "키 삭제",
+    "tfa.action_totp": "인증 앱 등록",
+    "tfa.ask_totp": "{action}: 인증 앱(OTP)에 표시된 6자리 코드를 보내 주세요 (취소는 /cancel).",
+    "totp.scan": (
+        "인증 앱(Google Authenticator 등)으로 이 QR 코드를 스캔하거나 아래 키를 입력하세요:\n"
+        "{secret}\n"
+        "그다음 앱에 표시된 6자리 코드를 보내 주세요. 등록이 끝나면 이 메시지는 지웁니다."
+    ),
+    "totp.enrolled": (
+        "인증 앱이 등록되었습니다. 이제 키 저장·교체, 실전투자 전환, 웹훅 주소 재발급에는 "
+        "채팅 코드 대신 인증 앱 코드가 필요합니다. 해제: /totp off"
+    ),
+    "totp.already": "인증 앱이 이미 등록되어 있습니다. 해제하려면 /totp off",
+    "totp.not_enrolled": "등록된 인증 앱이 없습니다. 등록: /totp",
+    "totp.ask_off": "인증 앱 해제: 앱에 표시된 6자리 코드를 보내 주세요 (취소는 /cancel).",
+    "totp.disabled": "인증 앱을 해제했습니다. 다시 채팅 코드로 확인합니다.",
+    "totp.locked": "잘못된 코드가 너무 많습니다. 5분 뒤 {command} 로 다시 시도하세요.",
+    "totp.usage": "사용법: /totp (인증 앱 등록), /totp off (해제)",
     # --- checklist ----------------------------------------------------------------
     "check.title": "KIS 점검 ({env})",
     "check.pending": "⏳ {name}: 확인 중…",
@@ -279,6 +298,15 @@ KO: Final[dict[str, str]] = {
     "notice.accepted": "📨 주문 접수 ({env})\n{stock} {side} {quantity}주 {price}\n{time}",
     "notice.refused": "🚫 주문 거절 ({env})\n{subject}\n사유: {reason}\n{time}",
     "notice.failed": "⚠️ 주문 실패 ({env})\n{subject}\n사유: {reason}\n{time}",
+    "notice.unknown": (
+        "⏳ 주문 결과 확인 중 ({env})\n{subject}\nKIS의 응답을 받지 못해 주문이 접수됐는지 "
+        "KIS에 확인하고 있습니다. 결과를 곧 알려 드립니다. 그 전에 같은 주문을 다시 내지 "
+        "마세요.\n{time}"
+    ),
+    "notice.not_placed": "❎ 주문 안 됨 ({env})\n{subject}\n{reason}\n{time}",
+    "notice.checked": (
+        "KIS 확인 결과 접수된 주문입니다 (주문번호 {order_no}, 체결 {filled}/{ordered}주)"
+    ),
     "notice.filled": (
         "✅ 체결 ({env})\n{stock} {side} {quantity}주 @ {price}\n{time}"
     ),
@@ -291,6 +319,8 @@ KO: Final[dict[str, str]] = {
         "⚠️ 체결통보 연결이 끊겼습니다 ({reason}). 다시 연결될 때까지 주문은 막힙니다."
     ),
     "notice.fill_up": "체결통보가 다시 연결되었습니다.",
+    "notice.from_executions": "(체결통보가 오지 않아 KIS 일별 체결내역으로 확인한 체결입니다)",
+    "notice.price_ignored": "알림의 price {price}는 시장가 주문이라 쓰지 않았습니다",
     "notice.price_market": "시장가",
     "notice.price_limit": "지정가 {price}",
     "notice.price_marketable": "시장가 (미국: 지정가 {price}로 주문, 슬리피지 포함)",
@@ -314,6 +344,11 @@ KO: Final[dict[str, str]] = {
     ),
     "reason.percent_rounds_to_zero": "보유 {held}주의 {percent}%는 1주 미만입니다",
     "reason.nothing_to_do": "이미 목표 보유 수량({held}주)입니다. 주문할 것이 없습니다",
+    "reason.not_sent": "주문을 KIS에 보내기 전에 실패해 보내지 않았습니다: {detail}",
+    "reason.position_against_action": (
+        "목표 보유 수량 {target}주(현재 {held}주)에 맞추려면 알림의 action과 반대 방향으로 "
+        "{quantity}주를 주문해야 합니다. 반대 방향으로는 주문하지 않습니다"
+    ),
     "reason.earlier_unknown": (
         "이 종목의 이전 주문(#{order_id}) 결과를 아직 모릅니다. 확인될 때까지 이 종목은 "
         "주문하지 않습니다 (/orders)"
@@ -377,6 +412,7 @@ EN: Final[dict[str, str]] = {
         "/pause, /resume — stop or restart acting on alerts\n"
         "/delete — forget all keys and tokens, new webhook URL (2FA)\n"
         "/app — the web dashboard\n"
+        "/totp — set up an authenticator app, /totp off to remove it\n"
         "/lang ko|en — language\n"
         "/cancel — leave the current step"
     ),
@@ -393,6 +429,7 @@ EN: Final[dict[str, str]] = {
     "commands.pause": "Stop acting on alerts",
     "commands.resume": "Act on alerts again",
     "commands.delete": "Delete keys and tokens",
+    "commands.totp": "Authenticator app (OTP) on/off",
     "commands.lang": "Language (ko/en)",
     "commands.cancel": "Leave the current step",
     "unknown": "I did not understand that. /help lists the commands.",
@@ -453,6 +490,23 @@ EN: Final[dict[str, str]] = {
     "tfa.action_real": "Switch to real trading",
     "tfa.action_rotate": "New webhook URL",
     "tfa.action_delete": "Delete keys",
+    "tfa.action_totp": "Set up an authenticator app",
+    "tfa.ask_totp": "{action}: send the 6-digit code your authenticator app shows (or /cancel).",
+    "totp.scan": (
+        "Scan this QR code with an authenticator app (Google Authenticator, …) or type in "
+        "this key:\n{secret}\nThen send the 6-digit code the app shows. I delete this "
+        "message once you are set up."
+    ),
+    "totp.enrolled": (
+        "Authenticator app set up. Saving or replacing keys, switching to real trading and "
+        "a new webhook URL now take its code instead of a chat code. Remove it: /totp off"
+    ),
+    "totp.already": "An authenticator app is set up already. To remove it: /totp off",
+    "totp.not_enrolled": "No authenticator app is set up. Set one up: /totp",
+    "totp.ask_off": "Remove the authenticator app: send the 6-digit code it shows (or /cancel).",
+    "totp.disabled": "Authenticator app removed. Chat codes confirm sensitive actions again.",
+    "totp.locked": "Too many wrong codes. Try again with {command} in 5 minutes.",
+    "totp.usage": "Usage: /totp (set up an authenticator app), /totp off (remove it)",
     # --- checklist ----------------------------------------------------------------
     "check.title": "KIS checks ({env})",
     "check.pending": "⏳ {name}: checking…",
@@ -613,6 +667,16 @@ EN: Final[dict[str, str]] = {
     "notice.accepted": "📨 Order accepted ({env})\n{stock} {side} {quantity} sh {price}\n{time}",
     "notice.refused": "🚫 Order refused ({env})\n{subject}\nReason: {reason}\n{time}",
     "notice.failed": "⚠️ Order failed ({env})\n{subject}\nReason: {reason}\n{time}",
+    "notice.unknown": (
+        "⏳ Order outcome unknown ({env})\n{subject}\nKIS did not answer: checking with KIS "
+        "whether the order was placed. You will hear the result shortly; do not place it "
+        "again meanwhile.\n{time}"
+    ),
+    "notice.not_placed": "❎ Order not placed ({env})\n{subject}\n{reason}\n{time}",
+    "notice.checked": (
+        "Checked with KIS: the order was placed (order no. {order_no}, filled "
+        "{filled}/{ordered} sh)"
+    ),
     "notice.filled": "✅ Filled ({env})\n{stock} {side} {quantity} sh @ {price}\n{time}",
     "notice.partial": (
         "🔸 Partially filled ({env})\n{stock} {side} {quantity} sh @ {price} "
@@ -625,6 +689,10 @@ EN: Final[dict[str, str]] = {
         "⚠️ Fill-notice connection lost ({reason}). Orders are blocked until it is back."
     ),
     "notice.fill_up": "Fill notices are connected again.",
+    "notice.from_executions": (
+        "(no fill notice came for this: confirmed with KIS's daily executions)"
+    ),
+    "notice.price_ignored": "The alert's price {price} was not used: this is a market order",
     "notice.price_market": "at market",
     "notice.price_limit": "limit {price}",
     "notice.price_marketable": "at market (US: sent as a limit at {price}, slippage included)",
@@ -648,6 +716,11 @@ EN: Final[dict[str, str]] = {
     ),
     "reason.percent_rounds_to_zero": "{percent}% of the {held} sh held is less than 1 share",
     "reason.nothing_to_do": "already at the target position ({held} sh); nothing to order",
+    "reason.not_sent": "the order was not sent (failed before it left for KIS): {detail}",
+    "reason.position_against_action": (
+        "reaching the target position of {target} sh from {held} held needs {quantity} sh "
+        "the other way than the alert's action: no order against it"
+    ),
     "reason.earlier_unknown": (
         "the outcome of an earlier order of this stock (#{order_id}) is still unknown; "
         "nothing more is sent for it until it is checked (/orders)"

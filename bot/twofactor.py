@@ -13,24 +13,28 @@ from aiogram.types import Message
 
 from bot.texts import Lang, t
 from storage.facade import Storage
-from storage.records import UserRecord, VerifyOutcome
+from storage.records import UserRecord, VerifyOutcome, VerifyResult
+from storage.repositories.twofactor import well_formed
 
 PURPOSE_KEYS: Final = "keys"
 PURPOSE_REAL: Final = "real"
 PURPOSE_ROTATE: Final = "webhook_rotate"
 PURPOSE_DELETE: Final = "delete"
+PURPOSE_TOTP: Final = "totp"  # enrolling an authenticator app (takes a chat code)
 
 _ACTION: Final = {
     PURPOSE_KEYS: "tfa.action_keys",
     PURPOSE_REAL: "tfa.action_real",
     PURPOSE_ROTATE: "tfa.action_rotate",
     PURPOSE_DELETE: "tfa.action_delete",
+    PURPOSE_TOTP: "tfa.action_totp",
 }
 _RESTART: Final = {
     PURPOSE_KEYS: "/keys",
     PURPOSE_REAL: "/real",
     PURPOSE_ROTATE: "/webhook rotate",
     PURPOSE_DELETE: "/delete",
+    PURPOSE_TOTP: "/totp",
 }
 
 
@@ -43,9 +47,15 @@ class CodeCheck(enum.Enum):
 async def send_code(
     message: Message, storage: Storage, user: UserRecord, purpose: str, lang: Lang
 ) -> None:
+    """Ask for the second factor: the authenticator app's code once one is enrolled
+    (for the actions that take it), else a fresh chat code sent as its own message."""
+    action = t(lang, _ACTION[purpose])
+    if await storage.second_factor.uses_totp(user.id, purpose):
+        await message.answer(t(lang, "tfa.ask_totp", action=action))
+        return
     code = await storage.two_factor.issue(user.id, purpose)
     await message.answer(t(lang, "tfa.code", code=code))
-    await message.answer(t(lang, "tfa.ask", action=t(lang, _ACTION[purpose])))
+    await message.answer(t(lang, "tfa.ask", action=action))
 
 
 async def check_code(
@@ -53,18 +63,33 @@ async def check_code(
 ) -> CodeCheck:
     """Verify the user's answer and tell them what happened unless it is right."""
     answer = (message.text or "").strip()
-    if not (len(answer) == 6 and answer.isdigit()):
+    if not well_formed(answer):
         await message.answer(t(lang, "tfa.not_a_code"))
         return CodeCheck.RETRY
-    result = await storage.two_factor.verify(user.id, purpose, answer)
+    totp = await storage.second_factor.uses_totp(user.id, purpose)
+    result = await storage.second_factor.verify(user.id, purpose, answer)
+    return await _tell(message, result, lang, _RESTART[purpose], totp=totp)
+
+
+async def _tell(
+    message: Message, result: VerifyResult, lang: Lang, restart: str, *, totp: bool
+) -> CodeCheck:
     if result.ok:
         return CodeCheck.OK
-    restart = _RESTART[purpose]
     if result.outcome is VerifyOutcome.WRONG:
         await message.answer(t(lang, "tfa.wrong", left=result.tries_left))
         return CodeCheck.RETRY
-    if result.outcome is VerifyOutcome.EXPIRED:
+    if totp and result.outcome is VerifyOutcome.VOID:
+        await message.answer(t(lang, "totp.locked", command=restart))
+    elif result.outcome is VerifyOutcome.EXPIRED:
         await message.answer(t(lang, "tfa.expired", command=restart))
     else:
         await message.answer(t(lang, "tfa.void", command=restart))
     return CodeCheck.OVER
+
+
+async def check_totp(
+    message: Message, result: VerifyResult, lang: Lang, restart: str
+) -> CodeCheck:
+    """Tell the user what an authenticator check (`Totp.confirm`/`disable`) came to."""
+    return await _tell(message, result, lang, restart, totp=True)

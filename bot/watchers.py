@@ -63,12 +63,23 @@ def credentials(keys: KeySetRecord) -> AppCredentials:
 
 
 def fill_notice_key(notice: FillNotice) -> str:
-    """What makes one fill unique when KIS repeats a notice (reconnects, resends)."""
+    """What identifies one fill: its fields and its position among identical records of
+    one subscription. Equal lots in one second differ by position; the same record
+    delivered again (another subscription, another instance) has the same key."""
     raw = "|".join(
         (notice.order_no, notice.time, str(notice.quantity), str(notice.price),
          notice.accept_status, notice.account)
     )
-    return hashlib.sha256(raw.encode()).hexdigest()[:40]
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:40]
+    # The first occurrence keeps the key earlier versions stored.
+    return digest if notice.occurrence == 1 else f"{digest}:{notice.occurrence}"
+
+
+class SettleLater(Protocol):
+    """Checks an order's fills against KIS's daily executions once its notices are
+    quiet (`webhook_server.settlement.FillSettler`), passed in by the composition root."""
+
+    def settle_later(self, order_id: int) -> None: ...
 
 
 class WatcherObserver(Protocol):
@@ -98,10 +109,12 @@ class WatcherSupervisor:
         now: Callable[[], datetime] = _utcnow,
         observer: WatcherObserver | None = None,
         markets: Markets | None = None,
+        settler: SettleLater | None = None,
     ) -> None:
         self._storage = storage
         self._markets = markets or default_markets()
         self._observer = observer
+        self._settler = settler
         self._kis = kis
         self._endpoints = endpoints
         self._wake = wake
@@ -144,12 +157,22 @@ class WatcherSupervisor:
         reason = state.reason or state.status.value
         return False, reason if reason.startswith(NOT_READY) else f"{NOT_READY}: {reason}"
 
+    async def wait_ready(self, user_id: int, env: Environment, within: float) -> None:
+        """While the user's connection in `env` is (re)connecting, wait for it (at most
+        `within` seconds). One that FAILED (a refused HTS ID), or none, is not waited for."""
+        target = self._targets.get(user_id)
+        connection = self._hub.get(user_id)
+        if target is None or connection is None or target.creds.env is not env:
+            return
+        if connection.state.status is Status.CONNECTING:
+            await connection.wait_ready(within)
+
     def __len__(self) -> int:
         return len(self._hub)
 
     async def wait_settled(self, within: float) -> None:
         """Until every connection is READY, FAILED or stopped, at most `within` seconds
-        (start-up waits on this before resuming alerts the guard would otherwise refuse)."""
+        (benchmarks wait on it; alerts wait per user, `wait_ready`)."""
         connections = [c for c in map(self._hub.get, self._hub.keys()) if c is not None]
         if connections:
             await asyncio.gather(*(c.wait_ready(within) for c in connections))
@@ -312,7 +335,9 @@ class WatcherSupervisor:
         if kind is KisNoticeKind.FILLED:
             key = fill_notice_key(notice)
 
-            def fill_message(result: FillResult) -> OutboxEntry:
+            def fill_message(result: FillResult) -> OutboxEntry | None:
+                if not result.counted:
+                    return None  # KIS's daily executions had shown it: reported then
                 order = result.order
                 if order is not None:
                     filled, ordered, name = order.filled_qty, order.quantity, order.name or ""
@@ -328,11 +353,20 @@ class WatcherSupervisor:
                 )
                 return _entry(chat_id, message, f"fill:{user_id}:{key}")
 
-            _, queued = await self._storage.fills.record_and_queue(
+            result, queued = await self._storage.fills.record_and_queue(
                 user_id, env, notice.order_no, quantity=notice.quantity, price=notice.price,
                 filled_at=at, notice_key=key, notice=fill_message, market=market,
                 currency=currency,
             )
+            order = result.order
+            if (
+                self._settler is not None
+                and order is not None
+                and order.filled_qty < order.quantity
+            ):
+                # Short of its quantity (or this looked like a repeat): once the notices
+                # are quiet, the sum is checked against KIS's daily executions.
+                self._settler.settle_later(order.id)
         elif kind is KisNoticeKind.REJECTED:
             order = await self._storage.orders.by_order_no(user_id, notice.order_no, env)
             message = Notice(

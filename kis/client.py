@@ -63,7 +63,7 @@ from kis.models import (
     Quote,
     Side,
 )
-from kis.ratelimit import RateLimiter
+from kis.ratelimit import RateLimiter, rate_limit_backoff
 from kis.secret import Secret
 from kis.tokens import TokenManager, utc_now
 from kis.tokenstore import TokenStore
@@ -73,6 +73,11 @@ _T = TypeVar("_T")
 
 ResponseObserver = Callable[[str, float, str | None], None]
 """Called after every /uapi answer: (tr_id, seconds, msg_cd or None on transport errors)."""
+
+BeforeSend = Callable[[], Awaitable[None]]
+"""Awaited once per order, with the access token and the rate-limit slot in hand, right
+before the request is written; if it raises, nothing is sent. Retries that are safe
+(EGW00201, a re-issued token) do not run it again."""
 
 ORDER_PATH = "/uapi/domestic-stock/v1/trading/order-cash"
 REVISE_CANCEL_PATH = "/uapi/domestic-stock/v1/trading/order-rvsecncl"
@@ -95,10 +100,6 @@ def default_http_client(timeout: float) -> httpx.AsyncClient:
                             keepalive_expiry=30.0),
         follow_redirects=False,
     )
-
-
-def _rate_limit_backoff(attempt: int) -> float:
-    return float(min(0.2 * 2.0 ** (attempt - 1), 2.0))
 
 
 def _transient_backoff(attempt: int) -> float:
@@ -148,7 +149,7 @@ class KisClient:
         self._limiters: dict[tuple[str, Environment], RateLimiter] = {}
         self.tokens = TokenManager(
             endpoints=endpoints, http=http, store=token_store, now=now, sleep=sleep,
-            max_issue_wait=max_token_wait,
+            max_issue_wait=max_token_wait, max_rate_limit_retries=max_rate_limit_retries,
         )
 
     def __repr__(self) -> str:
@@ -191,15 +192,23 @@ class KisClient:
     # -- orders ---------------------------------------------------------------------
 
     async def place_order(
-        self, creds: AppCredentials, account: Account, order: OrderRequest
+        self,
+        creds: AppCredentials,
+        account: Account,
+        order: OrderRequest,
+        *,
+        before_send: BeforeSend | None = None,
     ) -> OrderAck:
-        """Send a cash order once. `OrderOutcomeUnknown` if it may exist without an answer."""
+        """Send a cash order once. `OrderOutcomeUnknown` if it may exist without an answer.
+
+        `before_send` (e.g. writing the order's row) runs once, right before the request
+        is written; what fails before it proves the order was not sent."""
         ids = TR_IDS[creds.env]
         tr_id = ids.sell if order.side is Side.SELL else ids.buy
         context = _OrderContext(order=order)
         answer = await self._call(
             creds, "POST", ORDER_PATH, tr_id, body=_parse.order_body(account, order),
-            order=context,
+            order=context, before_send=before_send,
         )
         return self._ack(answer, tr_id, context)
 
@@ -299,15 +308,21 @@ class KisClient:
     # -- US stocks (overseas API, KIS.md section 13) -----------------------------------
 
     async def place_overseas_order(
-        self, creds: AppCredentials, account: Account, order: OverseasOrderRequest
+        self,
+        creds: AppCredentials,
+        account: Account,
+        order: OverseasOrderRequest,
+        *,
+        before_send: BeforeSend | None = None,
     ) -> OrderAck:
-        """Send an overseas order once; the same never-twice rules as `place_order`."""
+        """Send an overseas order once; the same never-twice rules (and the same
+        `before_send`) as `place_order`."""
         ids = OVERSEAS_TR_IDS[creds.env]
         tr_id = ids.sell if order.side is Side.SELL else ids.buy
         context = _OrderContext(order=order)
         answer = await self._call(
             creds, "POST", overseas.ORDER_PATH, tr_id,
-            body=overseas.order_body(account, order), order=context,
+            body=overseas.order_body(account, order), order=context, before_send=before_send,
         )
         return self._ack(answer, tr_id, context)
 
@@ -418,6 +433,7 @@ class KisClient:
         body: Mapping[str, str] | None = None,
         tr_cont: str = "",
         order: _OrderContext | None = None,
+        before_send: BeforeSend | None = None,
     ) -> _Answer:
         url = self._endpoints.rest_url(creds.env) + path
         rate_retries = transient_retries = 0
@@ -434,6 +450,9 @@ class KisClient:
                 "tr_cont": tr_cont,
             }
             await self.limiter(creds).acquire()
+            if before_send is not None:
+                hook, before_send = before_send, None  # once per call, not per attempt
+                await hook()
             started = self._clock()
             try:
                 if method == "POST":
@@ -475,7 +494,7 @@ class KisClient:
             if isinstance(error, KisRateLimited) and rate_retries < self._max_rate_retries:
                 rate_retries += 1
                 log.info("kis %s rate limited; retry %d", tr_id, rate_retries)
-                await self._sleep(_rate_limit_backoff(rate_retries))
+                await self._sleep(rate_limit_backoff(rate_retries))
                 continue
             if isinstance(error, KisTokenInvalid) and not token_retried:
                 token_retried = True

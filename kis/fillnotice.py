@@ -258,6 +258,9 @@ class FillNotice:
     order_price: Decimal
     market: str = "KRX"  # which market's notice TR it came on ("KRX", "US")
     exchange: str = ""  # the order exchange code for US notices (NASD, NYSE, AMEX)
+    # KIS sends no fill id: a fill filled in equal lots within one second arrives as
+    # identical records. n = this is the n-th identical record of one subscription.
+    occurrence: int = 1
 
     @property
     def kind(self) -> NoticeKind:

@@ -48,6 +48,11 @@ def looks_like_hts_id(text: str) -> bool:
     return _HTS_ID.fullmatch(text) is not None
 
 
+def _ascii_digits(text: str) -> bool:
+    # str.isdigit() also takes other scripts' digits (full-width, Arabic-Indic).
+    return text.isascii() and text.isdigit()
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     """`CANO` (8 digits) and `ACNT_PRDT_CD` (2 digits, "01" = ordinary brokerage)."""
@@ -56,9 +61,9 @@ class Account:
     product_code: str = "01"
 
     def __post_init__(self) -> None:
-        if len(self.cano) != 8 or not self.cano.isdigit():
+        if len(self.cano) != 8 or not _ascii_digits(self.cano):
             raise ValueError("account number must be 8 digits (CANO), e.g. 12345678-01")
-        if len(self.product_code) != 2 or not self.product_code.isdigit():
+        if len(self.product_code) != 2 or not _ascii_digits(self.product_code):
             raise ValueError("account product code must be 2 digits, e.g. 12345678-01")
 
     @classmethod
@@ -71,12 +76,12 @@ class Account:
             cano, product = raw[:8], raw[8:]
         else:
             cano, product = raw, "01"
-        if not (cano.isdigit() and len(cano) == 8):
+        if not (_ascii_digits(cano) and len(cano) == 8):
             raise ValueError(
                 "account number must be 8 digits, optionally followed by -01 "
                 "(e.g. 12345678-01)"
             )
-        if not (product.isdigit() and len(product) == 2):
+        if not (_ascii_digits(product) and len(product) == 2):
             raise ValueError(
                 "account product code must be 2 digits after the dash (e.g. 12345678-01)"
             )

@@ -22,6 +22,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 WINDOW_S = 1.0
+
+
+def rate_limit_backoff(attempt: int) -> float:
+    """Seconds before retry `attempt` (1, 2, …) after EGW00201: 0.2, 0.4, … up to 2."""
+    return float(min(0.2 * 2.0 ** (attempt - 1), 2.0))
 _TOLERANCE_S = 1e-6  # float schedules land a hair short of a whole second
 
 

@@ -21,8 +21,14 @@ import httpx
 
 from kis._wire import NOT_SENT_ERRORS, JsonObject, json_object, refusal, text
 from kis.env import KST, Endpoints, Environment
-from kis.errors import KisServerError, KisTokenIssueTooSoon, KisTransportError
+from kis.errors import (
+    KisRateLimited,
+    KisServerError,
+    KisTokenIssueTooSoon,
+    KisTransportError,
+)
 from kis.models import AppCredentials
+from kis.ratelimit import rate_limit_backoff
 from kis.secret import Secret
 from kis.tokenstore import CredentialKind, StoredCredential, TokenStore
 
@@ -67,6 +73,7 @@ class TokenManager:
         min_issue_interval: timedelta = timedelta(seconds=60),
         max_issue_wait: float = 60.0,
         approval_lifetime: timedelta = timedelta(hours=24),
+        max_rate_limit_retries: int = 5,
     ) -> None:
         self._endpoints = endpoints
         self._http = http
@@ -77,6 +84,7 @@ class TokenManager:
         self._min_interval = min_issue_interval
         self._max_wait = max_issue_wait
         self._approval_lifetime = approval_lifetime
+        self._max_rate_retries = max_rate_limit_retries
         self._slots: dict[tuple[CredentialKind, str, Environment], _Slot] = {}
 
     def __repr__(self) -> str:
@@ -230,7 +238,7 @@ class TokenManager:
                     "secretkey": secret}
         started = self._now()
         try:
-            answer = await self._post(creds, path, body)
+            answer = await self._post_retrying_rate_limit(creds, path, body)
         except KisTokenIssueTooSoon:
             slot.last_issue = self._now()
             raise
@@ -247,6 +255,23 @@ class TokenManager:
         log.info("kis %s issued (%s), valid until %s", kind.value, creds.env.value,
                  cred.expires_at.isoformat(timespec="seconds"))
         return cred
+
+    async def _post_retrying_rate_limit(
+        self, creds: AppCredentials, path: str, body: dict[str, str]
+    ) -> JsonObject:
+        """EGW00201 refuses the request before anything is issued (no token, no KakaoTalk
+        message): back off and ask again, a bounded number of times, as on the order
+        endpoint. EGW00133 (too soon) is never retried here."""
+        retries = 0
+        while True:
+            try:
+                return await self._post(creds, path, body)
+            except KisRateLimited:
+                if retries >= self._max_rate_retries:
+                    raise
+                retries += 1
+                log.info("kis %s rate limited; retry %d", path, retries)
+                await self._sleep(rate_limit_backoff(retries))
 
     async def _post(
         self,

@@ -15,8 +15,9 @@ import json
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final, Generic, TypeVar
 
@@ -51,9 +52,16 @@ SILENT_DROP_REASON: Final = (
     f"{NOT_READY}: KIS closed the connection after subscribing (check the HTS ID)"
 )
 
+# The WebSocket library logs every frame at DEBUG: the subscription answer carries the
+# AES key and iv, and our subscribe frame the approval key. Its DEBUG records for these
+# connections are dropped whatever the root level is.
+_PROTOCOL_LOG: Final = logging.getLogger("kis.ws.protocol")
+_PROTOCOL_LOG.addFilter(lambda record: record.levelno >= logging.INFO)
+
 # A tiny, rare message stream: keep websockets' buffers small and skip compression,
 # whose zlib state alone costs hundreds of KiB per connection.
 WS_OPTIONS: Final[dict[str, object]] = {
+    "logger": _PROTOCOL_LOG,
     "compression": None,
     "max_size": 2**17,
     "max_queue": 4,
@@ -393,6 +401,9 @@ class FillNoticeConnection:
         ciphers: dict[str, NoticeCipher] = {}
         waiting = [sub.tr_id for sub in self._subscriptions]
         ready_at: float | None = None
+        # Identical records within one subscription are distinct events (equal lots);
+        # the same record in another subscription is a redelivery.
+        seen: Counter[FillNotice] = Counter()
         try:
             for sub in self._subscriptions:
                 await ws.send(subscription_message(key, sub.tr_id, sub.tr_key, subscribe=True))
@@ -416,7 +427,7 @@ class FillNoticeConnection:
                 if isinstance(frame, PingPong):
                     await ws.send(frame.text)
                 elif isinstance(frame, DataFrame):
-                    await self._deliver(frame, ciphers.get(frame.tr_id))
+                    await self._deliver(frame, ciphers.get(frame.tr_id), seen)
                 elif isinstance(frame, Subscribed):
                     tr_id = frame.tr_id if frame.tr_id in self._decoders else (
                         waiting[0] if waiting else ""
@@ -469,7 +480,9 @@ class FillNoticeConnection:
         # anything unknown: retrying soon would not help.
         return _Outcome(_End.REFUSED, f"{NOT_READY}: {reason}")
 
-    async def _deliver(self, frame: DataFrame, cipher: NoticeCipher | None) -> None:
+    async def _deliver(
+        self, frame: DataFrame, cipher: NoticeCipher | None, seen: Counter[FillNotice]
+    ) -> None:
         decode = self._decoders.get(frame.tr_id)
         if decode is None:
             logger.debug("%s: ignoring a frame for TR %s", self._name, frame.tr_id)
@@ -480,6 +493,9 @@ class FillNoticeConnection:
             logger.error("%s: undecodable fill notice: %s", self._name, exc)
             return
         for notice in notices:
+            seen[notice] += 1
+            if seen[notice] > 1:
+                notice = replace(notice, occurrence=seen[notice])
             try:
                 await self._on_notice(notice)
             except Exception:

@@ -19,6 +19,8 @@ _PATTERNS = (
         r"(?i)((?:appsecret|secretkey|access_token|approval_key|authorization|token)"
         r"[\"']?\s*[:=]\s*[\"']?(?:Bearer )?)[A-Za-z0-9._~+/=-]{8,}"
     ),
+    # The fill-notice subscription's AES key and iv (JSON "key"/"iv", possibly cut short).
+    re.compile(r'(?i)("(?:key|iv)"\s*:\s*")[^"]*'),
     # aiogram's ClientDecodeError ends with the raw Bot API answer (users' messages:
     # App Secrets, 2FA codes); everything from there on goes.
     re.compile(r"(?s)(\nContent: ).*"),

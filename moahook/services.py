@@ -7,7 +7,6 @@ the demo runs exactly the stack a user gets.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -43,14 +42,10 @@ from webhook_server.dashboard import DashboardDeps, setup_dashboard
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
 from webhook_server.pipeline import OrderPipeline, kis_metrics_observer
+from webhook_server.settlement import FillSettler
 from webhook_server.store_intake import StorageIntake
 
 log = logging.getLogger(__name__)
-
-# How long resumed alerts wait at start-up for fill-notice connections to settle:
-# the guard would otherwise refuse them only because the watchers were still connecting.
-RESUME_SETTLE_S = 15.0
-
 
 @dataclass(slots=True)
 class Services:
@@ -66,10 +61,12 @@ class Services:
     intake: StorageIntake
     coordinator: Coordinator
     draining: asyncio.Event
+    settler: FillSettler
 
     async def close(self) -> None:
         """Release what `open_services` acquired (the app's cleanup stops the rest)."""
         await self.pipeline.close()
+        await self.settler.close()
         await self.intake.close()
         await self.http.aclose()
         await self.storage.close()
@@ -94,9 +91,10 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
         bot = create_bot_for(settings.bot_token.reveal(), settings.telegram_api_url)
         notifier = Notifier(bot, storage, on_send=_telegram_failures(metrics))
         markets = default_markets(us_slippage=settings.us_market_slippage)
+        settler = FillSettler(storage=storage, kis=kis, wake=notifier.wake, markets=markets)
         watchers = WatcherSupervisor(
             storage=storage, kis=kis, endpoints=settings.kis, wake=notifier.wake,
-            observer=WatcherMetrics(metrics), markets=markets,
+            observer=WatcherMetrics(metrics), markets=markets, settler=settler,
         )
         pipeline = OrderPipeline(
             storage=storage,
@@ -106,6 +104,8 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
             readiness=watchers,
             metrics=metrics,
             wake=notifier.wake,
+            settler=settler,
+            fill_notice_wait=settings.fill_notice_wait,
         )
         intake = StorageIntake(storage, pipeline)
         coordinator = build_coordinator(settings, storage)
@@ -127,6 +127,7 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
         intake=intake,
         coordinator=coordinator,
         draining=asyncio.Event(),
+        settler=settler,
     )
 
 
@@ -278,28 +279,19 @@ def _resume_ctx(services: Services) -> CleanupContext:
     """Pick up alerts accepted before a crash and reconcile unknown orders.
 
     The snapshot is taken before the web server accepts new alerts (this runs as a
-    start-up step), so nothing in flight can be mistaken for a crash leftover; the
-    resumed jobs themselves wait (bounded) for the fill-notice watchers to settle.
+    start-up step), so nothing in flight can be mistaken for a crash leftover. Each
+    resumed alert waits (bounded) for its own user's fill-notice socket only: a global
+    wait for every socket starved all orders when restarts came faster than it.
     """
 
-    async def settled() -> None:
-        await services.watchers.wait_settled(RESUME_SETTLE_S)
-
     async def ctx(_app: web.Application) -> AsyncIterator[None]:
-        gate = asyncio.ensure_future(settled())
-
-        async def wait_gate() -> None:
-            await asyncio.shield(gate)
-
-        report = await services.pipeline.resume(gate=wait_gate)
+        report = await services.pipeline.resume()
         if report.alerts or report.reconciling:
             log.info(
                 "resumed %d alert(s), reconciling %d order(s)", report.alerts, report.reconciling
             )
         yield
-        gate.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await gate
         await services.pipeline.close()
+        await services.settler.close()
 
     return ctx

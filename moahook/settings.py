@@ -64,6 +64,7 @@ class Settings:
     us_market_slippage: Decimal = DEFAULT_SLIPPAGE
     lease_seconds: float = 10.0
     instance_name: str = ""  # empty: host name and port
+    fill_notice_wait: float = 5.0
 
     def __repr__(self) -> str:
         return (
@@ -164,6 +165,9 @@ class Settings:
             ),
             lease_seconds=_lease_seconds(get("MOAHOOK_LEASE_SECONDS")),
             instance_name=_instance_name(get("MOAHOOK_INSTANCE_NAME")),
+            fill_notice_wait=_seconds(
+                "MOAHOOK_FILL_NOTICE_WAIT", get("MOAHOOK_FILL_NOTICE_WAIT"), 5.0
+            ),
         )
 
 
@@ -191,7 +195,7 @@ def _url(
 def _port(value: str | None) -> int:
     if value is None:
         return 8080
-    if not value.isdigit() or not 0 < int(value) < 65536:
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 65536:
         raise SettingsError(f"MOAHOOK_PORT: {value!r} is not a port number (1-65535)")
     return int(value)
 
@@ -244,6 +248,19 @@ def _instance_name(value: str | None) -> str:
             f"MOAHOOK_INSTANCE_NAME: {value!r} must be at most 64 letters, digits or - _ . :"
         )
     return value
+
+
+def _seconds(name: str, value: str | None, default: float) -> float:
+    """0 or more seconds (0 turns the wait off)."""
+    if value is None:
+        return default
+    try:
+        number = float(value) if value.isascii() else -1.0
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 600:
+        raise SettingsError(f"{name}: {value!r} is not a number of seconds from 0 to 600")
+    return number
 
 
 def _choice(

@@ -25,3 +25,7 @@ def kis_credential(kind: str, app_key_hash: str, environment: str) -> str:
 
 def conversation(key: str) -> str:
     return f"conversations.data_enc:{key}"
+
+
+def totp_secret(user_id: int) -> str:
+    return f"totp_secrets.secret_enc:{user_id}"

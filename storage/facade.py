@@ -20,12 +20,14 @@ from storage.repositories import (
     Outbox,
     RateBuckets,
     SqlTokenStore,
+    Totp,
     TwoFactor,
     Users,
     WebSessions,
 )
 from storage.repositories._sql import Clock
 from storage.rotation import reencrypt_all
+from storage.second_factor import SecondFactor
 from storage.signals import LocalSignals, PgSignals, Signals
 from storage.types import utcnow
 
@@ -51,6 +53,8 @@ class Storage:
     signals: Signals
     web_sessions: WebSessions
     rate_buckets: RateBuckets
+    totp: Totp
+    second_factor: SecondFactor
 
     def __repr__(self) -> str:
         return f"Storage({self.db!r})"
@@ -58,6 +62,8 @@ class Storage:
     @classmethod
     def build(cls, db: Database, box: SecretBox, clock: Clock = utcnow) -> Storage:
         """Wires the repositories on an existing database (no migration)."""
+        two_factor = TwoFactor(db, box.pepper, clock)
+        totp = Totp(db, box, clock)
         return cls(
             db=db,
             box=box,
@@ -68,7 +74,7 @@ class Storage:
             orders=Orders(db, clock),
             fills=Fills(db, clock),
             outbox=Outbox(db, clock),
-            two_factor=TwoFactor(db, box.pepper, clock),
+            two_factor=two_factor,
             audit=Audit(db, clock),
             conversations=Conversations(db, box, clock),
             leases=Leases(db, clock),
@@ -80,6 +86,8 @@ class Storage:
             ),
             web_sessions=WebSessions(db, box.pepper, clock),
             rate_buckets=RateBuckets(db, clock),
+            totp=totp,
+            second_factor=SecondFactor(two_factor, totp),
         )
 
     @classmethod

@@ -150,8 +150,13 @@ class Order(SQLModel, table=True):
     status: str = Field(max_length=20)
     reason: str | None = Field(default=None, sa_type=Text)
     msg_cd: str | None = Field(default=None, max_length=16)
+    # filled_* = what the user sees: the larger of the fill notices' sum (notice_*) and
+    # what KIS's daily executions last showed (settled_qty), so neither counts twice.
     filled_qty: int = Field(default=0, sa_type=BigInteger)
     filled_amount: Decimal = Field(default=Decimal(0), sa_type=Money)
+    notice_qty: int = Field(default=0, sa_type=BigInteger)
+    notice_amount: Decimal = Field(default=Decimal(0), sa_type=Money)
+    settled_qty: int = Field(default=0, sa_type=BigInteger)
     created_at: datetime = Field(sa_type=UtcDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
@@ -226,6 +231,24 @@ class TwoFactorCode(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UtcDateTime)
     attempts: int = Field(default=0)
     used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class TotpSecret(SQLModel, table=True):
+    """A user's authenticator-app secret (RFC 6238), encrypted; one per user."""
+
+    __tablename__ = "totp_secrets"
+    __table_args__ = (UniqueConstraint("user_id", name="uq_totp_secrets_user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    user_id: int = Field(sa_column=_user_fk("totp_secrets"))
+    secret_enc: bytes = Field(sa_type=LargeBinary)
+    confirmed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # The newest 30-s time step a code was accepted for: no code counts twice.
+    last_step: int = Field(default=0, sa_type=BigInteger)
+    failures: int = Field(default=0)
+    locked_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -320,6 +343,7 @@ TABLES = (
     Fill,
     OutboxItem,
     TwoFactorCode,
+    TotpSecret,
     AuditEntry,
     Instance,
     Lease,

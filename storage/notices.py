@@ -19,11 +19,19 @@ class NoticeKind(enum.StrEnum):
     ORDER_ACCEPTED = "order_accepted"  # KIS took the order (order-cash answer or notice)
     ORDER_REFUSED = "order_refused"  # moahook's guards refused it before KIS
     ORDER_FAILED = "order_failed"  # the order-cash request was refused by KIS / failed
+    ORDER_UNKNOWN = "order_unknown"  # no answer from KIS: checking whether it was placed
+    ORDER_NOT_PLACED = "order_not_placed"  # checked with KIS: it was not placed
     ORDER_FILLED = "order_filled"  # a fill that completes the order
     ORDER_PARTIAL = "order_partial"  # a fill that leaves a remainder
     ORDER_REJECTED = "order_rejected"  # KIS's fill notice reports a refusal
     FILL_NOTICE_DOWN = "fill_notice_down"  # the user's fill-notice connection is lost
     FILL_NOTICE_UP = "fill_notice_up"  # and back
+
+
+# reason_key of a fill notice built from KIS's daily executions (its notice was lost).
+FROM_EXECUTIONS = "from_executions"
+# reason_key of an "accepted" notice that is the verdict on an order of unknown outcome.
+CHECKED_WITH_KIS = "checked_with_kis"
 
 
 class NoticeError(ValueError):
@@ -59,6 +67,7 @@ class Notice:
     exchange: str = ""  # US: NASD | NYSE | AMEX
     currency: str = "KRW"
     marketable: bool = False  # a market order sent as a limit at this marketable price
+    ignored_price: str = ""  # a price sent with a market order, not used
 
     def to_payload(self) -> dict[str, object]:
         return {
@@ -82,6 +91,7 @@ class Notice:
             "exchange": self.exchange,
             "currency": self.currency,
             "marketable": self.marketable,
+            "ignored_price": self.ignored_price,
         }
 
     @classmethod
@@ -122,6 +132,7 @@ class Notice:
             exchange=_str(payload, "exchange"),
             currency=_str(payload, "currency") or "KRW",
             marketable=payload.get("marketable") is True,
+            ignored_price=_str(payload, "ignored_price"),
         )
 
 

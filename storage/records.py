@@ -143,6 +143,9 @@ class OrderRecord:
     market: str = "KRX"
     exchange: str = "KRX"
     currency: str = "KRW"
+    notice_qty: int = 0  # the sum of its fill notices
+    notice_amount: Decimal = Decimal(0)
+    settled_qty: int = 0  # filled quantity KIS's daily executions last showed
 
     @property
     def avg_fill_price(self) -> Decimal | None:
@@ -169,6 +172,13 @@ class FillRecord:
 class FillResult:
     new: bool  # False: this notice was stored before, nothing changed
     order: OrderRecord | None  # the order it belongs to, after the update (if known)
+
+    @property
+    def counted(self) -> bool:
+        """The fill raised its order's filled quantity: False when KIS's daily
+        executions had already shown it (settled before its notice arrived)."""
+        order = self.order
+        return self.new and (order is None or order.notice_qty > order.settled_qty)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from sqlmodel import SQLModel, col
 from storage import aad
 from storage.crypto import SecretBox
 from storage.db import Database
-from storage.models import Conversation, KeySet, KisCredential, User
+from storage.models import Conversation, KeySet, KisCredential, TotpSecret, User
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ _TARGETS: Final[tuple[tuple[type[SQLModel], str, Callable[[SQLModel], str]], ...
         ),
     ),
     (Conversation, "data_enc", lambda r: aad.conversation(_str(r, "key"))),
+    (TotpSecret, "secret_enc", lambda r: aad.totp_secret(_int(r, "user_id"))),
 )
 
 

@@ -109,6 +109,9 @@ class Alert:
     @property
     def instrument(self) -> Instrument:
         return Instrument(self.market, self.symbol, self.exchange)
+    # A `price` sent with a market order ({{close}} in many templates): not used, and the
+    # notice says so.
+    ignored_price: str | None = None
 
     def lag_seconds(self, now: datetime) -> float | None:
         """Seconds since the alert fired, when it says when."""
@@ -146,6 +149,7 @@ class Alert:
             "time": None if self.fired_at is None else self.fired_at.isoformat(),
             "max_lag": self.max_lag,
             "comment": self.comment,
+            "ignored_price": self.ignored_price,
         }
 
     @classmethod
@@ -171,6 +175,7 @@ class Alert:
             raise ValueError(f"unknown sizing {sizing_data!r}")
         action, price, time = data.get("action"), data.get("price"), data.get("time")
         ident, max_lag, comment = data.get("id"), data.get("max_lag"), data.get("comment")
+        ignored = data.get("ignored_price")
         return cls(
             symbol=str(data["symbol"]),
             action=None if action is None else Side(str(action)),
@@ -183,6 +188,7 @@ class Alert:
             comment=None if comment is None else str(comment),
             market=str(data.get("market") or "KRX"),
             exchange=str(data.get("exchange") or "KRX"),
+            ignored_price=None if ignored is None else str(ignored),
         )
 
 
@@ -205,7 +211,10 @@ _PLACEHOLDER_FOR: Final = {
 _PLACEHOLDER = re.compile(r"\{\{[^{}]{0,80}\}\}")
 _PAIR = re.compile(r'"([^"\\\n]{1,64})"\s*:\s*(\{\{[^{}\n]*\}\}|[^,}\]\n]*)')
 _CODE = re.compile(r"[0-9A-Z]{6}")
-_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+# ASCII digits only (str.isdigit and Decimal take other scripts' digits, "_" and "+").
+_PLAIN_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_THOUSANDS = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
+_WHOLE_SHARES = re.compile(r"[0-9]+(?:\.0+)?")
 # TradingView's words for an order's direction, plus the obvious synonyms.
 _ACTIONS: Final = {
     "buy": Side.BUY,
@@ -251,6 +260,11 @@ class _NonFinite:
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
+def _parse_int(text: str) -> int | Decimal:
+    # `-0` keeps its sign (int() drops it), so a target position of -0 is refused.
+    return Decimal(text) if text.startswith("-") and not text.strip("-0") else int(text)
+
+
 def parse_alert(body: bytes, markets: Markets = DEFAULT_MARKETS) -> Alert:
     """Parse and validate one alert message. Raises only `AlertError`."""
     data = _decode(body)
@@ -284,6 +298,7 @@ def parse_alert(body: bytes, markets: Markets = DEFAULT_MARKETS) -> Alert:
         except OrderTypeError as exc:
             raise AlertError(str(exc), "order_type") from None
     price = _price(data.get("price"), order_type, action, mode, market, currency)
+    ignored_price = _ignored_price(data.get("price"), order_type)
     ident = _ident(data.get("id"))
     fired_at = _time(data.get("time"))
     max_lag = _max_lag(data.get("max_lag"), fired_at)
@@ -296,6 +311,7 @@ def parse_alert(body: bytes, markets: Markets = DEFAULT_MARKETS) -> Alert:
         sizing=sizing,
         order_type=order_type,
         price=price,
+        ignored_price=ignored_price,
         id=ident,
         fired_at=fired_at,
         max_lag=max_lag,
@@ -315,6 +331,7 @@ def _decode(body: bytes) -> _Object:
             text,
             object_pairs_hook=_object_hook,
             parse_float=Decimal,
+            parse_int=_parse_int,
             parse_constant=_NonFinite,
         )
     except json.JSONDecodeError as exc:
@@ -431,12 +448,12 @@ def _number(value: object, name: str) -> Decimal:
         text = _text(value, name)
         if _THOUSANDS.fullmatch(text):
             text = text.replace(",", "")
-        try:
-            number = Decimal(text) if len(text) <= 64 else Decimal("NaN")
-        except InvalidOperation:
-            number = Decimal("NaN")
-        if number.is_nan():
+        if len(text) > 64 or not _PLAIN_NUMBER.fullmatch(text):
             raise AlertError(f"{_shorten(text)!r} is not a number", name)
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise AlertError(f"{_shorten(text)!r} is not a number", name) from None
     if not number.is_finite():
         raise AlertError("must be a finite number", name)
     if number and number.adjusted() > 18:
@@ -481,13 +498,33 @@ def _sizing(mode: str, value: object, action: Side | None, currency: str) -> Siz
         if money > MAX_AMOUNT:
             raise AlertError(f"more than {MAX_AMOUNT:,} {currency}", "amount")
         return Amount(_tidy(money))
-    target = _number(value, "position")
-    if target < 0:
-        raise AlertError("must be 0 or more (short positions cannot be held)", "position")
-    shares = _floor(target)
+    shares = _target_shares(value)
     if shares > MAX_SHARES:
         raise AlertError(f"more than {MAX_SHARES:,} shares", "position")
     return Position(shares)
+
+
+def _target_shares(value: object) -> int:
+    """A target position is a plain whole number of shares, never rounded: "0.5", "-0" or
+    "1e-400" would floor to 0 and sell the whole holding."""
+    whole = "must be a whole number of shares like 10 (the target holding)"
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise AlertError(f"must be a number, not {_json_kind(value)}", "position")
+    if isinstance(value, str):
+        text = _text(value, "position")
+        if text.startswith("-") and _PLAIN_NUMBER.fullmatch(text):
+            raise AlertError("must be 0 or more (short positions cannot be held)", "position")
+        if len(text) > 24 or not _WHOLE_SHARES.fullmatch(text):
+            raise AlertError(f"{_shorten(text)!r}: {whole}", "position")
+        return int(Decimal(text))
+    number = Decimal(value)
+    if number.is_signed():
+        raise AlertError("must be 0 or more (short positions cannot be held)", "position")
+    if not number.is_finite() or number != number.to_integral_value():
+        raise AlertError(whole, "position")
+    if number.adjusted() > 18:
+        raise AlertError("too large", "position")
+    return int(number)
 
 
 def _order_type(value: object) -> OrderType:
@@ -522,6 +559,14 @@ def _price(
     if mode == "position":
         return price
     return market.round_price(price, action or Side.SELL)
+
+
+def _ignored_price(value: object, order_type: OrderType) -> str | None:
+    """A market order's price, shown as sent (shortened) in the notice that ignores it."""
+    if order_type is not OrderType.MARKET or value is None or isinstance(value, _NonFinite):
+        return None
+    text = str(value).strip()
+    return _shorten(_UNSTORABLE.sub("", text), 24) or None
 
 
 def _ident(value: object) -> str | None:

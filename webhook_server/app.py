@@ -27,11 +27,15 @@ from webhook_server.alert import AlertError, parse_alert
 from webhook_server.client_ip import IPNetwork, client_address, in_networks
 from webhook_server.intake import Accepted, AlertIntake, Duplicate, UnknownToken
 from webhook_server.metrics import CONTENT_TYPE, Metrics
+from webhook_server.server_log import server_logger
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES: Final = 16 * 1024  # 16,384 allowed, 16,385 refused (SPEC section 4)
 BODY_TIMEOUT_SECONDS: Final = 10.0  # a body trickling in slower than this is dropped
+# A connection that has not sent a whole request line and headers this long after it
+# opened (or after its last answer) is closed: idle keep-alive and slow headers alike.
+IDLE_TIMEOUT_SECONDS: Final = 15.0
 TOKEN_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{16,128}")
 SERVER_NAME: Final = "moahook"
 
@@ -98,13 +102,20 @@ def make_runner(
     handle_signals: bool = False,
     shutdown_timeout: float = 10.0,
     freeze_gc: bool = True,
+    idle_timeout: float = IDLE_TIMEOUT_SECONDS,
 ) -> web.AppRunner:
     """An `AppRunner` whose access log masks webhook tokens.
 
     `freeze_gc`: once the app has started, everything alive (modules, the ORM's
     mappings, caches filled at start) is moved out of the garbage collector's reach.
     Otherwise a full collection walks all of it: a pause of ~80 ms in which every
-    webhook answer waits (at 1,000 alerts/s, the slowest few percent)."""
+    webhook answer waits (at 1,000 alerts/s, the slowest few percent).
+
+    `idle_timeout`: aiohttp's keep-alive timer runs from the moment a connection opens
+    and after each answer, and closes a connection still waiting for a complete request
+    then — so it bounds both idle connections and headers that never finish (without a
+    proxy in front, descriptors cannot be exhausted that way). Malformed requests are
+    logged as one rate-limited line each (`server_log`)."""
     if freeze_gc:
         app.on_startup.append(_freeze_gc)
     return web.AppRunner(
@@ -113,6 +124,8 @@ def make_runner(
         access_log=access_log or logging.getLogger("aiohttp.access"),
         handle_signals=handle_signals,
         shutdown_timeout=shutdown_timeout,
+        keepalive_timeout=idle_timeout,
+        logger=server_logger(),
     )
 
 
@@ -203,12 +216,11 @@ async def _hook(request: web.Request) -> web.Response:
 
 async def _handle_hook(request: web.Request, metrics: Metrics) -> web.Response:
     policy = request.app[POLICY_KEY]
-    if policy.trusted_ips:
-        client = client_address(
-            request.remote, request.headers.getall("X-Forwarded-For", []), policy.trusted_proxies
-        )
-        if client is None or not in_networks(client, policy.trusted_ips):
-            return json_body(403, {"error": "forbidden"})
+    client = client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", []), policy.trusted_proxies
+    )
+    if policy.trusted_ips and (client is None or not in_networks(client, policy.trusted_ips)):
+        return json_body(403, {"error": "forbidden"})
     token = request.match_info["token"]
     if not TOKEN_PATTERN.fullmatch(token):
         return not_found()
@@ -234,7 +246,9 @@ async def _handle_hook(request: web.Request, metrics: Metrics) -> web.Response:
         metrics.alerts_invalid.labels("malformed").inc()
         return json_body(400, {"error": str(exc)})
 
-    result = await request.app[INTAKE_KEY].submit(token, body, alert, received_at)
+    result = await request.app[INTAKE_KEY].submit(
+        token, body, alert, received_at, client=str(client or "")
+    )
     match result:
         case Accepted(alert_id=alert_id):
             metrics.alerts_accepted.inc()

@@ -35,8 +35,14 @@ class FillNoticeReadiness(Protocol):
 
     def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]: ...
 
+    async def wait_ready(self, user_id: int, env: Environment, within: float) -> None:
+        """Return once the user's subscription in `env` is no longer (re)connecting, at
+        most `within` seconds; at once when it is ready, has FAILED, or does not exist."""
+        ...
+
 
 MAX_CACHED_USERS: Final = 100_000
+FILL_NOT_READY: Final = "fill_not_ready"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +101,9 @@ class AlwaysReady:
     def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]:
         return True, ""
 
+    async def wait_ready(self, user_id: int, env: Environment, within: float) -> None:
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
@@ -124,9 +133,10 @@ def check_guards(
         )
     ready, why = readiness.state_for(user.id, env)
     if not ready:
+        # FILL_NOT_READY: the pipeline may wait (bounded) for a reconnecting socket.
         detail = _bare(why, f"{NOT_READY}: ")  # the catalog text says "not ready" already
         reason = "fill notices are not ready" + (f": {detail}" if detail else "")
-        return Refusal("fill_not_ready", reason, "fill_not_ready", {"detail": detail})
+        return Refusal(FILL_NOT_READY, reason, "fill_not_ready", {"detail": detail})
     if alert.is_stale(now):
         lag = alert.lag_seconds(now) or 0.0
         max_lag = alert.max_lag or 0.0

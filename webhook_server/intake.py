@@ -39,11 +39,12 @@ IntakeResult = Accepted | Duplicate | UnknownToken
 
 class AlertIntake(Protocol):
     async def submit(
-        self, token: str, body: bytes, alert: Alert, received_at: datetime
+        self, token: str, body: bytes, alert: Alert, received_at: datetime, client: str = ""
     ) -> IntakeResult:
         """Store `alert` for the user owning `token`, or recognise it as a duplicate.
 
         `body` is the raw message (for the same-body-within-60-s duplicate rule);
-        `received_at` is timezone-aware UTC. Returns only once the alert is durable.
+        `received_at` is timezone-aware UTC; `client` is the sender's address (wrong
+        tokens are throttled per address). Returns only once the alert is durable.
         """
         ...

@@ -29,7 +29,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final, Protocol, TypeVar, cast
 
-from kis.client import KisClient, ResponseObserver
+from kis.client import BeforeSend, KisClient, ResponseObserver
 from kis.env import Environment
 from kis.errors import (
     KisApiError,
@@ -42,13 +42,14 @@ from kis.markets import Held, Market, Markets, OrderTypeError, PlannedOrder, def
 from kis.models import (
     Account,
     AppCredentials,
+    Execution,
     OrderAck,
     OrderType,
     Side,
 )
 from storage.errors import OrderAlreadyExists
 from storage.facade import Storage
-from storage.notices import Notice, NoticeKind, notice_dedupe_key
+from storage.notices import CHECKED_WITH_KIS, Notice, NoticeKind, notice_dedupe_key
 from storage.records import (
     AlertRecord,
     AlertStatus,
@@ -62,6 +63,7 @@ from storage.repositories.outbox import OutboxEntry
 from storage.types import utcnow
 from webhook_server.alert import Alert, JSONValue, Position, Quantity
 from webhook_server.guards import (
+    FILL_NOT_READY,
     FillNoticeReadiness,
     GuardInputs,
     Refusal,
@@ -93,6 +95,13 @@ class Wake(Protocol):
     (a later fill notice handed over directly must not overtake this one)."""
 
     def __call__(self, message: OutboxMessage | None = None, /) -> None: ...
+
+class SettleLater(Protocol):
+    """`webhook_server.settlement.FillSettler`: checks an order's fills against KIS's
+    daily executions once its notices are quiet."""
+
+    def settle_later(self, order_id: int) -> None: ...
+
 
 Hook = Callable[[int], Awaitable[None]]
 TRANSPORT_RETRY_DELAY_S: Final = 0.2
@@ -167,8 +176,18 @@ class OrderPipeline:
         reconcile_delay_s: float = 1.0,
         hooks: PipelineHooks | None = None,
         db_slots: int = 4,
+        settler: SettleLater | None = None,
+        fill_notice_wait: float = 5.0,
+        resume_fill_notice_wait: float = 15.0,
     ) -> None:
+        """`fill_notice_wait`: how long an alert waits for its user's reconnecting
+        fill-notice socket before it is refused (0: refused at once);
+        `resume_fill_notice_wait`: the same for alerts resumed at start-up, when every
+        socket is connecting for the first time."""
         self._storage = storage
+        self._settler = settler
+        self._fill_wait = fill_notice_wait
+        self._resume_fill_wait = max(resume_fill_notice_wait, fill_notice_wait)
         self._kis = kis
         self._market = market
         self._markets = markets or default_markets()
@@ -237,8 +256,10 @@ class OrderPipeline:
             self._process_later(accepted.alert_id, accepted.user_id, accepted.alert),
         )
 
-    def _process_later(self, alert_id: int, user_id: int, alert: Alert) -> Job:
-        return lambda: self._process(alert_id, user_id, alert)
+    def _process_later(
+        self, alert_id: int, user_id: int, alert: Alert, fill_wait: float | None = None
+    ) -> Job:
+        return lambda: self._process(alert_id, user_id, alert, fill_wait)
 
     def _reconcile_later(self, order: OrderRecord) -> Job:
         return lambda: self._reconcile_job(order)
@@ -247,9 +268,10 @@ class OrderPipeline:
         """At start, before alerts arrive: reconcile orders of unknown outcome, then
         queue accepted-but-unprocessed alerts. Each (user, symbol) reconciles first.
 
-        The work is queued at once (so later alerts of the same stock wait behind it),
-        but each job first awaits `gate` — e.g. the fill-notice watchers settling, so
-        the guard does not refuse resumed alerts only because they are still connecting.
+        Resumed alerts wait (up to `resume_fill_notice_wait`) for their own user's
+        fill-notice socket, which is still connecting at start-up — never for anyone
+        else's, so one slow socket, or restarts in quick succession, cannot starve the
+        others. `gate`, when given, is awaited by each job first (tests park work there).
         """
         open_alerts = await self._db(self._storage.alerts.unprocessed())
         unresolved: dict[int, OrderRecord] = {
@@ -278,7 +300,10 @@ class OrderPipeline:
                 (order.user_id, order.symbol), _gated(gate, self._reconcile_later(order))
             )
         for record, alert in to_process:
-            job = _gated(gate, self._process_later(record.id, record.user_id, alert))
+            job = _gated(
+                gate,
+                self._process_later(record.id, record.user_id, alert, self._resume_fill_wait),
+            )
             self._workers.submit((record.user_id, alert.symbol), job)
         log.info(
             "resume: %d alerts queued, %d orders to reconcile, %d closed",
@@ -297,9 +322,13 @@ class OrderPipeline:
 
     # -- one alert ------------------------------------------------------------------------
 
-    async def _process(self, alert_id: int, user_id: int, alert: Alert) -> None:
+    async def _process(
+        self, alert_id: int, user_id: int, alert: Alert, fill_wait: float | None = None
+    ) -> None:
         try:
-            await self._process_alert(alert_id, user_id, alert)
+            await self._process_alert(
+                alert_id, user_id, alert, self._fill_wait if fill_wait is None else fill_wait
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -311,7 +340,9 @@ class OrderPipeline:
                     )
                 )
 
-    async def _process_alert(self, alert_id: int, user_id: int, alert: Alert) -> None:
+    async def _process_alert(
+        self, alert_id: int, user_id: int, alert: Alert, fill_wait: float
+    ) -> None:
         state = await self._inputs.get(user_id)
         if state is None:
             await self._db(self._storage.alerts.mark_failed(alert_id, "the user no longer exists"))
@@ -331,6 +362,7 @@ class OrderPipeline:
             market=market.code,
             exchange=alert.exchange if market.code != "KRX" else "",
             currency=market.currency.code,
+            ignored_price=alert.ignored_price or "",
         )
         refusal = check_guards(
             user=user,
@@ -341,6 +373,13 @@ class OrderPipeline:
             market=self._market,
             hours=market.hours,
         )
+        if refusal is not None and refusal.code == FILL_NOT_READY and fill_wait > 0:
+            # A socket that is reconnecting: hold the alert (bounded), then judge again.
+            await self._readiness.wait_ready(user_id, env, fill_wait)
+            refusal = check_guards(
+                user=user, keys=keys, readiness=self._readiness, alert=alert,
+                now=self._clock(), market=self._market, hours=market.hours,
+            )
         if refusal is None and alert.action is not None:
             refusal = _order_type_refusal(market, env, alert.order_type, alert.action)
         if refusal is not None or keys is None:
@@ -413,27 +452,10 @@ class OrderPipeline:
         except KisError as exc:
             reason = _kis_reason(exc)
             log.warning("alert %d: KIS inquiry failed: %s", alert_id, type(exc).__name__)
-            queued = await self._db(
-                self._storage.alerts.finish(
-                    alert_id,
-                    AlertStatus.FAILED,
-                    f"KIS inquiry failed: {reason}",
-                    notice=_entry(
-                        ctx.chat_id,
-                        replace(
-                            base,
-                            kind=NoticeKind.ORDER_FAILED,
-                            reason=reason,
-                            reason_key="inquiry_failed",
-                            reason_params={"detail": reason},
-                        ),
-                        f"alert_failed:{alert_id}",
-                    ),
-                    user_id=ctx.user_id,
-                )
+            await self._fail_alert(
+                alert_id, ctx, base, f"KIS inquiry failed: {reason}", reason,
+                "inquiry_failed", {"detail": reason},
             )
-            self._metrics.orders.labels("failed").inc()
-            self._woken(queued)
             return None
         result = size_order(alert, market, current_price=price, holding=holding, tick=tick)
         if isinstance(result, SizingRefusal):
@@ -467,61 +489,77 @@ class OrderPipeline:
             ctx.env, alert.instrument, sized.side, sized.quantity, sized.order_type, limit,
             sized.last,
         )
-        if self._hooks.before_order is not None:
-            await self._hooks.before_order(alert_id)
-        try:
-            order = await self._db(
-                self._storage.orders.create_pending(
-                    alert_id,
-                    user_id=ctx.user_id,
-                    environment=ctx.env,
-                    symbol=alert.symbol,
-                    side=sized.side.value,
-                    order_type=request.order_type.value,
-                    quantity=sized.quantity,
-                    price=request.kis_price or None,
-                    name=name or None,
-                    market=market.code,
-                    exchange=alert.exchange,
-                    currency=market.currency.code,
-                )
-            )
-        except OrderAlreadyExists:
-            # This alert's order exists already (a resumed alert): never a second one.
-            log.warning("alert %d already has an order; not sending again", alert_id)
-            return
         notice = Notice(
             kind=NoticeKind.ORDER_ACCEPTED,
             env=ctx.env.value,
             symbol=alert.symbol,
             side=sized.side.value,
             quantity=sized.quantity,
-            order_type=order.order_type,
-            price=order.price,
+            order_type=request.order_type.value,
+            price=request.kis_price or None,
             comment=alert.comment or "",
             market=market.code,
             exchange=alert.exchange if market.code != "KRX" else "",
             currency=market.currency.code,
             marketable=request.marketable,
+            ignored_price=alert.ignored_price or "",
         )
-        try:
+        if self._hooks.before_order is not None:
+            await self._hooks.before_order(alert_id)
+        written: list[OrderRecord] = []
+
+        async def write_order_row() -> None:
+            """The KIS client calls this with the token and the rate-limit slot in hand,
+            right before the request is written: a crash before it leaves no row, so the
+            alert is new work after a restart; a row means "maybe sent"."""
+            if written:
+                return  # a retry of a request that never left: the row is there
+            written.append(
+                await self._db(
+                    self._storage.orders.create_pending(
+                        alert_id,
+                        user_id=ctx.user_id,
+                        environment=ctx.env,
+                        symbol=alert.symbol,
+                        side=sized.side.value,
+                        order_type=request.order_type.value,
+                        quantity=sized.quantity,
+                        price=request.kis_price or None,
+                        name=name or None,
+                        market=market.code,
+                        exchange=alert.exchange,
+                        currency=market.currency.code,
+                    )
+                )
+            )
             if self._hooks.before_send is not None:
                 await self._hooks.before_send(alert_id)
-            ack = await self._send(order, market, request, ctx, notice)
+
+        try:
+            ack = await self._send(
+                alert_id, written, write_order_row, market, request, ctx, notice
+            )
             if ack is None:
                 return
+            order = written[0]
             if self._hooks.after_answer is not None:
                 await self._hooks.after_answer(alert_id)
             await self._accepted(order, ack.order_no, ack.branch, ctx, notice)
+        except OrderAlreadyExists:
+            # This alert's order exists already (a resumed alert): never a second one.
+            log.warning("alert %d already has an order; not sending again", alert_id)
         except Exception:
-            # The outcome may be unrecorded (the row still `pending`, e.g. a database error
-            # after KIS accepted): nothing more for this stock until it is reconciled.
-            self._blocked[(ctx.user_id, alert.symbol)] = order.id
+            if written:
+                # The outcome may be unrecorded (the row still `pending`, e.g. a database
+                # error after KIS accepted): nothing more for this stock until reconciled.
+                self._blocked[(ctx.user_id, alert.symbol)] = written[0].id
             raise
 
     async def _send(
         self,
-        order: OrderRecord,
+        alert_id: int,
+        written: list[OrderRecord],
+        before_send: BeforeSend,
         market: Market,
         request: PlannedOrder,
         ctx: _Context,
@@ -529,52 +567,101 @@ class OrderPipeline:
     ) -> OrderAck | None:
         """Send once. Returns the ack, or None when the outcome was recorded otherwise.
 
-        Nothing is written between the pending row and the request: a `pending` row is
-        treated exactly like `sent` when reconciling, and the answer's transaction
-        records when it was sent."""
+        Nothing is written between the pending row (`before_send`, in `written` once it
+        exists) and the request: a `pending` row is treated exactly like `sent` when
+        reconciling, and the answer's transaction records when it was sent. An error
+        before the row existed proves nothing left: the alert fails without an order."""
         try:
-            ack = await self._send_retrying_unsent(ctx, market, request)
+            ack = await self._send_retrying_unsent(ctx, market, request, before_send)
         except asyncio.CancelledError:
-            # Stopped while the request may have been on the wire: unknown, reconcile later.
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.shield(self._unknown_after_cancel(order))
+            if written:
+                # Stopped while the request may have been on the wire: reconcile later.
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.shield(self._unknown_after_cancel(written[0]))
             raise
-        except OrderOutcomeUnknown as exc:
-            await self._unknown(order, ctx, notice, str(exc))
-            return None
-        except KisServerError as exc:
-            # OPSQ… or a 5xx: a gateway fault that does not prove the order was refused.
-            await self._unknown(order, ctx, notice, _kis_reason(exc))
-            return None
-        except KisTransportError as exc:
-            reason = f"could not reach KIS: {exc}"
-            await self._failed(
-                order,
-                ctx,
-                notice,
-                reason,
-                None,
-                rejected=False,
-                reason_key="kis_unreachable",
-                reason_params={"detail": str(exc)},
-            )
-            return None
-        except KisApiError as exc:
-            await self._failed(
-                order, ctx, notice, _kis_reason(exc), exc.msg_cd or None, rejected=True
-            )
+        except (KisError, OrderOutcomeUnknown) as exc:
+            if not written:
+                await self._failed_unsent(alert_id, ctx, notice, exc)
+                return None
+            await self._send_failed(written[0], ctx, notice, exc)
             return None
         return ack
 
+    async def _send_failed(
+        self, order: OrderRecord, ctx: _Context, notice: Notice, exc: KisError
+    ) -> None:
+        if isinstance(exc, OrderOutcomeUnknown):
+            await self._unknown(order, ctx, notice, str(exc))
+        elif isinstance(exc, KisServerError):
+            # OPSQ… or a 5xx: a gateway fault that does not prove the order was refused.
+            await self._unknown(order, ctx, notice, _kis_reason(exc))
+        elif isinstance(exc, KisApiError):
+            await self._failed(
+                order, ctx, notice, _kis_reason(exc), exc.msg_cd or None, rejected=True
+            )
+        else:
+            await self._failed(
+                order, ctx, notice, f"could not reach KIS: {exc}", None, rejected=False,
+                reason_key="kis_unreachable", reason_params={"detail": str(exc)},
+            )
+
+    async def _failed_unsent(
+        self, alert_id: int, ctx: _Context, notice: Notice, exc: KisError
+    ) -> None:
+        """The order never left (no token, no rate-limit slot, KIS unreachable): the alert
+        fails with the reason; there is no order row to record it on."""
+        if isinstance(exc, KisApiError):
+            reason = _kis_reason(exc)
+            key, params = "not_sent", {"detail": reason}
+        else:
+            reason = f"could not reach KIS: {exc}"
+            key, params = "kis_unreachable", {"detail": str(exc)}
+        log.warning("alert %d: order not sent: %s", alert_id, type(exc).__name__)
+        await self._fail_alert(
+            alert_id, ctx, notice, f"order not sent: {reason}", reason, key, params
+        )
+
+    async def _fail_alert(
+        self,
+        alert_id: int,
+        ctx: _Context,
+        notice: Notice,
+        alert_reason: str,
+        reason: str,
+        reason_key: str,
+        reason_params: Mapping[str, str],
+    ) -> None:
+        """The alert failed before any order existed: closed with its chat notice."""
+        queued = await self._db(
+            self._storage.alerts.finish(
+                alert_id,
+                AlertStatus.FAILED,
+                alert_reason,
+                notice=_entry(
+                    ctx.chat_id,
+                    replace(notice, kind=NoticeKind.ORDER_FAILED, reason=reason,
+                            reason_key=reason_key, reason_params=dict(reason_params)),
+                    f"alert_failed:{alert_id}",
+                ),
+                user_id=ctx.user_id,
+            )
+        )
+        self._metrics.orders.labels("failed").inc()
+        self._woken(queued)
+
     async def _send_retrying_unsent(
-        self, ctx: _Context, market: Market, request: PlannedOrder
+        self, ctx: _Context, market: Market, request: PlannedOrder, before_send: BeforeSend
     ) -> OrderAck:
         try:
-            return await market.place(self._kis, ctx.creds, ctx.account, request)
+            return await market.place(
+                self._kis, ctx.creds, ctx.account, request, before_send=before_send
+            )
         except KisTransportError:
             # Nothing left (connect failed): one more try is safe. Never for unknown.
             await asyncio.sleep(TRANSPORT_RETRY_DELAY_S)
-            return await market.place(self._kis, ctx.creds, ctx.account, request)
+            return await market.place(
+                self._kis, ctx.creds, ctx.account, request, before_send=before_send
+            )
 
     async def _unknown_after_cancel(self, order: OrderRecord) -> None:
         await self._db(
@@ -593,8 +680,11 @@ class OrderPipeline:
         branch: str | None,
         ctx: _Context,
         notice: Notice,
-    ) -> None:
-        _, queued = await self._db(
+        dedupe: str | None = None,
+    ) -> OrderRecord:
+        """`dedupe`: the verdict on an unknown order has its own key, so it is sent even
+        when KIS's acceptance notice (same key as the order-cash answer's) went first."""
+        recorded, queued = await self._db(
             self._storage.orders.record_accepted(
                 order,
                 order_no,
@@ -602,7 +692,7 @@ class OrderPipeline:
                 notice=_entry(
                     ctx.chat_id,
                     replace(notice, order_no=order_no),
-                    notice_dedupe_key(
+                    dedupe or notice_dedupe_key(
                         NoticeKind.ORDER_ACCEPTED, ctx.user_id, ctx.env.value, order_no
                     ),
                 ),
@@ -610,6 +700,15 @@ class OrderPipeline:
         )
         self._metrics.orders.labels("accepted").inc()
         self._woken(queued)
+        if (
+            self._settler is not None
+            and recorded.order_type == "market"
+            and recorded.filled_qty < recorded.quantity
+        ):
+            # A market order fills at once: if no fill notice says so (PAPER notices go
+            # missing, KIS.md 11), KIS's daily executions are asked once it is quiet.
+            self._settler.settle_later(recorded.id)
+        return recorded
 
     async def _failed(
         self,
@@ -622,6 +721,8 @@ class OrderPipeline:
         rejected: bool,
         reason_key: str = "",
         reason_params: Mapping[str, str] | None = None,
+        kind: NoticeKind = NoticeKind.ORDER_FAILED,
+        dedupe: str | None = None,
     ) -> None:
         """`reason_key` names the bot's localized text; without one the chat shows `reason`
         as is (KIS's own msg1 for a rejection)."""
@@ -637,12 +738,12 @@ class OrderPipeline:
                     ctx.chat_id,
                     replace(
                         notice,
-                        kind=NoticeKind.ORDER_FAILED,
+                        kind=kind,
                         reason=reason,
                         reason_key=reason_key,
                         reason_params=dict(reason_params or {}),
                     ),
-                    f"order_failed:{order.id}",
+                    dedupe or f"order_failed:{order.id}",
                 ),
             )
         )
@@ -660,7 +761,7 @@ class OrderPipeline:
                     ctx.chat_id,
                     replace(
                         notice,
-                        kind=NoticeKind.ORDER_FAILED,
+                        kind=NoticeKind.ORDER_UNKNOWN,
                         reason_key="outcome_unknown",
                         reason="KIS did not answer; checking whether the order was placed",
                     ),
@@ -776,13 +877,21 @@ class OrderPipeline:
             )
             log.info("order %d reconciled: placed at KIS as %s", order.id, found.order_no)
             ended = ended_unfilled(found)
+            verdict_key = f"order_verdict:{order.id}"
             if ended is None:
-                await self._accepted(order, found.order_no, found.branch or None, ctx, notice)
+                placed = replace(
+                    notice, reason_key=CHECKED_WITH_KIS, filled=found.filled_qty,
+                    ordered=found.order_qty or order.quantity,
+                )
+                recorded = await self._accepted(
+                    order, found.order_no, found.branch or None, ctx, placed, verdict_key
+                )
+                await self._take_kis_fills(recorded, found)
             else:  # it reached KIS, which then refused or cancelled all of it
                 await self._failed(
                     order, ctx, notice,
                     f"{ended} at KIS as order {found.order_no} (checked daily executions)",
-                    None, rejected=True,
+                    None, rejected=True, kind=NoticeKind.ORDER_REJECTED, dedupe=verdict_key,
                 )
         elif verdict.outcome is Outcome.NOT_FOUND:
             self._blocked.pop(key, None)
@@ -798,7 +907,8 @@ class OrderPipeline:
             )
             log.info("order %d reconciled: not placed at KIS", order.id)
             await self._failed(
-                order, ctx, notice, NOT_PLACED, None, rejected=False, reason_key="not_placed"
+                order, ctx, notice, NOT_PLACED, None, rejected=False, reason_key="not_placed",
+                kind=NoticeKind.ORDER_NOT_PLACED, dedupe=f"order_verdict:{order.id}",
             )
         else:
             # KIS could not be asked: leave it unknown and send nothing more for it.
@@ -809,6 +919,19 @@ class OrderPipeline:
                 )
             )
             log.warning("order %d: could not reconcile (%s)", order.id, verdict.error)
+
+    async def _take_kis_fills(self, order: OrderRecord, found: Execution) -> None:
+        """Fills KIS reports for a reconciled order that no notice brought (they came
+        while its outcome was unknown): recorded as KIS shows them. The verdict notice
+        already names them."""
+        if found.filled_qty <= order.filled_qty:
+            return
+        amount = found.avg_price * found.filled_qty
+        await self._db(
+            self._storage.orders.record_settlement(
+                order.id, found.filled_qty, amount, lambda before, after: None
+            )
+        )
 
     async def _finish_alert_for(self, order: OrderRecord) -> None:
         if order.status in (OrderStatus.REJECTED, OrderStatus.FAILED):
@@ -823,13 +946,18 @@ class OrderPipeline:
     # -- notices --------------------------------------------------------------------------
 
     def _woken(self, queued: OutboxMessage | None) -> None:
-        """Hand the queued notice to the notifier."""
-        if queued is None or self._wake is None:
-            return
-        try:
-            self._wake(queued)
-        except Exception:
-            log.exception("waking the notifier failed")
+        wake_notifier(self._wake, queued)
+
+
+def wake_notifier(wake: Wake | None, queued: OutboxMessage | None) -> None:
+    """Hand a queued notice to the notifier; a failing wake-up never breaks the caller
+    (the notice is stored: the notifier's poll sends it)."""
+    if queued is None or wake is None:
+        return
+    try:
+        wake(queued)
+    except Exception:
+        log.exception("waking the notifier failed")
 
 
 def _order_type_refusal(

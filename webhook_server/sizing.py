@@ -22,6 +22,7 @@ class RefusalCode(enum.StrEnum):
     INSUFFICIENT_HOLDING = "insufficient_holding"
     PERCENT_ROUNDS_TO_ZERO = "percent_rounds_to_zero"
     NOTHING_TO_DO = "nothing_to_do"
+    POSITION_AGAINST_ACTION = "position_against_action"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,16 @@ def size_order(
                 {"held": f"{held:,}"},
             )
         side = Side.BUY if difference > 0 else Side.SELL
+        if alert.action is not None and side is not alert.action:
+            # The strategy says one direction and the target the other: never guess.
+            return SizingRefusal(
+                RefusalCode.POSITION_AGAINST_ACTION,
+                f"the target position of {_shares(sizing.target)} from {held:,} held needs a "
+                f"{side.value} of {_shares(abs(difference))}, but the alert's action is "
+                f"{alert.action.value}",
+                {"target": f"{sizing.target:,}", "held": f"{held:,}", "side": side.value,
+                 "quantity": f"{abs(difference):,}", "action": alert.action.value},
+            )
         return _order(alert, market, side, abs(difference), tick)
 
     if alert.action is None:  # parse_alert guarantees an action outside position mode

@@ -23,6 +23,7 @@ from storage.crypto import hash_token
 from storage.facade import Storage
 from webhook_server.alert import Alert
 from webhook_server.intake import UNKNOWN_TOKEN, Accepted, Duplicate, IntakeResult
+from webhook_server.token_guard import UnknownTokens
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,12 @@ class StorageIntake:
         self,
         storage: Storage,
         sink: AlertSink,
+        unknown_tokens: UnknownTokens | None = None,
     ) -> None:
         self._storage = storage
         self._sink = sink
         self._users: dict[str, int] = {}  # token hash → user id
+        self._unknown = unknown_tokens or UnknownTokens()
 
     def __repr__(self) -> str:
         return f"StorageIntake(cached_tokens={len(self._users)})"
@@ -79,10 +82,10 @@ class StorageIntake:
             del self._users[digest]
 
     async def submit(
-        self, token: str, body: bytes, alert: Alert, received_at: datetime
+        self, token: str, body: bytes, alert: Alert, received_at: datetime, client: str = ""
     ) -> IntakeResult:
         arrived = time.perf_counter()
-        user_id = await self._user_for(token)
+        user_id = await self._user_for(token, client)
         if user_id is None:
             return UNKNOWN_TOKEN
         raw = body.decode("utf-8-sig")  # parse_alert decoded it already: cannot fail
@@ -93,14 +96,19 @@ class StorageIntake:
         self._sink.submit(AcceptedAlert(result.alert_id, user_id, alert, arrived))
         return Accepted(str(result.alert_id))
 
-    async def _user_for(self, token: str) -> int | None:
+    async def _user_for(self, token: str, client: str) -> int | None:
         digest = hash_token(token)
         user_id = self._users.get(digest)
         if user_id is not None:
             return user_id
+        if not self._unknown.may_look_up(digest, client):
+            return None
         user = await self._storage.users.by_webhook_token(token)
         if user is None:
-            return None  # unknown tokens are not cached: a new user's token works at once
+            # Remembered as unknown for a while: new tokens are fresh random values, so a
+            # new user's token is never among them.
+            self._unknown.missed(digest, client)
+            return None
         if len(self._users) >= MAX_CACHED_TOKENS:
             with contextlib.suppress(StopIteration, KeyError):
                 del self._users[next(iter(self._users))]

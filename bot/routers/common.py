@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
+from bot.routers.totp import forget_enrolment_qr
 from bot.texts import Lang, t
 
 
-async def cancel(message: Message, state: FSMContext, lang: Lang) -> None:
+async def cancel(message: Message, state: FSMContext, lang: Lang, bot: Bot) -> None:
     had_flow = await state.get_state() is not None
+    await forget_enrolment_qr(state, bot, message.chat.id)
     await state.clear()
     await message.answer(t(lang, "cancel.done" if had_flow else "cancel.nothing"))
 

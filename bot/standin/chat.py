@@ -143,6 +143,7 @@ class StoredMessage:
     deleted: bool = False
     edited: bool = False
     kind: Kind = "text"
+    photo: bytes = b""
 
     def view(self) -> ChatMessage:
         return ChatMessage(
@@ -154,6 +155,7 @@ class StoredMessage:
             edited=self.edited,
             kind=self.kind,
             keyboard=self.keyboard.reply_labels(),
+            photo=self.photo,
         )
 
     def find_button(self, label_or_data: str) -> JsonObject | None:

@@ -27,6 +27,8 @@ class ChatMessage:
     kind: Kind = "text"
     keyboard: tuple[tuple[str, ...], ...] = ()
     """Reply-keyboard rows (the keyboard shown under the input field), if this message set one."""
+    photo: bytes = b""
+    """The image of a photo message (`sendPhoto`); `text` is then its caption."""
 
     def button_labels(self) -> list[str]:
         return [label for row in self.buttons for label in row]

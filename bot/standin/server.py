@@ -9,6 +9,7 @@ to the bot's webhook with the secret-token header.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hmac
 import json
@@ -368,6 +369,7 @@ class BotApiStandIn:
         return {
             "getme": lambda p, t: self._bot_user,
             "sendmessage": self._send_message,
+            "sendphoto": self._send_photo,
             "editmessagetext": self._edit_message_text,
             "editmessagereplymarkup": self._edit_reply_markup,
             "deletemessage": self._delete_message,
@@ -445,6 +447,26 @@ class BotApiStandIn:
                 seq=self._next_seq(),
                 entities=entities,
                 keyboard=keyboard,
+            )
+        )
+        self._send_times.setdefault(chat.user_id, []).append(now)
+        return chat.message_json(message, self._bot_user)
+
+    def _send_photo(self, params: dict[str, str], now: float) -> object:
+        """A photo uploaded with the request (`attach://name` → the file part `name`)."""
+        chat = self._chat(_int(params, "chat_id"))
+        if chat.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        reference = params.get("photo", "")
+        raw = params.get(reference.removeprefix("attach://"), "")
+        if not raw.startswith(_FILE_PREFIX):
+            raise bad_request("photo must be uploaded with the request")
+        self._check_chat_rate(chat.user_id, now)
+        message = chat.add(
+            StoredMessage(
+                id=chat.allocate_id(), sender="bot", text=params.get("caption", ""),
+                date=int(time.time()), seq=self._next_seq(),
+                photo=base64.b64decode(raw.removeprefix(_FILE_PREFIX)),
             )
         )
         self._send_times.setdefault(chat.user_id, []).append(now)
@@ -678,7 +700,12 @@ async def _read_params(request: web.Request) -> dict[str, str]:
                 params[key] = value
             elif isinstance(value, bytes):
                 params[key] = value.decode(errors="replace")
+            elif isinstance(value, web.FileField):
+                params[key] = _FILE_PREFIX + base64.b64encode(value.file.read()).decode()
     return params
+
+
+_FILE_PREFIX: Final = "file:base64:"
 
 
 def _int(params: dict[str, str], name: str, default: int | None = None) -> int:

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import ClassVar, Final
 
-from kis.client import KisClient
+from kis.client import BeforeSend, KisClient
 from kis.env import KST, Environment
 from kis.fillnotice import RecordDecoder
 from kis.models import Account, AppCredentials, Execution, OrderAck, OrderType, Side
@@ -253,9 +253,16 @@ class Market(abc.ABC):
 
     @abc.abstractmethod
     async def place(
-        self, kis: KisClient, creds: AppCredentials, account: Account, order: PlannedOrder
+        self,
+        kis: KisClient,
+        creds: AppCredentials,
+        account: Account,
+        order: PlannedOrder,
+        *,
+        before_send: BeforeSend | None = None,
     ) -> OrderAck:
-        """Send once (never retried after it may have left: `OrderOutcomeUnknown`)."""
+        """Send once (never retried after it may have left: `OrderOutcomeUnknown`);
+        `before_send` runs once, right before the request leaves (`KisClient`)."""
 
     @abc.abstractmethod
     async def executions(

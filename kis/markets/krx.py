@@ -11,7 +11,7 @@ from typing import ClassVar, Final, Protocol
 
 import holidays
 
-from kis.client import KisClient
+from kis.client import BeforeSend, KisClient
 from kis.env import KST, TR_IDS, Environment
 from kis.fillnotice import RecordDecoder, notice_from_fields
 from kis.markets.base import (
@@ -173,7 +173,13 @@ class Krx(Market):
         return None if holding is None else Held(holding.quantity, holding.sellable)
 
     async def place(
-        self, kis: KisClient, creds: AppCredentials, account: Account, order: PlannedOrder
+        self,
+        kis: KisClient,
+        creds: AppCredentials,
+        account: Account,
+        order: PlannedOrder,
+        *,
+        before_send: BeforeSend | None = None,
     ) -> OrderAck:
         request = OrderRequest(
             symbol=order.instrument.symbol,
@@ -182,7 +188,7 @@ class Krx(Market):
             order_type=order.order_type,
             price=int(order.kis_price),
         )
-        return await kis.place_order(creds, account, request)
+        return await kis.place_order(creds, account, request, before_send=before_send)
 
     async def executions(
         self,

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from kis.client import KisClient
+from kis.client import BeforeSend, KisClient
 from kis.env import OVERSEAS_TR_IDS, Environment
 from kis.fillnotice import RecordDecoder, notice_from_overseas_fields
 from kis.markets.base import (
@@ -250,7 +250,13 @@ class Us(Market):
         return None if holding is None else Held(holding.quantity, holding.sellable)
 
     async def place(
-        self, kis: KisClient, creds: AppCredentials, account: Account, order: PlannedOrder
+        self,
+        kis: KisClient,
+        creds: AppCredentials,
+        account: Account,
+        order: PlannedOrder,
+        *,
+        before_send: BeforeSend | None = None,
     ) -> OrderAck:
         request = OverseasOrderRequest(
             symbol=order.instrument.symbol,
@@ -260,7 +266,7 @@ class Us(Market):
             ord_dvsn=ORD_DVSN[order.order_type],
             price=order.kis_price,
         )
-        return await kis.place_overseas_order(creds, account, request)
+        return await kis.place_overseas_order(creds, account, request, before_send=before_send)
 
     async def executions(
         self,

@@ -125,12 +125,16 @@ class Broker:
         on_notice: Callable[[SimAccount, Notice], None],
         *,
         split_fill_qty: int = 10,
+        fill_lots: int = 0,
         first_odno: int = 1,
     ) -> None:
         self.market = market
         self._clock = clock
         self._on_notice = on_notice
         self.split_fill_qty = split_fill_qty
+        # > 1: a market order fills in that many equal lots stamped with one second (as
+        # KRX often fills a market order); KIS sends no fill id, so the notices look alike.
+        self.fill_lots = fill_lots
         self._next_odno = first_odno
         self.orders: list[SimOrder] = []
         self._by_odno: dict[str, SimOrder] = {}
@@ -159,10 +163,12 @@ class Broker:
         self._accounts[order.odno] = account
 
     def _emit(
-        self, order: SimOrder, cntg: str, rfus: str, acpt: str, qty: int, price: int
+        self, order: SimOrder, cntg: str, rfus: str, acpt: str, qty: int, price: int,
+        at: float | None = None,
     ) -> None:
         account = self._accounts[order.odno]
-        notice = Notice(order, cntg, rfus, acpt, qty, price, kst_hms(self._clock()))
+        stamp = kst_hms(self._clock() if at is None else at)
+        notice = Notice(order, cntg, rfus, acpt, qty, price, stamp)
         self._on_notice(account, notice)
 
     # -- placing ---------------------------------------------------------------------
@@ -210,7 +216,7 @@ class Broker:
         return order
 
     # -- fills -----------------------------------------------------------------------
-    def _fill(self, order: SimOrder, qty: int, price: int) -> None:
+    def _fill(self, order: SimOrder, qty: int, price: int, at: float | None = None) -> None:
         account = self._accounts[order.odno]
         symbol = order.symbol
         if order.side is Side.BUY:
@@ -229,19 +235,28 @@ class Broker:
                 account.avg_prices.pop(symbol, None)
         order.filled_qty += qty
         order.filled_amount += price * qty
-        order.fills.append(SimFill(qty, price, kst_hms(self._clock())))
+        stamp = self._clock() if at is None else at
+        order.fills.append(SimFill(qty, price, kst_hms(stamp)))
         quote = self.market.quote(symbol)
         quote.volume += qty
         if order.remaining == 0:
             order.status = OrderStatus.FILLED
-        self._emit(order, "2", "0", "2", qty, price)
+        self._emit(order, "2", "0", "2", qty, price, stamp)
 
     def execute_market(self, order: SimOrder) -> None:
-        """Fill what is left at the current price: in two parts from `split_fill_qty` up."""
+        """Fill what is left at the current price: in `fill_lots` equal lots within one
+        second when set, else in two parts from `split_fill_qty` up."""
         if order.status is not OrderStatus.OPEN or order.remaining <= 0:
             return
         price = self.market.quote(order.symbol).price
         left = order.remaining
+        if self.fill_lots > 1 and left >= self.fill_lots:
+            at = self._clock()
+            lot = left // self.fill_lots
+            for _ in range(self.fill_lots - 1):
+                self._fill(order, lot, price, at)
+            self._fill(order, left - lot * (self.fill_lots - 1), price, at)
+            return
         if left >= self.split_fill_qty > 0:
             first = left // 2
             self._fill(order, first, price)

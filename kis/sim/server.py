@@ -62,6 +62,7 @@ class KisSimulator:
         ws_slot_hold_s: float = 0.0,
         wrong_hts_id: str = "refuse",
         split_fill_qty: int = 10,
+        fill_lots: int = 0,
     ) -> None:
         if wrong_hts_id not in ("refuse", "silent_drop"):
             raise ValueError("wrong_hts_id must be 'refuse' or 'silent_drop'")
@@ -70,7 +71,8 @@ class KisSimulator:
         self._accounts: dict[str, SimAccount] = {}
         self.credentials = Credentials(self.lookup, self._clock, token_interval_s=token_interval_s)
         self.broker = Broker(
-            self.market, self._clock, self._on_notice, split_fill_qty=split_fill_qty
+            self.market, self._clock, self._on_notice, split_fill_qty=split_fill_qty,
+            fill_lots=fill_lots,
         )
         self.us = UsBook(
             tuple(us_instruments) if us_instruments else DEFAULT_US_INSTRUMENTS,
@@ -85,6 +87,8 @@ class KisSimulator:
         self.balance_page_rows = {**BALANCE_PAGE_ROWS, **(balance_page_rows or {})}
         self.executions_page_rows = {**EXECUTIONS_PAGE_ROWS, **(executions_page_rows or {})}
         self.market_open = True
+        # The next n fill records are never sent (PAPER notices go missing: KIS.md 11).
+        self.lose_fill_notices = 0
         self.stopping = asyncio.Event()
         self.ws = WsServer(
             self,
@@ -248,7 +252,13 @@ class KisSimulator:
         self._timers.add(handle)
 
     def _on_notice(self, account: SimAccount, notice: Notice) -> None:
-        self._publish(account, TR_IDS[account.env].fill_notice, notice_fields(account, notice))
+        tr_id = TR_IDS[account.env].fill_notice
+        fields = notice_fields(account, notice)
+        if notice.cntg_yn == "2" and self.lose_fill_notices > 0:
+            self.lose_fill_notices -= 1
+            self.notices.append(SentNotice(account.env, account.hts_id, fields, 0, tr_id))
+            return
+        self._publish(account, tr_id, fields)
 
     def _on_us_notice(self, account: SimAccount, notice: UsNotice) -> None:
         tr_id = OVERSEAS_TR_IDS[account.env].fill_notice

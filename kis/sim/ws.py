@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from kis.sim.server import KisSimulator
 
 log = logging.getLogger(__name__)
+# The library logs every frame at DEBUG: subscription answers carry the AES key and iv.
+_PROTOCOL_LOG = logging.getLogger("kis.sim.ws.protocol")
+_PROTOCOL_LOG.addFilter(lambda record: record.levelno >= logging.INFO)
 
 PATHS = {
     f"/{env.value}{suffix}": env for env in Environment for suffix in ("", "/", "/tryitout")
@@ -83,6 +86,7 @@ class WsServer:
             ping_interval=None,  # KIS pings at the application level (PINGPONG)
             max_queue=4,
             compression=None,
+            logger=_PROTOCOL_LOG,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._tasks = [

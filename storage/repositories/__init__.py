@@ -10,6 +10,7 @@ from storage.repositories.orders import Orders
 from storage.repositories.outbox import Outbox
 from storage.repositories.ratebuckets import RateBuckets
 from storage.repositories.tokens import SqlTokenStore
+from storage.repositories.totp import Totp
 from storage.repositories.twofactor import TwoFactor
 from storage.repositories.users import Users
 from storage.repositories.websessions import WebSessions
@@ -26,6 +27,7 @@ __all__ = [
     "Outbox",
     "RateBuckets",
     "SqlTokenStore",
+    "Totp",
     "TwoFactor",
     "Users",
     "WebSessions",

@@ -230,18 +230,25 @@ def _order_of_notice(
 
 
 def _add_to_order(order_id: object, quantity: object, amount: object, now: object) -> Update:
-    """A fill's quantity and amount added to its order's totals, the status to match
-    (values or bind parameters). One statement: the SET expressions all see the row
-    as it was."""
+    """A fill's quantity and amount added to its order's notice totals; the filled
+    totals become the larger of those and what KIS's daily executions showed, the status
+    to match (values or bind parameters). One statement whose SET expressions all see
+    the row as it was, so concurrent writers never lose an update."""
+    noticed = col(Order.notice_qty) + quantity
+    grows = noticed >= col(Order.filled_qty)
+    filled = case((grows, noticed), else_=col(Order.filled_qty))
     return (
         update(Order)
         .where(col(Order.id) == order_id)
         .values(
-            filled_qty=col(Order.filled_qty) + quantity,
-            filled_amount=col(Order.filled_amount) + amount,
+            notice_qty=noticed,
+            notice_amount=col(Order.notice_amount) + amount,
+            filled_qty=filled,
+            filled_amount=case(
+                (grows, col(Order.notice_amount) + amount), else_=col(Order.filled_amount)
+            ),
             status=case(
-                (col(Order.filled_qty) + quantity >= col(Order.quantity),
-                 OrderStatus.FILLED.value),
+                (filled >= col(Order.quantity), OrderStatus.FILLED.value),
                 else_=OrderStatus.PARTIALLY_FILLED.value,
             ),
             updated_at=now,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -64,13 +65,16 @@ def order_record(row: Order) -> OrderRecord:
         market=row.market,
         exchange=row.exchange,
         currency=row.currency,
+        notice_qty=row.notice_qty,
+        notice_amount=row.notice_amount,
+        settled_qty=row.settled_qty,
     )
 
 
 _PENDING_COLUMNS = (
     "alert_id", "user_id", "environment", "symbol", "name", "side", "order_type", "quantity",
-    "price", "status", "filled_qty", "filled_amount", "created_at", "updated_at", "market",
-    "exchange", "currency",
+    "price", "status", "filled_qty", "filled_amount", "notice_qty", "notice_amount",
+    "settled_qty", "created_at", "updated_at", "market", "exchange", "currency",
 )
 _PENDING_INSERTS: dict[str, ReturningInsert[int | None]] = {}
 
@@ -118,6 +122,8 @@ _ACCEPT_ORDER: Final = (
         status=bindparam("p_status", type_=String()),
         filled_qty=bindparam("p_filled_qty"),
         filled_amount=bindparam("p_filled_amount", type_=Money()),
+        notice_qty=bindparam("p_filled_qty"),
+        notice_amount=bindparam("p_filled_amount", type_=Money()),
         reason=None,
         sent_at=func.coalesce(col(Order.sent_at), bindparam("p_now", type_=UtcDateTime())),
         updated_at=bindparam("p_now", type_=UtcDateTime()),
@@ -178,6 +184,9 @@ class Orders:
             "status": OrderStatus.PENDING.value,
             "filled_qty": 0,
             "filled_amount": Decimal(0),
+                        "notice_qty": 0,
+            "notice_amount": Decimal(0),
+            "settled_qty": 0,
             "created_at": now,
             "updated_at": now,
             "market": market,
@@ -331,6 +340,8 @@ class Orders:
             status=accepted_status(qty, order.quantity),
             filled_qty=qty,
             filled_amount=amount,
+            notice_qty=qty,
+            notice_amount=amount,
             reason=None,
             sent_at=order.sent_at or now,
             updated_at=now,
@@ -384,6 +395,70 @@ class Orders:
         )
         return record, queued
 
+    async def record_settlement(
+        self,
+        order_id: int,
+        filled_qty: int,
+        filled_amount: Decimal,
+        notice: Callable[[OrderRecord, OrderRecord], OutboxEntry | None],
+    ) -> tuple[OrderRecord | None, OutboxMessage | None]:
+        """KIS's daily executions show `filled_qty` shares of the order filled for
+        `filled_amount` (in the order's currency). When that is more than the order
+        shows (fills whose notices were lost), it becomes the order's filled total and
+        `notice(before, after)` is queued — one transaction. Idempotent: the same or a
+        smaller figure changes nothing, and a notice arriving later for a fill counted
+        here is not counted again (`Fills`). Returns the order after the change, or
+        None when nothing changed.
+        """
+        now = self._clock()
+        live = (OrderStatus.ACCEPTED.value, OrderStatus.PARTIALLY_FILLED.value)
+        async with self._db.transaction() as session:
+            row = (
+                await session.execute(
+                    select(Order).where(col(Order.id) == order_id).with_for_update()
+                )
+            ).scalar_one_or_none()
+            if row is None or row.filled_qty >= filled_qty or row.status not in live:
+                return None, None
+            before = order_record(row)
+            status = accepted_status(filled_qty, before.quantity)
+            changed = await session.execute(
+                update(Order)
+                .where(col(Order.id) == order_id, col(Order.filled_qty) < filled_qty)
+                .values(
+                    settled_qty=filled_qty,
+                    filled_qty=filled_qty,
+                    filled_amount=filled_amount,
+                    status=status.value,
+                    updated_at=now,
+                )
+            )
+            if rowcount(changed) == 0:
+                return None, None
+            after = replace(
+                before, settled_qty=filled_qty, filled_qty=filled_qty,
+                filled_amount=filled_amount, status=status, updated_at=now,
+            )
+            entry = notice(before, after)
+            queued = (
+                None
+                if entry is None
+                else await insert_entry(self._db.dialect, session, before.user_id, entry, now)
+            )
+        return after, queued
+
+    async def incomplete(self, user_id: int, environment: Environment, since: datetime
+                         ) -> list[OrderRecord]:
+        """The user's orders accepted at KIS since `since` that are not filled in full."""
+        return await self._many(
+            col(Order.user_id) == user_id,
+            col(Order.environment) == Environment(environment).value,
+            col(Order.created_at) >= since,
+            col(Order.status).in_(
+                [OrderStatus.ACCEPTED.value, OrderStatus.PARTIALLY_FILLED.value]
+            ),
+        )
+
     async def _accept_in(
         self,
         session: AsyncSession,
@@ -424,6 +499,8 @@ class Orders:
                 status=status.value,
                 filled_qty=filled_qty,
                 filled_amount=filled_amount,
+                notice_qty=filled_qty,
+                notice_amount=filled_amount,
                 reason=None,
                 sent_at=func.coalesce(col(Order.sent_at), now),
                 updated_at=now,
@@ -436,6 +513,8 @@ class Orders:
             status=status,
             filled_qty=filled_qty,
             filled_amount=filled_amount,
+            notice_qty=filled_qty,
+            notice_amount=filled_amount,
             reason=None,
             sent_at=order.sent_at or now,
             updated_at=now,

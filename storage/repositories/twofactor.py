@@ -25,6 +25,11 @@ _SALT_BYTES: Final = 16
 _KEEP_SPENT: Final = timedelta(days=1)
 
 
+def well_formed(code: str) -> bool:
+    """Six ASCII digits (str.isdigit() also takes full-width and other scripts' digits)."""
+    return len(code) == CODE_DIGITS and code.isascii() and code.isdigit()
+
+
 def new_code() -> str:
     return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
 

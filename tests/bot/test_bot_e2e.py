@@ -4,12 +4,13 @@ and one user never seeing another's data."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
 import socket
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -30,17 +31,35 @@ from kis.keycheck import KeyChecker
 from kis.models import Account, AppCredentials, OrderRequest, Side
 from kis.secret import Secret
 from kis.sim import KisSimulator, demo_account, demo_real_account
-from kis.ws import Backoff, HubOptions
+from kis.ws import Backoff, HubOptions, Status
 from storage.facade import Storage
 from webhook_server.app import create_app
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
 from webhook_server.pipeline import OrderPipeline
+from webhook_server.settlement import FillSettler
 from webhook_server.store_intake import StorageIntake
 
 PUBLIC_URL = "https://moahook.example"
 WEBHOOK_SECRET = "telegram-says-hello-123"
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+
+
+class StateLog:
+    """The supervisor's observer: fill-notice state changes, as events to wait on."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notice(self, kind: str) -> None:
+        pass
+
+    def state(self, user_id: int, status: str) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def changed(self) -> None:
+        await self._event.wait()
 
 
 @dataclass
@@ -55,6 +74,7 @@ class Stack:
     kis: KisClient
     hook_url: str | None = None
     web_url: str = ""
+    states: StateLog = field(default_factory=StateLog)
 
 
 @contextlib.asynccontextmanager
@@ -76,16 +96,19 @@ async def running_stack(
             kis = KisClient(endpoints=endpoints, http=http, token_store=storage.tokens)
             bot = create_bot_for(standin.token, standin.base_url)
             notifier = Notifier(bot, storage, poll_interval=0.2)
+            settler = FillSettler(storage=storage, kis=kis, wake=notifier.wake, quiet_s=0.3)
+            states = StateLog()
             watchers = WatcherSupervisor(
                 storage=storage, kis=kis, endpoints=endpoints, wake=notifier.wake,
                 hub_options=HubOptions(backoff=Backoff(base=0.05, cap=0.2)),
+                settler=settler, observer=states,
             )
             # The web side as `moahook serve` wires it: hook endpoint → intake → pipeline,
             # with the watchers as the pipeline's fill-notice guard.
             metrics = Metrics()
             pipeline = OrderPipeline(
                 storage=storage, kis=kis, market=MarketClock(enforce=False), readiness=watchers,
-                metrics=metrics, wake=notifier.wake,
+                metrics=metrics, wake=notifier.wake, settler=settler,
             )
             intake = StorageIntake(storage, pipeline)
             await intake.start()
@@ -114,10 +137,11 @@ async def running_stack(
                 await web.SockSite(runner, sock).start()
                 assert started.is_set()
                 yield Stack(standin, sim, storage, bot, dispatcher, notifier, watchers, kis,
-                            hook_url, f"http://127.0.0.1:{sock.getsockname()[1]}")
+                            hook_url, f"http://127.0.0.1:{sock.getsockname()[1]}", states)
             finally:
                 await runner.cleanup()
                 await pipeline.close()
+                await settler.close()
                 await intake.close()
     finally:
         sock.close()
@@ -478,3 +502,138 @@ async def test_alert_to_order_to_fill_notice_in_chat(stack: Stack) -> None:
     assert "filled 2/2 sh" in orders.text
     log = await say(user, "/log", "Last")
     assert "refused" in log.text and "ordered" in log.text
+
+
+async def test_equal_lots_filled_in_one_second_are_all_counted(stack: Stack) -> None:
+    """KRX often fills a market order in equal lots within one second; KIS sends no fill
+    id, so the notices are identical. Each is a fill: the order ends filled, in the chat
+    and in /orders (they were taken for one repeated notice)."""
+    stack.sim.broker.fill_lots = 3
+    user = stack.standin.user(7602, "Lots", language_code="en")
+    await register(stack, user)
+    hook = await _hook_url(stack, user)
+    mark = user.mark()
+    await _post_alert(hook, '{"ticker":"005930","action":"buy","quantity":"9"}')
+    filled = await user.wait_for_bot_message("Filled (paper trading)", after=mark, timeout=10)
+    assert "buy 3 sh @" in filled.text
+    [sim_order] = stack.sim.orders
+    assert [f.qty for f in sim_order.fills] == [3, 3, 3]
+    assert len({f.time for f in sim_order.fills}) == 1, "one second, identical notices"
+    partials = [m.text for m in user.bot_messages() if "Partially filled" in m.text]
+    assert len(partials) == 2
+    [order] = await stack.storage.orders.recent(await _user_id(stack, user))
+    assert (order.filled_qty, order.quantity) == (9, 9)
+    assert [f.quantity for f in await stack.storage.fills.for_order(order.id)] == [3, 3, 3]
+    orders = await say(user, "/orders", "Last")
+    assert "filled 9/9 sh" in orders.text
+
+
+async def _user_id(stack: Stack, user: SimUser) -> int:
+    record = await stack.storage.users.by_telegram_id(user.id)
+    assert record is not None
+    return record.id
+
+
+async def test_a_lost_fill_notice_is_settled_from_kis_daily_executions(stack: Stack) -> None:
+    """One of two lots never gets a notice: once the order's notices are quiet, KIS's
+    daily executions show it filled; the missing lot is recorded once, with a message
+    saying where it came from."""
+    stack.sim.broker.fill_lots = 2
+    stack.sim.lose_fill_notices = 1
+    user = stack.standin.user(7603, "Lost", language_code="en")
+    await register(stack, user)
+    hook = await _hook_url(stack, user)
+    mark = user.mark()
+    await _post_alert(hook, '{"ticker":"005930","action":"buy","quantity":"8"}')
+    filled = await user.wait_for_bot_message("Filled (paper trading)", after=mark, timeout=10)
+    assert "buy 4 sh @" in filled.text and "daily executions" in filled.text
+    [order] = await stack.storage.orders.recent(await _user_id(stack, user))
+    assert (order.filled_qty, order.notice_qty, order.settled_qty) == (8, 4, 8)
+    assert order.status.value == "filled"
+    assert [n.delivered_to for n in stack.sim.notices if n.fields[13] == "2"] == [0, 1]
+    orders = await say(user, "/orders", "Last")
+    assert "filled 8/8 sh" in orders.text
+
+
+async def _until(stack: Stack, condition: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait (bounded) until `condition` holds, re-checked at each fill-notice state change."""
+    async with asyncio.timeout(within):
+        while not condition():
+            await stack.states.changed()
+
+
+async def test_an_alert_during_a_fill_notice_reconnect_is_held_then_placed(
+    stack: Stack,
+) -> None:
+    """KIS drops the fill-notice socket and holds its slot for a moment (OPSP8996): an
+    alert arriving while it reconnects is held, then placed, instead of being refused
+    with "fill notices not ready"."""
+    user = stack.standin.user(7604, "Reconnect", language_code="en")
+    await register(stack, user)
+    user_id = await _user_id(stack, user)
+    hook = await _hook_url(stack, user)
+    stack.sim.ws.slot_hold_s = 0.25  # reconnects are refused as "in use" for a while
+    assert stack.sim.drop_ws() == 1
+    await _until(stack, lambda: (state := stack.watchers.connection_state(user_id)) is not None
+                 and state.status is Status.CONNECTING)
+    mark = user.mark()
+    await _post_alert(hook, '{"ticker":"005930","action":"buy","quantity":"1"}')
+    await user.wait_for_bot_message("Filled (paper trading)", after=mark, timeout=10)
+    assert len(stack.sim.orders) == 1
+    assert not [m for m in user.bot_messages() if "Order refused" in m.text]
+
+
+async def test_authenticator_app_enrolment_then_it_replaces_the_chat_code(
+    stack: Stack,
+) -> None:
+    """/totp: a chat code, a QR code (a PNG) with the key to type in, the app's first code;
+    the QR message is then deleted. From then on rotating the webhook asks for the app's
+    code: no chat code is sent, and a code is not accepted twice."""
+    import time
+
+    import pyotp
+
+    user = stack.standin.user(7605, "Otp", language_code="en")
+    await register(stack, user)
+    mark = user.mark()
+    await user.send_text("/totp")
+    code_message = await user.wait_for_bot_message("moahook code", after=mark)
+    found = CODE.search(code_message.text)
+    assert found is not None
+    mark = user.mark()
+    await user.send_text(found.group(1))
+    qr = await user.wait_for_bot_message(lambda m: bool(m.photo), after=mark)
+    assert qr.photo.startswith(b"\x89PNG\r\n\x1a\n") and "authenticator" in qr.text
+    secret = next(line for line in qr.text.splitlines() if re.fullmatch(r"[A-Z2-7]{32}", line))
+    totp = pyotp.TOTP(secret)
+    first = totp.now()
+    mark = user.mark()
+    await user.send_text(first)
+    await user.wait_for_bot_message("Authenticator app set up", after=mark)
+    await user.wait_for_deleted(qr.id)
+
+    mark = user.mark()
+    await user.send_text("/webhook rotate")
+    await user.wait_for_bot_message("authenticator app shows", after=mark)
+    assert not [m for m in user.bot_messages() if "moahook code" in m.text
+                and m.id > code_message.id], "no chat code once an app is enrolled"
+    mark = user.mark()
+    await user.send_text(first)  # already used: never accepted twice
+    await user.wait_for_bot_message("Wrong code", after=mark)
+    mark = user.mark()
+    await user.send_text(totp.at(time.time() + 30))
+    await user.wait_for_bot_message("New webhook URL issued", after=mark)
+    assert await stack.storage.totp.enrolled(await _user_id(stack, user))
+    assert secret not in " ".join(m.text for m in user.bot_messages())
+
+
+async def _hook_url(stack: Stack, user: SimUser) -> str:
+    """The user's webhook URL as /webhook shows it, on the test's web server."""
+    shown = await say(user, "/webhook", "Your webhook URL")
+    url = next(word for word in shown.text.split() if "/hook/" in word)
+    return stack.web_url + url.removeprefix(PUBLIC_URL)
+
+
+async def _post_alert(hook: str, body: str) -> None:
+    async with aiohttp.ClientSession() as session, session.post(hook, data=body) as answer:
+        assert answer.status == 200

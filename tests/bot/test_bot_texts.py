@@ -149,6 +149,10 @@ def test_every_reason_the_pipeline_and_sizing_can_emit_has_ko_and_en_text() -> N
 
     emitted = {code.value for code in RefusalCode}
     emitted |= _refusal_keys_in(guards) | _refusal_keys_in(pipeline)
+    # Markers on accepted/fill notices (their own notice.* lines), not reasons.
+    from storage.notices import CHECKED_WITH_KIS, FROM_EXECUTIONS
+
+    emitted -= {CHECKED_WITH_KIS, FROM_EXECUTIONS}
     # The scan found the guard keys, so it reads the sources it is meant to.
     assert {"paused", "no_keys", "fill_not_ready", "stale", "market_closed",
             "quantity_below_one", "not_held", "amount_below_one_share", "earlier_unknown",
@@ -162,7 +166,7 @@ def test_every_reason_the_pipeline_and_sizing_can_emit_has_ko_and_en_text() -> N
 def test_reason_texts_read_without_a_bare_placeholder() -> None:
     params = {"amount": "50,000", "price": "71,500", "detail": "x", "lag": "90",
               "max_lag": "60", "quantity": "7", "sellable": "3", "percent": "10",
-              "held": "5", "order_id": "12", "env": "paper", "market": "KRX",
+              "held": "5", "order_id": "12", "env": "paper", "market": "KRX", "target": "2",
               "opens": "2026-03-09 09:00 KST"}
     for lang in ("ko", "en"):
         for key in (k for k in KO if k.startswith("reason.")):

@@ -104,3 +104,21 @@ async def test_a_refusal_notice_marks_the_order_and_queues_one_message(store: St
     assert woken == await store.outbox.due(10)
     order = await store.orders.get(order_id)
     assert order is not None and order.status is OrderStatus.REJECTED
+
+
+async def test_a_notice_for_a_fill_already_settled_from_kis_sends_nothing(
+    store: Storage,
+) -> None:
+    """KIS's daily executions showed the order filled before its notices arrived: the
+    late notices are stored but neither count again nor message the chat twice."""
+    watchers, woken, _, order_id = await _setup(store)
+    settled, queued = await store.orders.record_settlement(
+        order_id, 10, 4 * 70_000 + 6 * 70_100, lambda before, after: None
+    )
+    assert settled is not None and settled.status is OrderStatus.FILLED and queued is None
+    for notice in (FILLED_4, FILLED_6):
+        await watchers.handle_notice(settled.user_id, CHAT, Environment.PAPER, notice)
+    assert woken == []
+    order = await store.orders.get(order_id)
+    assert order is not None and (order.filled_qty, order.notice_qty) == (10, 10)
+    assert order.filled_amount == 4 * 70_000 + 6 * 70_100

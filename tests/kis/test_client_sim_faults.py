@@ -338,3 +338,68 @@ async def test_token_issued_too_soon_is_not_looped_and_waits_out_the_minute() ->
         assert [q.msg_cd for q in tokens] == ["EGW00133", ""]
         assert tokens[1].time - tokens[0].time >= 60.0
         assert r.sim.token_issuances == {acc.app_key: 1}
+
+
+# -- before_send: the seam where the order's row is written --------------------------------
+
+
+async def test_before_send_runs_once_per_order_after_token_and_slot_across_safe_retries(
+) -> None:
+    """EGW00201 and a re-issued token retry the request, never the hook; the hook sees the
+    token already obtained (the order's row is written only when the request leaves)."""
+    async with rig() as r:
+        acc = r.account(PAPER)
+        await warm(r, acc)
+        r.sim.expire_tokens(acc.app_key)
+        r.sim.faults.add("order", "EGW00201")
+        calls: list[int] = []
+
+        async def hook() -> None:
+            calls.append(len([q for q in r.sim.requests if q.endpoint == "order"]))
+
+        ack = await r.client.place_order(creds_of(acc), account_of(acc),
+                                         OrderRequest(SAMSUNG, Side.BUY, 1), before_send=hook)
+        assert calls == [0], "once, before the first request"
+        assert r.requests("order") == ["EGW00201", "EGW00123", "ok"]
+        assert [o.odno for o in r.sim.orders] == [ack.order_no]
+
+
+async def test_nothing_is_sent_when_before_send_fails() -> None:
+    async with rig() as r:
+        acc = r.account(PAPER)
+
+        async def refuse() -> None:
+            raise RuntimeError("the row could not be written")
+
+        with pytest.raises(RuntimeError):
+            await r.client.place_order(creds_of(acc), account_of(acc),
+                                       OrderRequest(SAMSUNG, Side.BUY, 1), before_send=refuse)
+        assert r.requests("order") == [] and r.sim.orders == []
+
+
+async def test_rate_limited_token_reissue_is_retried_and_the_order_placed_once() -> None:
+    """The token expired and its re-issue meets EGW00201 (KIS refused the request before
+    issuing anything): backed off and asked again, as on the order endpoint, so the
+    order is placed instead of failing; one token issued."""
+    async with rig() as r:
+        acc = r.account(PAPER)
+        await warm(r, acc)
+        r.sim.expire_tokens(acc.app_key)
+        r.time.clock.now += 120  # the once-a-minute issuance limit is not what is tested
+        issued = r.sim.token_issuances.get(acc.app_key, 0)
+        r.sim.faults.add("token", "EGW00201", count=2)
+        ack = await r.client.place_order(creds_of(acc), account_of(acc),
+                                         OrderRequest(SAMSUNG, Side.BUY, 1))
+        assert r.requests("token")[-3:] == ["EGW00201", "EGW00201", "ok"]
+        assert r.sim.token_issuances[acc.app_key] == issued + 1
+        assert [o.odno for o in r.sim.orders] == [ack.order_no]
+        assert [s for s in r.time.sleeps if s in (0.2, 0.4)][:2] == [0.2, 0.4]
+
+
+async def test_rate_limited_token_issue_retries_are_bounded() -> None:
+    async with rig() as r:
+        acc = r.account(PAPER)
+        r.sim.faults.add("token", "EGW00201", count=50)
+        with pytest.raises(KisRateLimited):
+            await r.client.access_token(creds_of(acc))
+        assert r.requests("token") == ["EGW00201"] * 6

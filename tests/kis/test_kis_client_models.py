@@ -84,3 +84,9 @@ def test_refusal_reads_both_answer_shapes() -> None:
     assert (error.msg_cd, error.msg1, error.http_status) == ("EGW00105", "bad secret", 403)
     html = refusal(httpx.Response(502), None, tr_id="T")
     assert isinstance(html, KisServerError) and html.http_status == 502
+
+
+def test_account_numbers_are_ascii_digits_only() -> None:
+    for text in ("１２３４５６７８-01", "١٢٣٤٥٦٧٨", "12345678-０１"):
+        with pytest.raises(ValueError):
+            Account.parse(text)

@@ -40,3 +40,12 @@ def test_registered_values_are_redacted_from_args_and_tracebacks(
         logger.filters.clear()
     assert "s3cr3t-app-secret-value" not in caplog.text
     assert "****" in caplog.text
+
+
+def test_fill_notice_key_and_iv_are_redacted_even_cut_short() -> None:
+    whole = redact(
+        '"output": {"iv": "Qw3rTy7uI0pAsDf1", "key": "Zx9cVb2nM4lKjH6gFdSaPoIuYtRe8WqE"}'
+    )
+    cut = redact('...WqE", "key": "Zx9cVb2nM4lKjH')
+    for secret in ("Qw3rTy7uI0pAsDf1", "Zx9cVb2nM4lKjH6gFdSaPoIuYtRe8WqE", "Zx9cVb2nM4lKjH"):
+        assert secret not in whole and secret not in cut

@@ -74,3 +74,12 @@ def test_repr_hides_the_bot_token_and_db_password() -> None:
     text = repr(s)
     assert "ABCDEFGHIJ" not in text
     assert "hunter2pw" not in text
+
+
+def test_fill_notice_wait_is_seconds_from_zero() -> None:
+    assert Settings.from_mapping({}).fill_notice_wait == 5.0
+    assert Settings.from_mapping({"MOAHOOK_FILL_NOTICE_WAIT": "0"}).fill_notice_wait == 0.0
+    assert Settings.from_mapping({"MOAHOOK_FILL_NOTICE_WAIT": "2.5"}).fill_notice_wait == 2.5
+    for bad in ("-1", "soon", "601", "８"):
+        with pytest.raises(SettingsError, match="MOAHOOK_FILL_NOTICE_WAIT"):
+            Settings.from_mapping({"MOAHOOK_FILL_NOTICE_WAIT": bad})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ EXPECTED_TABLES = {
     "fills",
     "outbox",
     "two_factor_codes",
+    "totp_secrets",
     "audit_log",
     "instances",
     "leases",
@@ -96,5 +98,56 @@ async def test_migrations_found_via_package_path_not_cwd(
         await db.migrate()
         async with db.engine.connect() as conn:
             assert "users" in await conn.run_sync(_tables)
+    finally:
+        await db.dispose()
+
+
+def _upgrade_to(revision: str) -> object:
+    from alembic import command
+
+    def run(connection: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+    return run
+
+
+async def test_0002_keeps_orders_and_takes_their_filled_totals_as_notice_totals(
+    target: Target,
+) -> None:
+    """A database made by the previous schema, with a partly filled order: after the
+    upgrade the order is unchanged and its notice totals are its filled totals."""
+    db = Database.create(target.url, schema=target.schema)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(_upgrade_to("0001"))  # type: ignore[arg-type]
+            moment = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+            now: object = moment if target.backend == "postgresql" else moment.isoformat()
+            await conn.execute(text(
+                "INSERT INTO users (id, telegram_id, chat_id, language, active_environment,"
+                " paused, webhook_token_hash, webhook_token_enc, created_at, updated_at)"
+                " VALUES (1, 7, 7, 'ko', 'paper', false, 'h', :blob, :now, :now)"
+            ), {"blob": b"x", "now": now})
+            await conn.execute(text(
+                "INSERT INTO alerts (id, user_id, received_at, raw_body, body_hash, status,"
+                " updated_at) VALUES (1, 1, :now, '{}', 'b', 'done', :now)"
+            ), {"now": now})
+            await conn.execute(text(
+                "INSERT INTO orders (id, alert_id, user_id, environment, symbol, side,"
+                " order_type, quantity, order_no, status, filled_qty, filled_amount,"
+                " created_at, updated_at) VALUES (1, 1, 1, 'paper', '005930', 'buy',"
+                " 'market', 10, '0000000001', 'partially_filled', 4, 284000, :now, :now)"
+            ), {"now": now})
+        await db.migrate()
+        async with db.engine.connect() as conn:
+            row = (await conn.execute(text(
+                "SELECT status, filled_qty, filled_amount, notice_qty, notice_amount,"
+                " settled_qty FROM orders WHERE id = 1"
+            ))).one()
+            # Money is stored in ten-thousandths since the markets migration.
+            assert tuple(row) == ("partially_filled", 4, 2_840_000_000, 4, 2_840_000_000, 0)
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+            assert version == [(ScriptDirectory.from_config(alembic_config()).get_current_head(),)]
     finally:
         await db.dispose()

@@ -155,3 +155,52 @@ async def test_stored_values_match_the_orm_path_exactly(store: Storage) -> None:
     by_key = {key: (filled, created) for key, filled, created in rows}
     for second in (0, 1):
         assert by_key[f"orm-{second}"] == by_key[f"one-{second}"]
+
+
+def _settled(chat_id: int) -> Callable[..., OutboxEntry]:
+    def notice(before: object, after: object) -> OutboxEntry:
+        return OutboxEntry(chat_id, "order_filled", {"settled": True}, f"settled:{chat_id}")
+
+    return notice
+
+
+async def test_settlement_records_what_notices_missed_once_and_late_notices_not_again(
+    store: Storage,
+) -> None:
+    """KIS's daily executions show 10 filled where the notices said 4: the order shows 10,
+    once (the same figure again changes nothing); the late notice for the counted lots
+    does not count again; a fill beyond it counts."""
+    user = await store.users.get_or_create(7, 7)
+    order_id = await _accepted_order(store, user.id, "0000000011", 12)
+    await _fill(store, user.id, "0000000011", 4, "a")
+    after, queued = await store.orders.record_settlement(
+        order_id, 10, 10 * 70_000, _settled(7)
+    )
+    assert after is not None and queued is not None
+    assert (after.filled_qty, after.notice_qty, after.settled_qty) == (10, 4, 10)
+    assert after.status is OrderStatus.PARTIALLY_FILLED
+    again, none = await store.orders.record_settlement(order_id, 10, 10 * 70_000, _settled(7))
+    assert again is None and none is None
+    late, _, _ = await _fill(store, user.id, "0000000011", 6, "b")
+    assert late.new and not late.counted  # its chat notice is the caller's to skip
+    assert late.order is not None and late.order.filled_qty == 10
+    beyond, _, _ = await _fill(store, user.id, "0000000011", 2, "c")
+    assert beyond.counted
+    order = await store.orders.get(order_id)
+    assert order is not None
+    assert (order.filled_qty, order.notice_qty, order.status) == (12, 12, OrderStatus.FILLED)
+    assert order.filled_amount == 12 * 70_000
+
+
+async def test_settlement_and_notices_at_once_never_count_twice(store: Storage) -> None:
+    """Settlements racing fill notices for one order: the result is the larger figure."""
+    user = await store.users.get_or_create(8, 8)
+    order_id = await _accepted_order(store, user.id, "0000000012", 30)
+    await asyncio.gather(
+        *(_fill(store, user.id, "0000000012", 1, f"n{i}") for i in range(10)),
+        *(store.orders.record_settlement(order_id, k, k * 70_000, _settled(8))
+          for k in (3, 6, 9)),
+    )
+    order = await store.orders.get(order_id)
+    assert order is not None and order.notice_qty == 10
+    assert order.filled_qty == 10 and order.filled_amount == 10 * 70_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from storage.facade import Storage
@@ -59,3 +60,13 @@ async def test_new_code_replaces_earlier_one(store: Storage) -> None:
     if old != new:
         assert not (await store.two_factor.verify(user.id, "keys", old)).ok
     assert (await store.two_factor.verify(user.id, "keys", new)).ok
+
+
+@pytest.mark.parametrize(
+    "code", ["１２３４５６", "١٢٣٤٥٦", "12345", "1234567", "12 456", "+12345"]
+)
+def test_a_code_is_six_ascii_digits_only(code: str) -> None:
+    from storage.repositories.twofactor import well_formed
+
+    assert not well_formed(code)
+    assert well_formed("012345")

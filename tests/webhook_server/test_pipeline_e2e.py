@@ -5,6 +5,7 @@ KIS simulator over loopback. Assertions look at what the simulator received."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
@@ -62,10 +63,21 @@ class Readiness:
         self.ready = True
         self.reason = ""
         self.asked: list[tuple[int, Environment]] = []
+        self.waiting: asyncio.Event | None = None  # set while the pipeline holds an alert
+        self.back: asyncio.Event | None = None  # set it to end the wait: the socket is back
+        self.waited: list[float] = []
 
     def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]:
         self.asked.append((user_id, env))
         return self.ready, self.reason
+
+    async def wait_ready(self, user_id: int, env: Environment, within: float) -> None:
+        self.waited.append(within)
+        if self.waiting is None or self.back is None:
+            return
+        self.waiting.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.back.wait(), within)
 
 
 @dataclass
@@ -165,6 +177,7 @@ async def stack(
     accounts: list[SimAccount] | None = None,
     app_options: dict[str, Any] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    kis_options: dict[str, Any] | None = None,
 ) -> AsyncIterator[Stack]:
     sim = KisSimulator(
         accounts if accounts is not None else [demo_account()],
@@ -178,20 +191,24 @@ async def stack(
     kis = KisClient(
         endpoints=Endpoints(rest={env: sim.rest_url(env) for env in Environment}, ws={}),
         http=http, token_store=MemoryTokenStore(),
-        rate_limits={Environment.PAPER: 500.0, Environment.REAL: 500.0},
+        **{"rate_limits": {Environment.PAPER: 500.0, Environment.REAL: 500.0},
+           **(kis_options or {})},
         on_response=kis_metrics_observer(metrics),
     )
     readiness = Readiness()
     wakes: list[int] = []
     try:
         async with database(tmp_path, backend) as storage:
-            def make_pipeline(hooks: PipelineHooks | None = None) -> OrderPipeline:
+            def make_pipeline(
+                hooks: PipelineHooks | None = None, **options: Any
+            ) -> OrderPipeline:
                 return OrderPipeline(
                     storage=storage, kis=kis, market=market or MarketClock(enforce=False),
                     readiness=readiness, metrics=metrics,
                     wake=lambda message=None: wakes.append(1),
                     clock=clock or (lambda: datetime.now(UTC)),
                     reconcile_attempts=3, reconcile_delay_s=0.01, hooks=hooks,
+                    **options,
                 )
 
             pipeline = make_pipeline(hooks)
@@ -583,7 +600,9 @@ async def test_timeout_after_sending_is_reconciled_not_resent(tmp_path: Path) ->
         assert order is not None and order.order_no == s.sim.orders[0].odno
         assert order.status in (OrderStatus.ACCEPTED, OrderStatus.FILLED)
         kinds = [(n["kind"], n["reason_key"]) for n in await s.outbox()]
-        assert kinds == [("order_failed", "outcome_unknown"), ("order_accepted", "")]
+        # Never "order failed": the outcome is unknown, then the verdict, with its fills.
+        assert kinds == [("order_unknown", "outcome_unknown"),
+                         ("order_accepted", "checked_with_kis")]
         assert "ccld" in [r.endpoint for r in s.sim.requests]
         assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
 
@@ -706,7 +725,7 @@ async def test_killed_before_sending_is_not_sent_later(tmp_path: Path) -> None:
         assert order.reason == NOT_PLACED
         assert (await s.alert(alert_id)).status is AlertStatus.FAILED
         [notice] = await s.outbox()
-        assert notice["kind"] == "order_failed" and notice["reason"] == NOT_PLACED
+        assert notice["kind"] == "order_not_placed" and notice["reason"] == NOT_PLACED
         assert notice["reason_key"] == "not_placed"
         localized(notice)
 
@@ -836,7 +855,8 @@ async def test_server_error_on_order_is_unknown_then_reconciled_not_placed(
         assert order.reason == NOT_PLACED
         assert (await s.alert(answer["alert_id"])).status is AlertStatus.FAILED
         kinds = [(n["kind"], n["reason_key"]) for n in await s.outbox()]
-        assert kinds == [("order_failed", "outcome_unknown"), ("order_failed", "not_placed")]
+        assert kinds == [("order_unknown", "outcome_unknown"),
+                         ("order_not_placed", "not_placed")]
         assert 'moahook_orders_total{outcome="unknown"} 1.0' in s.metrics.render().decode()
 
 
@@ -1232,3 +1252,219 @@ async def test_us_reconciliation_uses_the_overseas_executions(tmp_path: Path) ->
         assert order.order_no == s.sim.us_orders[0].odno
         assert order.status in (OrderStatus.ACCEPTED, OrderStatus.FILLED)
         assert [r.endpoint for r in s.sim.requests if r.endpoint == "ovrs_ccnl"]
+
+
+async def test_a_price_on_a_market_order_is_named_as_ignored_in_the_notice(
+    tmp_path: Path,
+) -> None:
+    """TradingView templates often send {{close}} with market orders: the alert is still
+    placed at market, and the notice says the price was not used."""
+    from bot.formatting import format_notice
+    from storage.notices import Notice
+
+    async with stack(tmp_path) as s:
+        await s.post({**BUY, "price": "71,234"})
+        await s.settle()
+        assert s.order_bodies() == [body(qty="1")]  # at market, ORD_UNPR 0
+        [notice] = await s.outbox()
+        assert notice["kind"] == "order_accepted" and notice["ignored_price"] == "71,234"
+        text = format_notice(Notice.from_payload(notice), "en")
+        assert "price 71,234 was not used: this is a market order" in text
+
+
+async def test_position_against_the_alerts_action_is_refused(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:  # the demo account holds 10 × 005930
+        _, notice = await refused(s, {"ticker": "005930", "action": "buy", "position": "4"})
+        assert notice["reason_key"] == "position_against_action"
+        assert localized(notice)["quantity"] == "6"
+
+
+async def test_killed_while_waiting_for_the_rate_limiter_is_sent_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    """The order waits for its rate-limit slot when the process dies: it never left, so
+    there is no order row to reconcile as "maybe sent"; after the restart the alert is
+    new work and its order is sent, once (it was reconciled "not placed" and dropped)."""
+    from kis.models import AppCredentials
+    from kis.secret import Secret
+
+    limiter_waits = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        if seconds > 0:
+            limiter_waits.set()
+        await asyncio.sleep(seconds)
+
+    options = {"rate_limits": {PAPER: 2.0, Environment.REAL: 2.0}, "sleep": sleep}
+    async with stack(tmp_path, kis_options=options) as s:
+        account = s.user.account
+        creds = AppCredentials(account.app_key, Secret(account.app_secret), PAPER)
+        await s.kis.price(creds, "005930")  # the key's slot is taken: the order waits
+        _, answer = await s.post(BUY)
+        await asyncio.wait_for(limiter_waits.wait(), WAIT)
+        await s.pipeline.close()  # the kill, while the order waits for its slot
+        assert await s.storage.orders.by_alert(int(answer["alert_id"])) is None
+        assert s.sim.orders == []
+        assert s.make_pipeline is not None
+        s.pipeline = s.make_pipeline()
+        report = await s.pipeline.resume()
+        assert (report.alerts, report.reconciling) == (1, 0)
+        await s.settle()
+        assert len(s.sim.orders) == 1
+        assert len([r for r in s.sim.requests if r.endpoint == "order"]) == 1
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.order_no == s.sim.orders[0].odno
+        assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
+
+
+async def test_a_token_that_cannot_be_had_fails_the_alert_without_an_order(
+    tmp_path: Path,
+) -> None:
+    """The token is obtained before the order's row is written: when KIS refuses it,
+    nothing was sent, so the alert fails with the reason and there is no order."""
+    async with stack(tmp_path) as s:
+        s.sim.faults.add("token", "EGW00103", status=403, msg1="유효하지 않은 AppKey입니다.")
+        _, answer = await s.post(BUY)
+        await s.settle()
+        assert s.sim.orders == [] and await s.storage.orders.by_alert(
+            int(answer["alert_id"])) is None
+        alert = await s.alert(answer["alert_id"])
+        assert alert.status is AlertStatus.FAILED and "not sent" in alert.reason
+        [notice] = await s.outbox()
+        assert notice["kind"] == "order_failed" and notice["reason_key"] == "not_sent"
+        assert "AppKey" in localized(notice)["detail"]
+
+
+async def test_unknown_outcome_after_acceptance_and_fill_is_corrected_by_the_verdict(
+    tmp_path: Path,
+) -> None:
+    """KIS's acceptance and a fill came through the fill notices, but the order-cash answer
+    was lost: the chat reads "outcome unknown — checking", never "order failed", and then
+    the verdict "placed", naming the fill, although an acceptance was already sent."""
+    from bot.formatting import format_notice
+    from storage.notices import Notice, NoticeKind, notice_dedupe_key
+
+    async with stack(tmp_path, kis_timeout=0.5) as s:
+        s.sim.faults.add("order", "timeout_after_accept")
+        order_no = "0000000001"
+        # What the fill-notice watcher queued when KIS's acceptance notice came first.
+        await s.storage.outbox.add(
+            s.user.id, 1, "order_accepted", {"kind": "order_accepted"},
+            notice_dedupe_key(NoticeKind.ORDER_ACCEPTED, s.user.id, "paper", order_no),
+        )
+        _, answer = await s.post(BUY)
+        await s.settle()
+        assert [o.odno for o in s.sim.orders] == [order_no]
+        notices = [n for n in await s.outbox() if n.get("env")]
+        assert [n["kind"] for n in notices] == ["order_unknown", "order_accepted"]
+        unknown, verdict = (format_notice(Notice.from_payload(n), "en") for n in notices)
+        assert "outcome unknown" in unknown and "failed" not in unknown.lower()
+        assert "Checked with KIS: the order was placed" in verdict
+        assert f"order no. {order_no}, filled 1/1 sh" in verdict
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.status is OrderStatus.FILLED
+
+
+async def test_an_alert_waits_for_a_reconnecting_fill_notice_socket(tmp_path: Path) -> None:
+    """The fill-notice socket is reconnecting when the alert arrives: the alert is held
+    (bounded), and placed once the socket is back instead of being refused."""
+    async with stack(tmp_path) as s:
+        s.readiness.ready, s.readiness.reason = False, "fill notice not ready: reconnecting"
+        s.readiness.waiting, s.readiness.back = asyncio.Event(), asyncio.Event()
+        _, answer = await s.post(BUY)
+        await asyncio.wait_for(s.readiness.waiting.wait(), WAIT)
+        assert s.sim.orders == []
+        s.readiness.ready = True
+        s.readiness.back.set()
+        await s.settle()
+        assert len(s.sim.orders) == 1
+        assert s.readiness.waited == [5.0]
+        assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
+
+
+async def test_fill_notice_wait_of_zero_refuses_at_once(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        assert s.make_pipeline is not None
+        await s.pipeline.close()
+        s.pipeline = s.make_pipeline(fill_notice_wait=0.0)
+        s.intake = StorageIntake(s.storage, s.pipeline)
+        s.readiness.ready, s.readiness.reason = False, "fill notice not ready: reconnecting"
+        from webhook_server.alert import parse_alert
+
+        raw = json.dumps(BUY).encode()
+        await s.intake.submit(s.user.token, raw, parse_alert(raw), datetime.now(UTC))
+        await s.settle()
+        assert s.sim.orders == [] and s.readiness.waited == []
+        [notice] = await s.outbox()
+        assert notice["reason_key"] == "fill_not_ready"
+
+
+async def test_resumed_alerts_wait_only_for_their_own_users_socket(tmp_path: Path) -> None:
+    """After a restart one user's fill-notice socket does not come up: another user's
+    resumed alert and a new one are placed at once instead of waiting behind it (a
+    start-up gate for every socket starved every order in a crash loop)."""
+    other = generate_accounts(1, prefix="other")[0]
+    async with stack(tmp_path, accounts=[demo_account(), other]) as s:
+        slow = await s.add_user(other, 2)
+        held = asyncio.Event()
+
+        class OneSlowSocket(Readiness):
+            def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]:
+                if user_id == slow.id:
+                    return False, "fill notice not ready: connecting"
+                return True, ""
+
+            async def wait_ready(self, user_id: int, env: Environment, within: float) -> None:
+                held.set()
+                await asyncio.Event().wait()  # never comes up while the test looks
+
+        assert s.make_pipeline is not None
+        await s.pipeline.close()
+        from webhook_server.alert import parse_alert
+
+        raw = json.dumps(BUY).encode()
+        for user in (slow, s.user):  # accepted before the "crash", never processed
+            await s.storage.alerts.accept(user.id, raw.decode(), parse_alert(raw).to_json(),
+                                          None, datetime.now(UTC))
+        s.pipeline = OrderPipeline(
+            storage=s.storage, kis=s.kis, market=MarketClock(enforce=False),
+            readiness=OneSlowSocket(), metrics=s.metrics,
+        )
+        assert (await s.pipeline.resume()).alerts == 2
+        await asyncio.wait_for(held.wait(), WAIT)
+        intake = StorageIntake(s.storage, s.pipeline)
+        fresh = json.dumps({**BUY, "id": "new"}).encode()
+        await intake.submit(s.user.token, fresh, parse_alert(fresh), datetime.now(UTC))
+        await s.sim.wait_for(lambda: len(s.sim.orders) == 2, WAIT)
+        assert {o.app_key for o in s.sim.orders} == {DEMO_APP_KEY}
+
+
+async def test_wrong_tokens_do_not_cost_a_database_query_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong token is looked up once (then remembered), and one sender's lookups that
+    find nothing are throttled; every answer stays exactly the unknown-path 404, and a
+    real user's alerts keep working."""
+    async with stack(tmp_path) as s:
+        lookups: list[str] = []
+        real_lookup = s.storage.users.by_webhook_token
+
+        async def counting(token: str) -> Any:
+            lookups.append(token)
+            return await real_lookup(token)
+
+        monkeypatch.setattr(s.storage.users, "by_webhook_token", counting)
+        assert (await s.post(BUY))[0] == 200  # the real user's token, now known
+        stale = "s" * 32
+        for _ in range(5):
+            assert await s.post(BUY, token=stale) == (404, {"error": "not found"})
+        assert lookups.count(stale) == 1
+        for n in range(40):
+            token = f"{n:02d}" + secrets.token_urlsafe(24)
+            assert await s.post({**BUY, "id": str(n)}, token=token) == (
+                404, {"error": "not found"})
+        assert len(lookups) <= 1 + 20, "throttled after the sender's budget"
+        status, answer = await s.post({**BUY, "id": "still"})
+        assert status == 200 and answer["status"] == "accepted"
+        unknown_path = await s.client.post("/nothing/here", data=b"{}")
+        assert (unknown_path.status, await unknown_path.json()) == (404, {"error": "not found"})

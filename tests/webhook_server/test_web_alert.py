@@ -159,8 +159,27 @@ def test_position_mode_action_optional() -> None:
     alert = parse(ticker="005930", position="7")
     assert alert.sizing == Position(7) and alert.action is None
     assert parse(ticker="005930", position=0).sizing == Position(0)
-    assert parse(ticker="005930", position="5.9", action="sell").sizing == Position(5)
+    assert parse(ticker="005930", position="10.0").sizing == Position(10)
     assert error(body(ticker="005930", position=-1)).field == "position"
+
+
+@pytest.mark.parametrize(
+    "target", ["0.5", "5.9", "-0", "1e-400", "+1", "1_000", "١٢", "１２", "1,000", 0.5, 1e-4]
+)
+def test_position_target_is_a_plain_whole_number_never_rounded(target: object) -> None:
+    """Rounding a target down to 0 would sell the whole holding: anything but a plain
+    non-negative whole number is refused naming the field."""
+    assert error(body(ticker="005930", position=target)).field == "position"
+
+
+def test_position_target_of_json_minus_zero_is_refused() -> None:
+    assert error(b'{"ticker": "005930", "position": -0}').field == "position"
+
+
+@pytest.mark.parametrize("text", ["1_000", "١٢", "１２", "+1", "1e3", "0x10", " 1 2 "])
+def test_numbers_are_ascii_digits_only(text: str) -> None:
+    assert error(body(ticker="005930", action="buy", quantity=text)).field == "quantity"
+    assert error(body(ticker="005930", action="buy", amount=text)).field == "amount"
 
 
 def test_none_or_two_sizing_fields_name_them() -> None:

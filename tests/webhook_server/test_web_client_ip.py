@@ -44,3 +44,20 @@ def test_client_address(peer: str | None, forwarded: list[str], expected: str | 
 
 def test_no_trusted_proxies_means_the_peer() -> None:
     assert str(client_address("10.1.1.1", ["198.51.100.1"], ())) == "10.1.1.1"
+
+
+def test_unknown_token_budget_refills_and_known_unknowns_expire() -> None:
+    from webhook_server.token_guard import UnknownTokens
+
+    now = [0.0]
+    guard = UnknownTokens(ttl=10.0, burst=2, per_second=0.5, clock=lambda: now[0])
+    assert guard.may_look_up("t1", "1.2.3.4")
+    guard.missed("t1", "1.2.3.4")
+    assert not guard.may_look_up("t1", "5.6.7.8"), "remembered for every sender"
+    guard.missed("t2", "1.2.3.4")
+    assert not guard.may_look_up("t3", "1.2.3.4"), "budget spent"
+    assert guard.may_look_up("t3", "5.6.7.8"), "another sender is not charged"
+    now[0] = 2.0  # one lookup refilled
+    assert guard.may_look_up("t3", "1.2.3.4")
+    now[0] = 11.0
+    assert guard.may_look_up("t1", "5.6.7.8"), "forgotten after the ttl"

@@ -31,7 +31,7 @@ class CountingIntake:
         self.accepted = 0
 
     async def submit(
-        self, token: str, body: bytes, alert: Alert, received_at: datetime
+        self, token: str, body: bytes, alert: Alert, received_at: datetime, client: str = ""
     ) -> IntakeResult:
         if token != TOKEN:
             return UNKNOWN_TOKEN

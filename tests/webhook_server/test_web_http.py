@@ -45,7 +45,7 @@ class MemoryIntake:
     fail_with: Exception | None = None
 
     async def submit(
-        self, token: str, body: bytes, alert: Alert, received_at: datetime
+        self, token: str, body: bytes, alert: Alert, received_at: datetime, client: str = ""
     ) -> IntakeResult:
         if self.fail_with is not None:
             raise self.fail_with
@@ -544,3 +544,77 @@ async def test_cleanup_contexts_run_around_the_app() -> None:
         assert events == ["open"]
         assert (await client.get("/healthz")).status == 200
     assert events == ["open", "close"]
+
+
+@asynccontextmanager
+async def served(**options: Any) -> AsyncIterator[int]:
+    """The app as production serves it (`make_runner`) on a real socket; its port."""
+    app = create_app(intake=MemoryIntake(), metrics=Metrics(), health=Health())
+    runner = make_runner(app, freeze_gc=False, **options)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+async def _closed_by_server(reader: asyncio.StreamReader, within: float) -> bytes:
+    """What the server sent before it closed the connection (bounded wait for EOF)."""
+    received = b""
+    async with asyncio.timeout(within):
+        while chunk := await reader.read(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"POST /hook/abc HTTP/1.1\r\nHost: x\r\nContent-Le"],
+    ids=["idle", "headers-never-finished"],
+)
+async def test_idle_and_unfinished_connections_are_closed(sent: bytes) -> None:
+    """A socket that sends nothing, or headers it never finishes, is closed by the
+    server (it stayed open for minutes: descriptors could be exhausted)."""
+    async with served(idle_timeout=0.5) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(sent)
+            await writer.drain()
+            assert await _closed_by_server(reader, within=5.0) == b""
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+
+async def test_a_kept_alive_connection_is_closed_once_idle() -> None:
+    async with served(idle_timeout=0.5) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            answered = await _closed_by_server(reader, within=5.0)
+            assert answered.startswith(b"HTTP/1.1 200 ")
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+
+async def test_malformed_requests_log_one_rate_limited_line_each_without_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each malformed request was a full traceback at ERROR: anyone could flood the log."""
+    caplog.set_level(logging.DEBUG)
+    async with served() as port:
+        for _ in range(25):
+            answer = await raw_exchange(
+                port, f"GET /hook/{TOKEN} HTTP/1.1\r\nHost: x\r\nBroken header\r\n\r\n".encode()
+            )
+            assert answer.split(b"\r\n")[0].endswith(b" 400 Bad Request")
+    server = [r for r in caplog.records if r.name == "webhook_server.http"]
+    assert server, "the malformed requests are logged"
+    assert len(server) <= 10  # rate-limited
+    for record in server:
+        assert record.levelno == logging.WARNING and record.exc_info is None
+        assert "\n" not in record.getMessage() and "malformed request" in record.getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

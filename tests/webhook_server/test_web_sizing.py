@@ -58,7 +58,7 @@ def alert(**fields: Any) -> Any:
         # target position: the side comes from the difference, price rounded by that side
         ({"position": 10}, None, 4, SizedOrder(BUY, 6, MKT, 0)),
         ({"position": 0}, None, 4, SizedOrder(SELL, 4, MKT, 0)),
-        ({"position": 10, "action": "sell"}, None, 0, SizedOrder(BUY, 10, MKT, 0)),
+        ({"position": 10, "action": "buy"}, None, 4, SizedOrder(BUY, 6, MKT, 0)),
         ({"position": 2, "order_type": "limit", "price": "71234"}, None, 5,
          SizedOrder(SELL, 3, LMT, 71_300)),
         ({"position": 8, "order_type": "limit", "price": "71234"}, None, 5,
@@ -68,6 +68,18 @@ def alert(**fields: Any) -> Any:
 def test_sized(fields: dict[str, Any], price: int | None, holding: int | None,
                expected: SizedOrder) -> None:
     assert size_order(alert(**fields), KRX, current_price=price, holding=holding) == expected
+
+
+@pytest.mark.parametrize(
+    ("action", "target", "holding", "needed"), [("sell", 10, 0, "buy"), ("buy", 2, 5, "sell")]
+)
+def test_position_against_its_action_is_refused_not_traded_the_other_way(
+    action: str, target: int, holding: int, needed: str
+) -> None:
+    refusal = size_order(alert(position=target, action=action), KRX, holding=holding)
+    assert isinstance(refusal, SizingRefusal)
+    assert refusal.reason_code is RefusalCode.POSITION_AGAINST_ACTION
+    assert refusal.params["side"] == needed and refusal.params["action"] == action
 
 
 @pytest.mark.parametrize(
