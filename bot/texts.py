@@ -2,12 +2,17 @@
 
 Messages are plain text (no parse mode): what is stored here is exactly what the
 user reads. Placeholders use `str.format` names; both catalogs carry the same keys
-with the same placeholders (a test checks it).
+with the same placeholders (a test checks it). Two format specs of our own:
+`{what:이/가}` (and 을/를, 은/는, 과/와, 으로/로) appends the particle that fits the
+value's final sound, and `{seconds:duration}` shows seconds as days/hours/minutes.
 """
 
 from __future__ import annotations
 
+import string
 from typing import Final, Literal
+
+from bot.korean import PAIRS, duration, with_particle
 
 Lang = Literal["ko", "en"]
 LANGS: Final[tuple[Lang, ...]] = ("ko", "en")
@@ -91,10 +96,10 @@ KO: Final[dict[str, str]] = {
     "keys.send_text": "텍스트로 보내 주세요.",
     "keys.press_button": "위 버튼 중 하나를 눌러 주세요.",
     "keys.secret_deleted": (
-        "{what}이(가) 담긴 메시지를 지웠습니다. 비밀값이 채팅에 남지 않도록 하기 위해서입니다."
+        "{what:이/가} 담긴 메시지를 지웠습니다. 비밀값이 채팅에 남지 않도록 하기 위해서입니다."
     ),
     "keys.secret_not_deleted": (
-        "{what}이(가) 담긴 메시지를 지우지 못했습니다. 직접 지워 주세요."
+        "{what:이/가} 담긴 메시지를 지우지 못했습니다. 직접 지워 주세요."
     ),
     "keys.what_app_key": "App Key",
     "keys.what_app_secret": "App Secret",
@@ -127,7 +132,7 @@ KO: Final[dict[str, str]] = {
     "check.token_ok": "✅ 환경/토큰: {env} 토큰 발급 성공",
     "check.token_other_env": (
         "❌ 환경/토큰: 이 키는 {other} 키입니다 ({env}에서는 거부, {other}에서는 발급됨).\n"
-        "   고치기: /keys 로 다시 등록하며 {other}를 고르세요."
+        "   고치기: /keys 로 다시 등록하며 {other:을/를} 고르세요."
     ),
     "check.token_invalid": (
         "❌ 환경/토큰: KIS가 App Key/App Secret을 거부했습니다 ({reason}).\n"
@@ -155,14 +160,14 @@ KO: Final[dict[str, str]] = {
     "check.skipped": (
         "❌ {name}: 토큰이 없어 확인하지 못했습니다. 위의 환경/토큰 문제를 먼저 고치세요."
     ),
-    "check.fill_ok": "✅ 체결통보: HTS ID {hts_id}로 구독 성공",
+    "check.fill_ok": "✅ 체결통보: HTS ID {hts_id:으로/로} 구독 성공",
     "check.fill_refused": (
-        "❌ 체결통보: KIS가 HTS ID {hts_id}를 거부했습니다 ({reason}).\n"
+        "❌ 체결통보: KIS가 HTS ID {hts_id:을/를} 거부했습니다 ({reason}).\n"
         "   고치기: HTS ID는 한국투자증권 로그인 ID입니다 (계좌번호 아님). "
         "/keys 로 다시 등록하세요. 체결통보가 준비될 때까지 주문은 막혀 있습니다."
     ),
     "check.fill_timeout": (
-        "❌ 체결통보: {seconds}초 안에 KIS가 HTS ID {hts_id} 구독을 확인하지 않았습니다 "
+        "❌ 체결통보: {seconds:duration} 안에 KIS가 HTS ID {hts_id} 구독을 확인하지 않았습니다 "
         "({reason}).\n"
         "   고치기: HTS ID(로그인 ID)를 확인해 /keys 로 다시 등록하세요. HTS ID가 맞다면 "
         "잠시 뒤 /status → 다시 점검 (Re-check)을 누르세요. "
@@ -180,7 +185,7 @@ KO: Final[dict[str, str]] = {
     "mode.keys_validated": "점검 통과",
     "mode.keys_failed": "등록됨, 점검 실패 (/status)",
     "mode.keys_none": "없음 (/keys)",
-    "mode.switched": "환경을 {env}로 바꿨습니다.",
+    "mode.switched": "환경을 {env:으로/로} 바꿨습니다.",
     "mode.already": "이미 {env}입니다.",
     "mode.real_needs_keys": (
         "실전투자로 바꾸려면 점검을 통과한 실전투자 키가 필요합니다. "
@@ -215,7 +220,8 @@ KO: Final[dict[str, str]] = {
     "status.keys_failed": "등록됨, 점검 실패 (❌ 항목을 고치거나 아래 다시 점검)",
     "status.recheck_button": "다시 점검 (Re-check)",
     "recheck.wait": (
-        "다시 점검은 {seconds}초 뒤에 할 수 있습니다. KIS는 토큰을 1분에 한 번만 발급합니다."
+        "다시 점검은 {seconds:duration} 뒤에 할 수 있습니다. "
+        "KIS는 토큰을 1분에 한 번만 발급합니다."
     ),
     "recheck.no_keys": "{env} 키가 없습니다. /keys 로 등록하세요.",
     "status.fill": "체결통보 연결: {state}",
@@ -299,7 +305,7 @@ KO: Final[dict[str, str]] = {
     "reason.quantity_below_one": "수량이 1주 미만입니다",
     "reason.amount_below_one_share": "금액 {amount}원으로는 1주({price}원)도 살 수 없습니다",
     "reason.market_closed": "KRX 정규장 시간이 아닙니다 (거래일 09:00–15:30 KST)",
-    "reason.stale": "알림이 {lag}초 늦게 도착했습니다 (max_lag {max_lag}초)",
+    "reason.stale": "알림이 {lag:duration} 늦게 도착했습니다 (max_lag {max_lag:duration})",
     "reason.outcome_unknown": "KIS 응답이 없어 주문 여부를 확인하는 중입니다",
     "reason.below_one_share": "계산된 수량이 1주 미만입니다",
     "reason.insufficient_holding": (
@@ -470,7 +476,7 @@ EN: Final[dict[str, str]] = {
     ),
     "check.fill_timeout": (
         "❌ Fill notice: KIS did not confirm the subscription for HTS ID {hts_id} within "
-        "{seconds} s ({reason}).\n"
+        "{seconds:duration} ({reason}).\n"
         "   Fix: check your HTS ID (your KIS login ID) and /keys again; if it is right, "
         "/status → Re-check in a moment. Orders stay blocked until fill notices work."
     ),
@@ -521,7 +527,7 @@ EN: Final[dict[str, str]] = {
     "status.keys_failed": "registered, checks failed (fix the ❌ items or Re-check below)",
     "status.recheck_button": "Re-check",
     "recheck.wait": (
-        "You can re-check in {seconds} s: KIS issues a token only once a minute."
+        "You can re-check in {seconds:duration}: KIS issues a token only once a minute."
     ),
     "recheck.no_keys": "No {env} keys to check. Register them with /keys.",
     "status.fill": "Fill-notice connection: {state}",
@@ -605,7 +611,7 @@ EN: Final[dict[str, str]] = {
     "reason.quantity_below_one": "quantity is below 1 share",
     "reason.amount_below_one_share": "{amount} KRW does not buy one share at {price} KRW",
     "reason.market_closed": "KRX's regular session is closed (trading days 09:00–15:30 KST)",
-    "reason.stale": "the alert arrived {lag} s late (max_lag {max_lag} s)",
+    "reason.stale": "the alert arrived {lag:duration} late (max_lag {max_lag:duration})",
     "reason.outcome_unknown": "KIS did not answer; checking whether the order was placed",
     "reason.below_one_share": "the size comes to less than 1 share",
     "reason.insufficient_holding": (
@@ -641,7 +647,24 @@ def parse_lang(code: str | None) -> Lang | None:
     return None
 
 
+class _CatalogFormatter(string.Formatter):
+    def __init__(self, lang: Lang) -> None:
+        super().__init__()
+        self._lang = lang
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        if format_spec in PAIRS:
+            return with_particle(str(value), format_spec)
+        if format_spec == "duration":
+            return duration(float(str(value).replace(",", "")), self._lang)
+        return str(super().format_field(value, format_spec))
+
+
+_FORMATTERS: Final[dict[Lang, _CatalogFormatter]] = {
+    lang: _CatalogFormatter(lang) for lang in LANGS
+}
+
+
 def t(lang: Lang, key: str, **params: object) -> str:
     """The text for `key` in `lang`; a missing key is a bug and raises `KeyError`."""
-    template = CATALOGS[lang][key]
-    return template.format(**params) if params else template.format()
+    return _FORMATTERS[lang].format(CATALOGS[lang][key], **params)
