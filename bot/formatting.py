@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Final
 
@@ -85,19 +86,26 @@ def side_label(lang: Lang, side: str) -> str:
 
 
 def reason_text(lang: Lang, notice: Notice) -> str:
-    """The localized reason when the catalogs know `reason_key`, else the literal reason.
+    """A notice's reason in `lang` (see `render_reason`)."""
+    return render_reason(lang, notice.reason_key, notice.reason_params, notice.reason)
 
-    Never raises and never shows a bare key: an unknown key, or a payload missing a
-    parameter, falls back to the literal `reason` (or a generic "no reason given").
+
+def render_reason(
+    lang: Lang, key: str | None, params: Mapping[str, object] | None, text: str | None
+) -> str:
+    """The localized reason when the catalogs know `key`, else the literal `text`.
+
+    Never raises and never shows a bare key: an unknown key, or params missing a
+    placeholder, falls back to `text` (rows stored before reasons had keys have only
+    that), or to a generic "no reason given".
     """
-    key = f"reason.{notice.reason_key}"
-    if notice.reason_key and key in CATALOGS[lang]:
-        params = {name: _param(value) for name, value in notice.reason_params.items()}
+    if key and f"reason.{key}" in CATALOGS[lang]:
+        values = {name: _param(value) for name, value in (params or {}).items()}
         try:
-            return t(lang, key, **params)
+            return t(lang, f"reason.{key}", **values)
         except (KeyError, IndexError, ValueError):
-            pass  # a payload missing a parameter still gets a readable reason below
-    return notice.reason or t(lang, "reason.unknown")
+            pass  # params missing a placeholder still get a readable reason below
+    return text or t(lang, "reason.unknown")
 
 
 def _param(value: object) -> str:

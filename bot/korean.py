@@ -2,8 +2,9 @@
 
 A particle pair (이/가, 을/를, 은/는, 으로/로) takes its first form after a final
 consonant (받침) and its second after a vowel; 으로/로 also takes 로 after ㄹ. Hangul is
-read by its final consonant; digits and Latin letters by how Koreans read them aloud
-(`8` 팔, `D` 디, `ID` 아이디, `Key` 키, `L` 엘).
+read by its final consonant; digits and Latin letters by how Koreans read them aloud:
+digits in Sino-Korean (`8` 팔), an acronym letter by letter (`ID` 아이디, `URL` 유알엘),
+an English word as it is usually transcribed (`Key` 키, `Secret` 시크릿, `token` 토큰).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ _PLACES: Final = {1: Sound.CONSONANT, 2: Sound.CONSONANT, 3: Sound.CONSONANT}
 # Latin letters by their Korean names: 엘 엠 엔 알 end in a consonant, the rest in a vowel.
 _LETTERS: Final = {"l": Sound.RIEUL, "r": Sound.RIEUL, "m": Sound.CONSONANT,
                    "n": Sound.CONSONANT}
+# English word endings transcribed with a final consonant (book 북, secret 시크릿, lab 랩).
+_STOPS: Final = frozenset("bckpt")
 _SKIPPED: Final = " \t\n)]}>\"'”’」』.,!?:;"
 
 
@@ -53,8 +56,24 @@ def final_sound(word: str) -> Sound | None:
     if last.isascii() and last.isdigit():
         return _number_final(text)
     if last.isascii() and last.isalpha():
-        return _LETTERS.get(last.lower(), Sound.VOWEL)
+        return _latin_final(text)
     return None
+
+
+def _latin_final(text: str) -> Sound:
+    word = ""
+    for char in reversed(text):
+        if not (char.isascii() and char.isalpha()):
+            break
+        word = char + word
+    if len(word) == 1 or word.isupper():  # an acronym: read letter by letter
+        return _LETTERS.get(word[-1].lower(), Sound.VOWEL)
+    lower = word.lower()
+    if lower.endswith("l"):
+        return Sound.RIEUL
+    if lower.endswith(("m", "n", "ng")) or lower[-1] in _STOPS:
+        return Sound.CONSONANT  # 토큰, 북, 시크릿, 랩
+    return Sound.VOWEL  # 키, 코드, 오더 (a final r is silent)
 
 
 def _number_final(text: str) -> Sound:

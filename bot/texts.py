@@ -239,6 +239,8 @@ KO: Final[dict[str, str]] = {
     "log.empty": "아직 받은 알림이 없습니다.",
     "log.title": "최근 알림 {count}건",
     "log.line": "{time} {summary} — {outcome}",
+    "log.sell_all": "전량",
+    "log.position": "목표 보유 {quantity}주",
     "order_status.pending": "대기",
     "order_status.sent": "전송됨",
     "order_status.unknown": "확인 중 (응답 없음)",
@@ -252,6 +254,7 @@ KO: Final[dict[str, str]] = {
     "alert_status.done": "주문함",
     "alert_status.refused": "거절",
     "alert_status.failed": "실패",
+    "alert_status.duplicate": "중복",
     # --- pause / delete / lang / cancel ------------------------------------------
     "pause.done": "알림 처리를 멈췄습니다. 알림은 계속 기록됩니다. 다시 시작: /resume",
     "pause.already": "이미 멈춰 있습니다. 다시 시작: /resume",
@@ -323,6 +326,19 @@ KO: Final[dict[str, str]] = {
     ),
     "reason.inquiry_failed": "KIS 조회(현재가·잔고)가 실패해 주문하지 않았습니다: {detail}",
     "reason.kis_unreachable": "KIS에 연결하지 못해 주문이 접수되지 않았습니다: {detail}",
+    "reason.kis_rejected": "[{code}] {message}",
+    "reason.kis_rejected_notice": "KIS가 체결통보로 주문 거부를 알렸습니다",
+    "reason.kis_ended_rejected": (
+        "KIS에서 주문 {order_no:이/가} 전량 거부되었습니다 (당일 체결 내역 확인)"
+    ),
+    "reason.kis_ended_cancelled": (
+        "KIS에서 주문 {order_no:이/가} 전량 취소되었습니다 (당일 체결 내역 확인)"
+    ),
+    "reason.reconcile_failed": "KIS 당일 체결 내역을 확인하지 못해 아직 결과를 모릅니다",
+    "reason.user_gone": "사용자가 더 이상 없습니다",
+    "reason.unreadable_alert": "저장된 알림을 읽을 수 없습니다",
+    "reason.internal_error": "내부 오류로 처리하지 못했습니다 ({detail})",
+    "reason.duplicate": "#{alert_id} 알림의 반복이라 무시했습니다",
     "reason.unknown": "사유를 알 수 없습니다",
 }
 
@@ -545,6 +561,8 @@ EN: Final[dict[str, str]] = {
     "log.empty": "No alerts received yet.",
     "log.title": "Last {count} alerts",
     "log.line": "{time} {summary} — {outcome}",
+    "log.sell_all": "all",
+    "log.position": "target {quantity} sh",
     "order_status.pending": "pending",
     "order_status.sent": "sent",
     "order_status.unknown": "checking (no answer)",
@@ -558,6 +576,7 @@ EN: Final[dict[str, str]] = {
     "alert_status.done": "ordered",
     "alert_status.refused": "refused",
     "alert_status.failed": "failed",
+    "alert_status.duplicate": "duplicate",
     # --- pause / delete / lang / cancel ------------------------------------------
     "pause.done": "Paused: alerts are recorded but not acted on. To restart: /resume",
     "pause.already": "Already paused. To restart: /resume",
@@ -629,6 +648,17 @@ EN: Final[dict[str, str]] = {
     ),
     "reason.inquiry_failed": "a KIS inquiry (price or balance) failed, no order sent: {detail}",
     "reason.kis_unreachable": "KIS could not be reached; the order was not placed: {detail}",
+    "reason.kis_rejected": "[{code}] {message}",
+    "reason.kis_rejected_notice": "KIS reported the refusal in a fill notice",
+    "reason.kis_ended_rejected": "KIS rejected all of order {order_no} (checked daily executions)",
+    "reason.kis_ended_cancelled": (
+        "KIS cancelled all of order {order_no} (checked daily executions)"
+    ),
+    "reason.reconcile_failed": "KIS's daily executions could not be checked; still unknown",
+    "reason.user_gone": "the user no longer exists",
+    "reason.unreadable_alert": "the stored alert cannot be read",
+    "reason.internal_error": "an internal error stopped it ({detail})",
+    "reason.duplicate": "a repeat of alert #{alert_id}, dropped",
     "reason.unknown": "no reason given",
 }
 

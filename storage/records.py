@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +18,7 @@ class AlertStatus(enum.StrEnum):
     DONE = "done"  # an order was placed (its outcome lives on the order)
     REFUSED = "refused"  # a guard refused it; `reason` says which
     FAILED = "failed"  # something went wrong acting on it; `reason` says what
+    DUPLICATE = "duplicate"  # a repeat of an earlier alert, dropped (kept for /log)
 
 
 OPEN_ALERT_STATUSES = (AlertStatus.ACCEPTED, AlertStatus.PROCESSING)
@@ -45,6 +47,19 @@ class VerifyOutcome(enum.StrEnum):
     EXPIRED = "expired"
     VOID = "void"  # too many wrong tries; ask for a new code
     NONE = "none"  # no open code for this purpose (never issued, or already used)
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why an alert or an order ended as it did.
+
+    `key` names the bot's `reason.<key>` text and `params` its figures, so the user reads
+    it in their language; `text` is the English wording (logs, and the only form rows
+    written before revision 0003 have)."""
+
+    text: str
+    key: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +118,8 @@ class AlertRecord:
     status: AlertStatus
     reason: str | None
     updated_at: datetime
+    reason_key: str | None = None
+    reason_params: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +144,8 @@ class OrderRecord:
     created_at: datetime
     sent_at: datetime | None
     updated_at: datetime
+    reason_key: str | None = None
+    reason_params: dict[str, str] | None = None
 
     @property
     def avg_fill_price(self) -> Decimal | None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final, Protocol, TypeVar, cast
@@ -56,6 +56,7 @@ from storage.records import (
     OrderRecord,
     OrderStatus,
     OutboxMessage,
+    Reason,
 )
 from storage.repositories.orders import UNRESOLVED
 from storage.repositories.outbox import OutboxEntry
@@ -265,7 +266,9 @@ class OrderPipeline:
             alert = _alert_of(record)
             if alert is None:
                 await self._db(
-                    self._storage.alerts.mark_failed(record.id, "stored alert is unreadable")
+                    self._storage.alerts.mark_failed(
+                        record.id, Reason("stored alert is unreadable", "unreadable_alert")
+                    )
                 )
                 continue
             to_process.append((record, alert))
@@ -303,14 +306,23 @@ class OrderPipeline:
             with contextlib.suppress(Exception):
                 await self._db(
                     self._storage.alerts.mark_failed(
-                        alert_id, f"internal error ({type(exc).__name__})"
+                        alert_id,
+                        Reason(
+                            f"internal error ({type(exc).__name__})",
+                            "internal_error",
+                            {"detail": type(exc).__name__},
+                        ),
                     )
                 )
 
     async def _process_alert(self, alert_id: int, user_id: int, alert: Alert) -> None:
         state = await self._inputs.get(user_id)
         if state is None:
-            await self._db(self._storage.alerts.mark_failed(alert_id, "the user no longer exists"))
+            await self._db(
+                self._storage.alerts.mark_failed(
+                    alert_id, Reason("the user no longer exists", "user_gone")
+                )
+            )
             return
         user, keys = state.user, state.keys
         env = user.active_environment
@@ -400,7 +412,7 @@ class OrderPipeline:
                 self._storage.alerts.finish(
                     alert_id,
                     AlertStatus.FAILED,
-                    f"KIS inquiry failed: {reason}",
+                    Reason(f"KIS inquiry failed: {reason}", "inquiry_failed", {"detail": reason}),
                     notice=_entry(
                         ctx.chat_id,
                         replace(
@@ -514,21 +526,18 @@ class OrderPipeline:
             await self._unknown(order, ctx, notice, _kis_reason(exc))
             return None
         except KisTransportError as exc:
-            reason = f"could not reach KIS: {exc}"
             await self._failed(
                 order,
                 ctx,
                 notice,
-                reason,
+                Reason(f"could not reach KIS: {exc}", "kis_unreachable", {"detail": str(exc)}),
                 None,
                 rejected=False,
-                reason_key="kis_unreachable",
-                reason_params={"detail": str(exc)},
             )
             return None
         except KisApiError as exc:
             await self._failed(
-                order, ctx, notice, _kis_reason(exc), exc.msg_cd or None, rejected=True
+                order, ctx, notice, kis_refusal(exc), exc.msg_cd or None, rejected=True
             )
             return None
         return ack
@@ -544,7 +553,8 @@ class OrderPipeline:
     async def _unknown_after_cancel(self, order: OrderRecord) -> None:
         await self._db(
             self._storage.orders.record_outcome(
-                order, OrderStatus.UNKNOWN, "stopped while the order was sent"
+                order, OrderStatus.UNKNOWN, Reason("stopped while the order was sent",
+                                                   "outcome_unknown")
             )
         )
         self._metrics.orders.labels("unknown").inc()
@@ -581,15 +591,14 @@ class OrderPipeline:
         order: OrderRecord,
         ctx: _Context,
         notice: Notice,
-        reason: str,
+        reason: Reason,
         msg_cd: str | None,
         *,
         rejected: bool,
-        reason_key: str = "",
-        reason_params: Mapping[str, str] | None = None,
     ) -> None:
-        """`reason_key` names the bot's localized text; without one the chat shows `reason`
-        as is (KIS's own msg1 for a rejection)."""
+        """The order, its alert and the chat notice all carry `reason` (the bot renders
+        its key in the user's language; KIS's msg1 stays as KIS wrote it). A refusal by
+        KIS reads as one in the chat, as in `/orders`."""
         _, queued = await self._db(
             self._storage.orders.record_outcome(
                 order,
@@ -597,15 +606,15 @@ class OrderPipeline:
                 reason,
                 msg_cd,
                 alert_status=AlertStatus.FAILED,
-                alert_reason=f"order failed: {reason}",
+                alert_reason=replace(reason, text=f"order failed: {reason.text}"),
                 notice=_entry(
                     ctx.chat_id,
                     replace(
                         notice,
-                        kind=NoticeKind.ORDER_FAILED,
-                        reason=reason,
-                        reason_key=reason_key,
-                        reason_params=dict(reason_params or {}),
+                        kind=NoticeKind.ORDER_REJECTED if rejected else NoticeKind.ORDER_FAILED,
+                        reason=reason.text,
+                        reason_key=reason.key,
+                        reason_params=dict(reason.params),
                     ),
                     f"order_failed:{order.id}",
                 ),
@@ -620,7 +629,7 @@ class OrderPipeline:
             self._storage.orders.record_outcome(
                 order,
                 OrderStatus.UNKNOWN,
-                "no answer from KIS",
+                Reason("no answer from KIS", "outcome_unknown"),
                 notice=_entry(
                     ctx.chat_id,
                     replace(
@@ -645,7 +654,7 @@ class OrderPipeline:
             self._storage.alerts.finish(
                 alert_id,
                 AlertStatus.REFUSED,
-                refusal.reason,
+                Reason(refusal.reason, refusal.reason_key, refusal.params),
                 notice=_entry(
                     chat_id,
                     replace(
@@ -743,7 +752,11 @@ class OrderPipeline:
             else:  # it reached KIS, which then refused or cancelled all of it
                 await self._failed(
                     order, ctx, notice,
-                    f"{ended} at KIS as order {found.order_no} (checked daily executions)",
+                    Reason(
+                        f"{ended} at KIS as order {found.order_no} (checked daily executions)",
+                        f"kis_ended_{ended}",
+                        {"order_no": found.order_no},
+                    ),
                     None, rejected=True,
                 )
         elif verdict.outcome is Outcome.NOT_FOUND:
@@ -760,14 +773,18 @@ class OrderPipeline:
             )
             log.info("order %d reconciled: not placed at KIS", order.id)
             await self._failed(
-                order, ctx, notice, NOT_PLACED, None, rejected=False, reason_key="not_placed"
+                order, ctx, notice, Reason(NOT_PLACED, "not_placed"), None, rejected=False
             )
         else:
             # KIS could not be asked: leave it unknown and send nothing more for it.
             self._blocked[key] = order.id
             await self._db(
                 self._storage.orders.mark_unknown(
-                    order.id, "could not check KIS's daily executions; still unknown"
+                    order.id,
+                    Reason(
+                        "could not check KIS's daily executions; still unknown",
+                        "reconcile_failed",
+                    ),
                 )
             )
             log.warning("order %d: could not reconcile (%s)", order.id, verdict.error)
@@ -776,7 +793,12 @@ class OrderPipeline:
         if order.status in (OrderStatus.REJECTED, OrderStatus.FAILED):
             await self._db(
                 self._storage.alerts.mark_failed(
-                    order.alert_id, f"order failed: {order.reason or order.status.value}"
+                    order.alert_id,
+                    Reason(
+                        f"order failed: {order.reason or order.status.value}",
+                        order.reason_key or "",
+                        order.reason_params or {},
+                    ),
                 )
             )
         else:
@@ -819,6 +841,13 @@ def _alert_of(record: AlertRecord) -> Alert | None:
         return Alert.from_json(cast("dict[str, JSONValue]", dict(record.parsed)))
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def kis_refusal(exc: KisApiError) -> Reason:
+    """KIS refused the order: its code and msg1 as KIS wrote them, in the bot's frame."""
+    return Reason(
+        _kis_reason(exc), "kis_rejected", {"code": exc.msg_cd or "-", "message": exc.msg1 or "-"}
+    )
 
 
 def _kis_reason(exc: KisError) -> str:

@@ -35,6 +35,7 @@ from storage.records import (
     AlertRecord,
     AlertStatus,
     OutboxMessage,
+    Reason,
 )
 from storage.repositories._sql import LOCK_ALERTS, Clock, require_id, rowcount
 from storage.repositories.outbox import OutboxEntry, insert_entry
@@ -78,7 +79,20 @@ def _record(row: Alert) -> AlertRecord:
         status=AlertStatus(row.status),
         reason=row.reason,
         updated_at=row.updated_at,
+        reason_key=row.reason_key,
+        reason_params=row.reason_params,
     )
+
+
+def reason_values(reason: Reason | str | None) -> dict[str, object]:
+    """The `reason`, `reason_key` and `reason_params` columns for a reason."""
+    if reason is None or isinstance(reason, str):
+        return {"reason": reason, "reason_key": None, "reason_params": None}
+    return {
+        "reason": reason.text,
+        "reason_key": reason.key or None,
+        "reason_params": dict(reason.params) if reason.key else None,
+    }
 
 
 def _earlier(by_key: bool) -> Select[int | None]:
@@ -413,13 +427,13 @@ class Alerts:
             if claimed is not None:
                 return claimed
 
-    async def mark_done(self, alert_id: int, reason: str | None = None) -> None:
+    async def mark_done(self, alert_id: int, reason: Reason | str | None = None) -> None:
         await self._finish(alert_id, AlertStatus.DONE, reason)
 
-    async def mark_refused(self, alert_id: int, reason: str) -> None:
+    async def mark_refused(self, alert_id: int, reason: Reason | str) -> None:
         await self._finish(alert_id, AlertStatus.REFUSED, reason)
 
-    async def mark_failed(self, alert_id: int, reason: str) -> None:
+    async def mark_failed(self, alert_id: int, reason: Reason | str) -> None:
         await self._finish(alert_id, AlertStatus.FAILED, reason)
 
     async def unprocessed(self) -> list[AlertRecord]:
@@ -451,7 +465,7 @@ class Alerts:
         self,
         alert_id: int,
         status: AlertStatus,
-        reason: str | None,
+        reason: Reason | str | None,
         *,
         notice: OutboxEntry | None = None,
         user_id: int | None = None,
@@ -467,17 +481,23 @@ class Alerts:
                 return None
             return await insert_entry(self._db.dialect, session, user_id, notice, now)
 
-    async def _finish(self, alert_id: int, status: AlertStatus, reason: str | None) -> None:
+    async def _finish(
+        self, alert_id: int, status: AlertStatus, reason: Reason | str | None
+    ) -> None:
         async with self._db.transaction() as session:
             await finish_in(session, alert_id, status, reason, self._clock())
 
 
 async def finish_in(
-    session: AsyncSession, alert_id: int, status: AlertStatus, reason: str | None, now: datetime
+    session: AsyncSession,
+    alert_id: int,
+    status: AlertStatus,
+    reason: Reason | str | None,
+    now: datetime,
 ) -> None:
     """Sets an alert's final status inside the caller's transaction."""
     await session.execute(
         update(Alert)
         .where(col(Alert.id) == alert_id)
-        .values(status=status.value, reason=reason, updated_at=now)
+        .values(status=status.value, updated_at=now, **reason_values(reason))
     )

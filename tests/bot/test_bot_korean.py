@@ -30,7 +30,10 @@ from bot.texts import t
         ("1000000000000", "이/가", "가"),
         # Latin letters by their Korean names: 와이, 디, 엘, 엠.
         ("App Key", "이/가", "가"),
-        ("App Secret", "이/가", "가"),
+        ("App Secret", "이/가", "이"),
+        ("token", "이/가", "이"),
+        ("Order", "을/를", "를"),
+        ("Email", "으로/로", "로"),
         ("ID", "을/를", "를"),
         ("HTS ID moademo", "으로/로", "로"),
         ("URL", "으로/로", "로"),

@@ -24,7 +24,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
-from bot.texts import EN, KO
+from bot.formatting import format_notice
+from bot.texts import EN, KO, t
+from bot.views import log_message, orders_message
 from kis.client import KisClient
 from kis.env import Endpoints, Environment
 from kis.sim import (
@@ -40,6 +42,7 @@ from kis.sim import (
 from kis.tokenstore import MemoryTokenStore
 from storage.db import Database
 from storage.facade import Storage
+from storage.notices import Notice
 from storage.records import AlertStatus, OrderStatus
 from webhook_server.app import create_app
 from webhook_server.market_hours import MarketClock
@@ -395,10 +398,10 @@ def localized(notice: dict[str, object]) -> dict[str, str]:
     key = f"reason.{notice['reason_key']}"
     params = notice["reason_params"]
     assert notice["reason_key"] and isinstance(params, dict), notice
-    for catalog in (KO, EN):
+    for lang, catalog in (("ko", KO), ("en", EN)):
         fields = {name for _, name, _, _ in string.Formatter().parse(catalog[key]) if name}
         assert fields <= set(params), (key, params)
-        catalog[key].format(**params)
+        t(lang, key, **params)
     assert notice["reason"], "the literal reason is kept for /log and as the fallback"
     return {str(k): str(v) for k, v in params.items()}
 
@@ -410,6 +413,21 @@ async def test_guard_paused(tmp_path: Path) -> None:
         assert notice["reason_key"] == "paused" and "paused" in alert.reason
         localized(notice)
         assert s.readiness.asked == []  # paused is checked first
+
+
+async def test_log_reads_a_refusal_in_korean(tmp_path: Path) -> None:
+    """The alert keeps its reason as a key and figures, so /log shows it in the user's
+    language (it showed the English text and `buy` to a Korean user)."""
+    async with stack(tmp_path) as s:
+        await s.storage.users.set_paused(s.user.id, True)
+        alert, _ = await refused(s, BUY)
+        assert alert.reason_key == "paused"
+        [stored] = await s.storage.alerts.recent(s.user.id)
+        text = log_message("ko", [stored])
+        assert "매수 005930 1주" in text
+        assert "거절: 알림 처리가 멈춰 있습니다 (/resume)" in text
+        assert "buy" not in text and "paused" not in text
+        assert "refused: acting on alerts is paused" in log_message("en", [stored])
 
 
 async def test_guard_no_validated_keys(tmp_path: Path) -> None:
@@ -554,8 +572,32 @@ async def test_kis_refusal_is_reported_with_msg1(tmp_path: Path) -> None:
         assert order is not None and order.status is OrderStatus.REJECTED
         assert order.msg_cd == "APBK0952"
         [notice] = await s.outbox()
-        assert notice["kind"] == "order_failed" and "주문가능금액" in str(notice["reason"])
-        assert (await s.alert(answer["alert_id"])).status is AlertStatus.FAILED
+        assert notice["kind"] == "order_rejected" and "주문가능금액" in str(notice["reason"])
+        alert = await s.alert(answer["alert_id"])
+        assert alert.status is AlertStatus.FAILED
+
+
+async def test_a_kis_refusal_reads_the_same_in_the_notice_orders_and_log(
+    tmp_path: Path,
+) -> None:
+    """One wording for a KIS refusal (was "주문 실패" in the notice, "KIS 거부" in /orders),
+    with KIS's msg1 as KIS wrote it inside the localized frame."""
+    async with stack(tmp_path) as s:
+        s.sim.faults.add("order", "APBK0952", status=200)
+        _, answer = await s.post(BUY)
+        await s.settle()
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.reason_key == "kis_rejected"
+        [payload] = await s.outbox()
+        alert = await s.alert(answer["alert_id"])
+        for lang, frame in (("ko", "KIS 거부"), ("en", "ejected by KIS")):
+            notice = format_notice(Notice.from_payload(payload), lang)
+            orders = orders_message(lang, [order])
+            log = log_message(lang, [alert])
+            for text in (notice, orders, log):
+                assert frame in text, (lang, text)
+                assert "[APBK0952]" in text and "주문가능금액" in text, (lang, text)
+            assert "주문 실패" not in notice and "Order failed" not in notice
 
 
 async def test_rate_limited_then_success_is_one_order(tmp_path: Path) -> None:
