@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import col
 
-from storage.db import Database, in_transaction
+from storage.db import Database, Prepared, in_transaction
 from storage.models import Alert
 from storage.records import (
     OPEN_ALERT_STATUSES,
@@ -43,6 +43,10 @@ from storage.types import UtcDateTime, utcnow
 
 ID_WINDOW: Final = timedelta(hours=24)  # same `id` field within this → duplicate
 BODY_WINDOW: Final = timedelta(seconds=60)  # same body (no `id`) within this → duplicate
+# Only an alert that led to an order, or may still lead to one, makes a resend a
+# duplicate: a refused or failed alert does not block its retry.
+BLOCKING_STATUSES: Final = (AlertStatus.ACCEPTED, AlertStatus.PROCESSING, AlertStatus.DONE)
+_BLOCKING: Final = [status.value for status in BLOCKING_STATUSES]
 _MAX_KEY_CHARS: Final = 200
 _MAX_BATCH: Final = 256
 _INSERT_COLUMNS: Final = [
@@ -102,6 +106,7 @@ def _earlier(by_key: bool) -> Select[int | None]:
         col(Alert.user_id) == bindparam("user_id"),
         match == bindparam("match"),
         col(Alert.received_at) > bindparam("cutoff", type_=UtcDateTime()),
+        col(Alert.status).in_(_BLOCKING),
     )
 
 
@@ -127,23 +132,40 @@ _FIRST_EARLIER: Final = {
 
 
 _EARLIER_KEYS: Final = frozenset({"user_id", "match", "cutoff"})
-# One alert on the direct SQLite connection: SQL and positional values of the insert
-# unless it repeats an earlier alert, and of the query for the first such alert.
-_DirectStep = tuple[str, tuple[object, ...], str, tuple[object, ...]]
+# A dropped repeat is still recorded (status duplicate), so /log can say so.
+_INSERT_DUPLICATE: Final = insert(Alert)
+_DUPLICATE_KEYS: Final = frozenset(
+    {*_INSERT_COLUMNS, "reason", "reason_key", "reason_params"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _DirectStep:
+    """One alert on the direct SQLite connection: the insert unless it repeats an earlier
+    alert, the query for the first such alert, and the record of a dropped repeat."""
+
+    insert_sql: str
+    insert_values: tuple[object, ...]
+    first_sql: str
+    first_values: tuple[object, ...]
+    duplicate: Prepared
+    item: _Pending
 
 
 def _accept_steps(conn: sqlite3.Connection, steps: Sequence[_DirectStep]) -> list[AcceptResult]:
     """On the connection's thread: each alert in turn, so a later alert of the batch sees
     the earlier ones exactly as if it had come alone after them."""
     results: list[AcceptResult] = []
-    for insert_sql, insert_values, first_sql, first_values in steps:
-        inserted = conn.execute(insert_sql, insert_values).fetchall()
+    for step in steps:
+        inserted = conn.execute(step.insert_sql, step.insert_values).fetchall()
         if inserted:
             results.append(AcceptResult(alert_id=require_id(inserted[0][0]), duplicate=False))
             continue
-        first = conn.execute(first_sql, first_values).fetchall()
-        results.append(AcceptResult(alert_id=require_id(first[0][0] if first else None),
-                                    duplicate=True))
+        first = require_id(conn.execute(step.first_sql, step.first_values).fetchall()[0][0])
+        conn.execute(
+            step.duplicate.sql, step.duplicate.positional(step.item.duplicate_values(first))
+        )
+        results.append(AcceptResult(alert_id=first, duplicate=True))
     return results
 
 
@@ -193,6 +215,13 @@ class _Pending:
             "status": AlertStatus.ACCEPTED.value,
             "updated_at": self.now,
         }
+
+    def duplicate_values(self, first_id: int) -> dict[str, object]:
+        """The row recording that this alert was dropped as a repeat of `first_id`."""
+        reason = Reason(f"a repeat of alert #{first_id}, dropped", "duplicate",
+                        {"alert_id": str(first_id)})
+        return {**self.values(), "status": AlertStatus.DUPLICATE.value,
+                **reason_values(reason)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,15 +321,17 @@ class Alerts:
         one transaction of prebuilt insert-unless-repeat statements (a lone alert is one
         autocommit statement). The writer lock orders it against every other write."""
         steps: list[_DirectStep] = []
+        duplicate = self._db.prepare(_INSERT_DUPLICATE, _DUPLICATE_KEYS)
         for item in batch:
             by_key = item.key is not None
             params = item.params()
             insert = self._db.prepare(_INSERT_UNLESS_EARLIER[by_key], frozenset(params))
             first = self._db.prepare(_FIRST_EARLIER[by_key], _EARLIER_KEYS)
             steps.append(
-                (insert.sql, insert.positional(params), first.sql, first.positional(params))
+                _DirectStep(insert.sql, insert.positional(params), first.sql,
+                            first.positional(params), duplicate, item)
             )
-        if len(steps) == 1:
+        if len(steps) == 1:  # autocommit: the repeat's record, if any, is a second commit
             return await self._db.write_direct(lambda conn: _accept_steps(conn, steps),
                                                urgent=True)
         return await self._db.write_direct(
@@ -315,10 +346,11 @@ class Alerts:
         inserted = await self._db.write_one(_INSERT_UNLESS_EARLIER[by_key], params, urgent=True)
         if inserted:
             return AcceptResult(alert_id=require_id(inserted[0][0]), duplicate=False)
-        async with self._db.session() as session:
+        async with self._db.transaction(urgent=True) as session:
             conn = await session.connection()
-            first = (await conn.execute(_FIRST_EARLIER[by_key], params)).scalar_one()
-        return AcceptResult(alert_id=require_id(first), duplicate=True)
+            first = require_id((await conn.execute(_FIRST_EARLIER[by_key], params)).scalar_one())
+            await conn.execute(_INSERT_DUPLICATE, [item.duplicate_values(first)])
+        return AcceptResult(alert_id=first, duplicate=True)
 
     async def _accept_one(self, session: AsyncSession, item: _Pending) -> AcceptResult:
         by_key = item.key is not None
@@ -329,8 +361,9 @@ class Alerts:
         new_id = (await conn.execute(_INSERT_UNLESS_EARLIER[by_key], params)).scalar()
         if new_id is not None:
             return AcceptResult(alert_id=new_id, duplicate=False)
-        first = (await conn.execute(_FIRST_EARLIER[by_key], params)).scalar_one()
-        return AcceptResult(alert_id=require_id(first), duplicate=True)
+        first = require_id((await conn.execute(_FIRST_EARLIER[by_key], params)).scalar_one())
+        await conn.execute(_INSERT_DUPLICATE, [item.duplicate_values(first)])
+        return AcceptResult(alert_id=first, duplicate=True)
 
     async def _accept_batch(
         self, session: AsyncSession, batch: Sequence[_Pending]
@@ -356,6 +389,7 @@ class Alerts:
                             col(Alert.user_id).in_(users),
                             column.in_(values),
                             col(Alert.received_at) > oldest - window,
+                            col(Alert.status).in_(_BLOCKING),
                         )
                     )
                 ).all()
@@ -379,13 +413,16 @@ class Alerts:
             )
             ids = [require_id(new_id) for new_id in inserted.scalars()]
         results: list[AcceptResult] = []
-        for entry in outcome:
+        dropped: list[dict[str, object]] = []
+        for item, entry in zip(batch, outcome, strict=True):
             if isinstance(entry, int):
                 results.append(AcceptResult(alert_id=ids[entry], duplicate=False))
-            elif entry.id < 0:
-                results.append(AcceptResult(alert_id=ids[-entry.id - 1], duplicate=True))
-            else:
-                results.append(AcceptResult(alert_id=entry.id, duplicate=True))
+                continue
+            first_id = ids[-entry.id - 1] if entry.id < 0 else entry.id
+            results.append(AcceptResult(alert_id=first_id, duplicate=True))
+            dropped.append(item.duplicate_values(first_id))
+        if dropped:
+            await conn.execute(_INSERT_DUPLICATE, dropped)
         return results
 
     async def get(self, alert_id: int) -> AlertRecord | None:

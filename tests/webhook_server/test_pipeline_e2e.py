@@ -430,6 +430,31 @@ async def test_log_reads_a_refusal_in_korean(tmp_path: Path) -> None:
         assert "refused: acting on alerts is paused" in log_message("en", [stored])
 
 
+async def test_a_refused_alert_resent_without_id_is_placed_not_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    """A resend within 60 s of an alert refused while paused was answered `duplicate` and
+    never placed; now it is a new alert. Its own resend, in flight or ordered, is the
+    duplicate: answered so, recorded in /log, and silent in the chat."""
+    async with stack(tmp_path) as s:
+        await s.storage.users.set_paused(s.user.id, True)
+        first, _ = await refused(s, BUY)
+        await s.storage.users.set_paused(s.user.id, False)
+        status, retry = await s.post(BUY)
+        assert (status, retry["status"]) == (200, "accepted")
+        assert retry["alert_id"] != str(first.id)
+        await s.settle()
+        assert len(s.sim.orders) == 1
+        notices_before = await s.outbox()
+        status, again = await s.post(BUY)
+        assert (status, again) == (200, {"status": "duplicate", "alert_id": retry["alert_id"]})
+        await s.settle()
+        assert len(s.sim.orders) == 1
+        assert await s.outbox() == notices_before  # nothing new for the chat
+        log = log_message("ko", await s.storage.alerts.recent(s.user.id))
+        assert f"중복: #{retry['alert_id']} 알림의 반복이라 무시했습니다" in log.splitlines()[1]
+
+
 async def test_guard_no_validated_keys(tmp_path: Path) -> None:
     async with stack(tmp_path) as s:
         await s.storage.key_sets.record_checks(s.user.id, PAPER, {}, validated=False)
@@ -837,7 +862,9 @@ async def test_fuzz_full_stack_no_5xx_and_orders_match(tmp_path: Path) -> None:
         await s.settle()
         alerts = await s.storage.alerts.recent(s.user.id, limit=5000)
         assert await s.storage.alerts.unprocessed() == []
-        acted = [a for a in alerts if a.status is not AlertStatus.REFUSED]
+        acted = [
+            a for a in alerts if a.status not in (AlertStatus.REFUSED, AlertStatus.DUPLICATE)
+        ]
         orders = await s.storage.orders.recent(s.user.id, limit=5000)
         assert len(orders) == len(acted)
         placed = [o for o in orders if o.order_no]
