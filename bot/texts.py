@@ -210,6 +210,17 @@ KO: Final[dict[str, str]] = {
         "\"price\": \"70000\"."
     ),
     "webhook.rotated": "새 웹훅 주소를 발급했습니다. 이전 주소는 더 이상 동작하지 않습니다.",
+    "webhook.unreachable": (
+        "⚠️ TradingView는 이 주소로 알림을 보낼 수 없습니다: {problems}.\n"
+        "운영자가 MOAHOOK_PUBLIC_URL을 인터넷에서 닿는 https 주소(포트 443)로 "
+        "설정해야 합니다."
+    ),
+    "webhook.problem_not_https": "https가 아닙니다",
+    "webhook.problem_local_host": (
+        "인터넷에서 닿지 않는 호스트입니다 (localhost·사설·링크 로컬 주소)"
+    ),
+    "webhook.problem_port": "포트가 80이나 443이 아닙니다",
+    "webhook.problem_not_a_url": "http(s) 주소가 아닙니다",
     "webhook.usage": "사용법: /webhook 또는 /webhook rotate",
     # --- status / orders / log ----------------------------------------------------
     "status.title": "상태",
@@ -533,6 +544,17 @@ EN: Final[dict[str, str]] = {
         "\"price\": \"70000\"."
     ),
     "webhook.rotated": "New webhook URL issued. The old one no longer works.",
+    "webhook.unreachable": (
+        "⚠️ TradingView cannot post to this URL: {problems}.\n"
+        "The operator must set MOAHOOK_PUBLIC_URL to an https address reachable from the "
+        "internet (port 443)."
+    ),
+    "webhook.problem_not_https": "it is not https",
+    "webhook.problem_local_host": (
+        "its host cannot be reached from the internet (localhost, private or link-local)"
+    ),
+    "webhook.problem_port": "its port is not 80 or 443",
+    "webhook.problem_not_a_url": "it is not an http(s) URL",
     "webhook.usage": "Usage: /webhook or /webhook rotate",
     # --- status / orders / log ----------------------------------------------------
     "status.title": "Status",

@@ -23,6 +23,7 @@ from bot.formatting import (
     stock,
     won,
 )
+from bot.reachability import tradingview_problems
 from bot.texts import CATALOGS, Lang, t
 from kis.env import KST
 from kis.ws import ConnectionState, Status
@@ -35,10 +36,22 @@ def webhook_url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/hook/{token}"
 
 
+def reachability_warning(lang: Lang, url: str) -> str | None:
+    """Why TradingView cannot post to `url`, in `lang`; None when it can."""
+    problems = tradingview_problems(url)
+    if not problems:
+        return None
+    listed = ", ".join(t(lang, f"webhook.problem_{p.value}") for p in problems)
+    return t(lang, "webhook.unreachable", problems=listed)
+
+
 def webhook_message(lang: Lang, url: str) -> Text:
-    """The URL and the two ready-to-paste alert messages, each in its own code block."""
+    """The URL (with a warning under it when TradingView cannot reach it) and the two
+    ready-to-paste alert messages, each in its own code block."""
+    warning = reachability_warning(lang, url)
     return Text(
         t(lang, "webhook.url", url=url), "\n\n",
+        *((warning, "\n\n") if warning else ()),
         t(lang, "webhook.strategy_title"), "\n",
         Pre(alert_template(STRATEGY_ALERT), language="json"), "\n",
         t(lang, "webhook.indicator_title"), "\n",
@@ -94,6 +107,7 @@ def status_message(
     keys: KeySetRecord | None,
     fill_state: ConnectionState | None,
     orders_today: int,
+    public_url: str = "",
 ) -> str:
     lines = [
         t(lang, "status.title"),
@@ -111,6 +125,9 @@ def status_message(
     lines.append(t(lang, "status.fill", state=fill_state_text(lang, fill_state)))
     lines.append(t(lang, "status.paused_yes" if user.paused else "status.paused_no"))
     lines.append(t(lang, "status.today", count=orders_today))
+    warning = reachability_warning(lang, public_url) if public_url else None
+    if warning:
+        lines.append(warning)
     return "\n".join(lines)
 
 
