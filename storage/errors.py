@@ -24,9 +24,20 @@ class OrderAlreadyExists(StorageError):
         self.order_id = order_id
 
 
+class DatabaseUnavailable(StorageError):
+    """The database refused or never answered the connection (message: one line, the
+    URL without its password)."""
+
+
+class MigrationFailed(StorageError):
+    """A schema migration failed; the database is left at the last revision that applied."""
+
+
 __all__ = [
+    "DatabaseUnavailable",
     "DecryptionError",
     "MasterKeyError",
+    "MigrationFailed",
     "OrderAlreadyExists",
     "StorageError",
     "UnknownUser",
