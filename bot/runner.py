@@ -23,6 +23,7 @@ from aiohttp import web
 from bot.factory import set_commands
 from bot.middlewares import InflightMiddleware
 from bot.notifier import Notifier
+from bot.startup import TelegramStartup
 from bot.watchers import WatcherSupervisor
 
 log = logging.getLogger(__name__)
@@ -58,23 +59,28 @@ def notifier_ctx(notifier: Notifier) -> CleanupCtx:
 
 def polling_ctx(
     bot: Bot, dispatcher: Dispatcher, *, started: asyncio.Event | None = None,
-    polling_timeout: int = 10,
+    polling_timeout: int = 10, startup: TelegramStartup | None = None,
 ) -> CleanupCtx:
-    """Long polling as a task; `handle_signals=False` leaves SIGTERM to aiohttp's runner."""
+    """Long polling as a task; `handle_signals=False` leaves SIGTERM to aiohttp's runner.
+
+    The task first reaches Telegram (`TelegramStartup`: retried while it is out of reach),
+    so the web server answers — `/healthz` saying why — while it waits."""
 
     async def ctx(_app: web.Application) -> AsyncIterator[None]:
-        await bot.delete_webhook(drop_pending_updates=False)
-        with contextlib.suppress(Exception):  # a missing command menu is not fatal
-            await set_commands(bot)
-        task = asyncio.create_task(
-            dispatcher.start_polling(
+        starter = startup or TelegramStartup(bot)
+
+        async def run() -> None:
+            await starter.run(lambda: bot.delete_webhook(drop_pending_updates=False))
+            with contextlib.suppress(Exception):  # a missing command menu is not fatal
+                await set_commands(bot)
+            if started is not None:
+                started.set()
+            await dispatcher.start_polling(
                 bot, handle_signals=False, close_bot_session=False,
                 polling_timeout=polling_timeout,
-            ),
-            name="telegram polling",
-        )
-        if started is not None:
-            started.set()
+            )
+
+        task = asyncio.create_task(run(), name="telegram polling")
         try:
             yield
         finally:
@@ -89,12 +95,12 @@ def polling_ctx(
 
 async def _stop_polling(dispatcher: Dispatcher, task: asyncio.Task[None]) -> None:
     if task.done():
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception, asyncio.CancelledError):
             task.result()
         return
     try:
         await dispatcher.stop_polling()
-    except RuntimeError:  # polling had not started yet
+    except RuntimeError:  # polling had not started yet (still reaching Telegram)
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
@@ -108,9 +114,11 @@ def webhook_ctx(
     url: str,
     secret_token: str | None = None,
     started: asyncio.Event | None = None,
+    startup: TelegramStartup | None = None,
 ) -> CleanupCtx:
     """Telegram webhook mode: updates arrive on this app at the URL's path, and only
-    requests carrying Telegram's secret-token header are accepted."""
+    requests carrying Telegram's secret-token header are accepted. The webhook is set
+    once Telegram is reached (retried meanwhile, as for polling)."""
     path = urlsplit(url).path or DEFAULT_WEBHOOK_PATH
     token = secret_token or secrets.token_urlsafe(32)
     SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=token).register(
@@ -120,16 +128,24 @@ def webhook_ctx(
     async def ctx(_app: web.Application) -> AsyncIterator[None]:
         workflow = {"dispatcher": dispatcher, **dispatcher.workflow_data}
         await dispatcher.emit_startup(bot=bot, **workflow)
-        with contextlib.suppress(Exception):
-            await set_commands(bot)
-        await bot.set_webhook(
-            url, secret_token=token, allowed_updates=dispatcher.resolve_used_update_types()
-        )
-        if started is not None:
-            started.set()
+        starter = startup or TelegramStartup(bot)
+
+        async def run() -> None:
+            await starter.run(lambda: bot.set_webhook(
+                url, secret_token=token, allowed_updates=dispatcher.resolve_used_update_types()
+            ))
+            with contextlib.suppress(Exception):
+                await set_commands(bot)
+            if started is not None:
+                started.set()
+
+        task = asyncio.create_task(run(), name="telegram webhook set-up")
         try:
             yield
         finally:
+            task.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
             tracker = _inflight(dispatcher)
             if tracker is not None:
                 await tracker.drain(HANDLER_GRACE)
@@ -149,6 +165,7 @@ def attach_bot(
     watchers: WatcherSupervisor,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    startup: TelegramStartup | None = None,
 ) -> asyncio.Event:
     """Wire the whole bot side into `app`; the returned event is set once it started."""
     started = asyncio.Event()
@@ -158,8 +175,8 @@ def attach_bot(
     if webhook_url:
         app.cleanup_ctx.append(
             webhook_ctx(app, bot, dispatcher, url=webhook_url, secret_token=webhook_secret,
-                        started=started)
+                        started=started, startup=startup)
         )
     else:
-        app.cleanup_ctx.append(polling_ctx(bot, dispatcher, started=started))
+        app.cleanup_ctx.append(polling_ctx(bot, dispatcher, started=started, startup=startup))
     return started

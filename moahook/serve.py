@@ -8,13 +8,16 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
+from bot.reachability import describe, tradingview_problems
 from moahook.log import SecretRegistry, setup_logging
 from moahook.services import Services, build_app, open_services
 from moahook.settings import Settings
 from storage.crypto import DecryptionError, MasterKeyError
+from storage.errors import StorageError
 from webhook_server.app import make_runner
 
 log = logging.getLogger("moahook")
@@ -33,7 +36,8 @@ def run_serve(settings: Settings) -> int:
     setup_logging(settings.log_level, registry)
     try:
         return asyncio.run(serve(settings, registry))
-    except (MasterKeyError, DecryptionError) as exc:
+    except (MasterKeyError, DecryptionError, StorageError) as exc:
+        # Start-up failures an operator fixes: one line, no traceback.
         print(f"moahook: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -81,10 +85,31 @@ async def serve(settings: Settings, registry: SecretRegistry) -> int:
         return 2
     log.info("moahook serving on %s:%d (webhooks at %s/hook/…)", settings.host, site.port,
              settings.public_url)
+    warn_unreachable_public_url(settings)
+    refused = services.startup.refused
+    stopping = asyncio.ensure_future(stop.wait())
+    either: set[asyncio.Future[Any]] = {stopping, refused}
     try:
-        await stop.wait()
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if refused.done():
+            print(f"moahook: {refused.result()}", file=sys.stderr)
+            return 2
         log.info("shutting down")
     finally:
+        stopping.cancel()
         await site.runner.cleanup()
         await services.close()
     return 0
+
+
+def warn_unreachable_public_url(settings: Settings) -> None:
+    """Users paste `{MOAHOOK_PUBLIC_URL}/hook/…` into TradingView: say when it cannot work."""
+    problems = tradingview_problems(settings.public_url)
+    if not problems:
+        return
+    left = " (the default)" if settings.public_url_is_default else ""
+    log.warning(
+        "MOAHOOK_PUBLIC_URL is %s%s: TradingView cannot post to it: %s. Users' webhook URLs "
+        "will not work until it is set to a public https address (port 443).",
+        settings.public_url, left, describe(problems),
+    )

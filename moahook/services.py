@@ -19,6 +19,7 @@ from aiohttp import web
 from bot.factory import create_bot_for, create_dispatcher
 from bot.notifier import Notifier, SendObserver
 from bot.runner import attach_bot
+from bot.startup import TelegramStartup
 from bot.watchers import WatcherSupervisor
 from kis.client import KisClient, default_http_client
 from kis.keycheck import KeyChecker
@@ -52,6 +53,7 @@ class Services:
     watchers: WatcherSupervisor
     pipeline: OrderPipeline
     intake: StorageIntake
+    startup: TelegramStartup
 
     async def close(self) -> None:
         """Release what `open_services` acquired (the app's cleanup stops the rest)."""
@@ -78,6 +80,7 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
             on_response=kis_metrics_observer(metrics),
         )
         bot = create_bot_for(settings.bot_token.reveal(), settings.telegram_api_url)
+        startup = TelegramStartup(bot)
         notifier = Notifier(bot, storage, on_send=_telegram_failures(metrics))
         watchers = WatcherSupervisor(
             storage=storage, kis=kis, endpoints=settings.kis, wake=notifier.wake,
@@ -107,6 +110,7 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
         watchers=watchers,
         pipeline=pipeline,
         intake=intake,
+        startup=startup,
     )
 
 
@@ -127,7 +131,7 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
         if not await services.storage.ping():
             return False, "database unreachable"
         if not bot_started.is_set():
-            return False, "bot not started"
+            return False, services.startup.status
         return True, "ok"
 
     app = create_app(
@@ -158,6 +162,7 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
             if settings.telegram_webhook_secret
             else None
         ),
+        startup=services.startup,
     )
     app.cleanup_ctx.append(_resume_ctx(services))
     app.cleanup_ctx.append(_ready_ctx(started, bot_started))
@@ -174,10 +179,19 @@ def _intake_ctx(services: Services) -> CleanupContext:
 
 
 def _ready_ctx(started: asyncio.Event, mirror: asyncio.Event) -> CleanupContext:
+    """Mirrors the bot's start into `mirror` without holding up the web server's start:
+    `/healthz` answers (503, with the reason) while Telegram is still being reached."""
+
     async def ctx(_app: web.Application) -> AsyncIterator[None]:
-        await started.wait()
-        mirror.set()
+        async def follow() -> None:
+            await started.wait()
+            mirror.set()
+
+        task = asyncio.create_task(follow(), name="bot started")
         yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     return ctx
 

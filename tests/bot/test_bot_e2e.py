@@ -4,6 +4,7 @@ and one user never seeing another's data."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -107,7 +108,7 @@ async def running_stack(tmp_path: Path, *, webhook: bool = False) -> AsyncIterat
                 if not webhook:
                     sock.bind(("127.0.0.1", 0))
                 await web.SockSite(runner, sock).start()
-                assert started.is_set()
+                await asyncio.wait_for(started.wait(), 10)
                 yield Stack(standin, sim, storage, bot, dispatcher, notifier, watchers, kis,
                             hook_url, f"http://127.0.0.1:{sock.getsockname()[1]}")
             finally:
