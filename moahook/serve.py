@@ -33,7 +33,7 @@ def run_serve(settings: Settings) -> int:
         print(f"moahook: {NO_TOKEN}", file=sys.stderr)
         return 2
     registry = SecretRegistry()
-    setup_logging(settings.log_level, registry)
+    setup_logging(settings.log_level, registry, settings.log_format)
     try:
         return asyncio.run(serve(settings, registry))
     except (MasterKeyError, DecryptionError, StorageError) as exc:

@@ -71,6 +71,7 @@ from webhook_server.guards import (
     check_guards,
     sizing_refusal,
 )
+from webhook_server.log_context import alert_context
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
 from webhook_server.reconcile import (
@@ -298,7 +299,8 @@ class OrderPipeline:
 
     async def _process(self, alert_id: int, user_id: int, alert: Alert) -> None:
         try:
-            await self._process_alert(alert_id, user_id, alert)
+            with alert_context(user_id, alert_id):
+                await self._process_alert(alert_id, user_id, alert)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -693,6 +695,10 @@ class OrderPipeline:
         return self._blocked.get(key)
 
     async def _reconcile_job(self, order: OrderRecord) -> None:
+        with alert_context(order.user_id, order.alert_id):
+            await self._reconcile_job_in_context(order)
+
+    async def _reconcile_job_in_context(self, order: OrderRecord) -> None:
         try:
             user = await self._db(self._storage.users.get(order.user_id))
             keys = await self._db(self._storage.key_sets.get(order.user_id, order.environment))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -277,7 +278,10 @@ class Alerts:
         )
         self._queue.append(pending)
         if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain(), name="alerts-accept")
+            # A fresh context: the batch serves many requests, not the one that started it.
+            self._drainer = asyncio.create_task(
+                self._drain(), name="alerts-accept", context=contextvars.Context()
+            )
         # shield: a caller that gives up must not cancel the write of the whole batch
         return await asyncio.shield(pending.future)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import os
 import random
 import secrets
@@ -1184,3 +1185,29 @@ async def test_reconcile_ignores_an_earlier_days_order_with_the_same_number(
         assert order is not None and order.order_no == "0000000001"
         assert order.status in (OrderStatus.ACCEPTED, OrderStatus.FILLED)
         assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
+
+
+async def test_log_lines_on_an_alert_path_name_the_user_and_the_alert(tmp_path: Path) -> None:
+    """The pipeline's job, and the KIS calls it makes, log with the alert's ids."""
+    import io
+
+    from moahook.log import make_handler
+
+    stream = io.StringIO()
+    handler = make_handler(None, "json", stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        async with stack(tmp_path) as s:
+            s.sim.faults.add("balance", "APBK0919", status=200, msg1="balance refused")
+            _, answer = await s.post({"ticker": "005930", "action": "sell", "quantity": "1"})
+            await s.settle()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    [failed] = [e for e in entries if "KIS inquiry failed" in e["message"]]
+    assert failed["alert_id"] == int(answer["alert_id"])
+    assert failed["user_id"] == s.user.id
