@@ -176,3 +176,32 @@ def format_notice(notice: Notice, lang: Lang) -> str:
     if notice.comment:
         text += "\n" + t(lang, "notice.comment", comment=notice.comment[:200])
     return text
+
+
+def format_dry_run(notice: Notice, lang: Lang) -> str:
+    """`/test`'s answer: the order the alert would place now (and the KIS figures used),
+    or why it would be refused; always said to be a test."""
+    lines = [t(lang, "test.title", env=env_label(lang, notice.env) if notice.env else "-")]
+    if notice.kind is NoticeKind.ORDER_ACCEPTED:
+        if notice.order_type == "limit" and notice.price:
+            price = t(lang, "notice.price_limit", price=won(notice.price))
+        else:
+            price = t(lang, "notice.price_market")
+        lines.append(t(
+            lang, "test.would_order", stock=stock(notice.symbol, notice.name),
+            side=side_label(lang, notice.side), quantity=won(notice.quantity), price=price,
+        ))
+        figures = notice.reason_params
+        if figures.get("current_price"):
+            lines.append(t(lang, "test.current_price", price=figures["current_price"]))
+        if figures.get("held"):
+            lines.append(t(lang, "test.held", held=figures["held"]))
+        if figures.get("market_closed"):
+            lines.append(t(lang, "test.market_closed", reason=t(lang, "reason.market_closed")))
+    elif notice.kind is NoticeKind.ORDER_FAILED:
+        lines.append(t(lang, "test.failed", reason=reason_text(lang, notice)))
+    else:
+        if notice.symbol:
+            lines.append(_subject(lang, notice))
+        lines.append(t(lang, "test.refused", reason=reason_text(lang, notice)))
+    return "\n".join(lines)

@@ -46,6 +46,7 @@ KO: Final[dict[str, str]] = {
         "/status — 환경, 키 점검 결과 (다시 점검 버튼), 체결통보 연결, 오늘 주문\n"
         "/orders — 최근 주문 10건\n"
         "/log — 최근 알림 20건과 처리 결과\n"
+        "/test <알림 메시지> — 주문 없이 알림 시험\n"
         "/pause, /resume — 알림 처리 중지·재개\n"
         "/delete — 키와 토큰 모두 삭제, 웹훅 주소 재발급 (2단계 인증)\n"
         "/lang ko|en — 언어\n"
@@ -61,6 +62,7 @@ KO: Final[dict[str, str]] = {
     "commands.status": "상태 보기",
     "commands.orders": "최근 주문",
     "commands.log": "최근 알림",
+    "commands.test": "주문 없이 알림 시험",
     "commands.pause": "알림 처리 중지",
     "commands.resume": "알림 처리 재개",
     "commands.delete": "키·토큰 삭제",
@@ -266,6 +268,21 @@ KO: Final[dict[str, str]] = {
     "alert_status.refused": "거절",
     "alert_status.failed": "실패",
     "alert_status.duplicate": "중복",
+    # --- /test ------------------------------------------------------------------
+    "test.usage": (
+        "사용법: /test 다음에 TradingView 알림 메시지(JSON)를 붙여 보내세요. 주문은 보내지 "
+        "않고, 지금 이 알림을 받으면 무엇을 주문할지(또는 왜 거절할지) KIS에서 방금 조회한 "
+        "현재가·잔고로 알려 드립니다.\n"
+        "예: /test {{\"ticker\":\"005930\",\"action\":\"buy\",\"quantity\":\"1\"}}"
+    ),
+    "test.unavailable": "지금은 알림을 시험할 수 없습니다. 잠시 후 다시 시도해 주세요.",
+    "test.title": "🧪 알림 시험 ({env}) — 주문은 보내지 않았습니다",
+    "test.would_order": "지금 받으면 주문합니다: {stock} {side} {quantity}주 {price}",
+    "test.current_price": "현재가 {price}원 (KIS에서 방금 조회)",
+    "test.held": "보유(매도 가능) {held}주 (KIS에서 방금 조회)",
+    "test.market_closed": "⚠️ 다만 지금은 {reason}. 지금 받으면 거절됩니다.",
+    "test.refused": "지금 받으면 거절합니다. 사유: {reason}",
+    "test.failed": "KIS 조회가 실패해 판단하지 못했습니다: {reason}",
     # --- pause / delete / lang / cancel ------------------------------------------
     "pause.done": "알림 처리를 멈췄습니다. 알림은 계속 기록됩니다. 다시 시작: /resume",
     "pause.already": "이미 멈춰 있습니다. 다시 시작: /resume",
@@ -350,6 +367,7 @@ KO: Final[dict[str, str]] = {
     "reason.unreadable_alert": "저장된 알림을 읽을 수 없습니다",
     "reason.internal_error": "내부 오류로 처리하지 못했습니다 ({detail})",
     "reason.duplicate": "#{alert_id} 알림의 반복이라 무시했습니다",
+    "reason.invalid_alert": "알림 메시지가 올바르지 않습니다: {detail}",
     "reason.unknown": "사유를 알 수 없습니다",
 }
 
@@ -379,6 +397,7 @@ EN: Final[dict[str, str]] = {
         "today's orders\n"
         "/orders — last 10 orders\n"
         "/log — last 20 alerts and what became of them\n"
+        "/test <alert message> — try an alert without ordering\n"
         "/pause, /resume — stop or restart acting on alerts\n"
         "/delete — forget all keys and tokens, new webhook URL (2FA)\n"
         "/lang ko|en — language\n"
@@ -394,6 +413,7 @@ EN: Final[dict[str, str]] = {
     "commands.status": "Status",
     "commands.orders": "Recent orders",
     "commands.log": "Recent alerts",
+    "commands.test": "Try an alert without ordering",
     "commands.pause": "Stop acting on alerts",
     "commands.resume": "Act on alerts again",
     "commands.delete": "Delete keys and tokens",
@@ -599,6 +619,21 @@ EN: Final[dict[str, str]] = {
     "alert_status.refused": "refused",
     "alert_status.failed": "failed",
     "alert_status.duplicate": "duplicate",
+    # --- /test ------------------------------------------------------------------
+    "test.usage": (
+        "Usage: /test followed by a TradingView alert message (JSON). Nothing is ordered: "
+        "I tell you what the alert would order now (or why it would be refused), sized "
+        "with the price and holding KIS reports right now.\n"
+        "Example: /test {{\"ticker\":\"005930\",\"action\":\"buy\",\"quantity\":\"1\"}}"
+    ),
+    "test.unavailable": "Alerts cannot be tested just now. Please try again in a moment.",
+    "test.title": "🧪 Alert test ({env}) — nothing was ordered",
+    "test.would_order": "Received now, it would order: {stock} {side} {quantity} sh {price}",
+    "test.current_price": "current price {price} KRW (just asked KIS)",
+    "test.held": "held (sellable) {held} sh (just asked KIS)",
+    "test.market_closed": "⚠️ But right now {reason}: received now, it would be refused.",
+    "test.refused": "Received now, it would be refused. Reason: {reason}",
+    "test.failed": "A KIS inquiry failed, so it cannot tell: {reason}",
     # --- pause / delete / lang / cancel ------------------------------------------
     "pause.done": "Paused: alerts are recorded but not acted on. To restart: /resume",
     "pause.already": "Already paused. To restart: /resume",
@@ -681,6 +716,7 @@ EN: Final[dict[str, str]] = {
     "reason.unreadable_alert": "the stored alert cannot be read",
     "reason.internal_error": "an internal error stopped it ({detail})",
     "reason.duplicate": "a repeat of alert #{alert_id}, dropped",
+    "reason.invalid_alert": "the alert message is not valid: {detail}",
     "reason.unknown": "no reason given",
 }
 

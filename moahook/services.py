@@ -149,6 +149,7 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
         notifier=services.notifier,
         public_url=settings.public_url,
         forget_webhook_token=services.intake.forget_token,
+        alert_tester=services.pipeline,
     )
     started = attach_bot(
         app,

@@ -40,11 +40,9 @@ from kis.errors import (
 from kis.models import (
     Account,
     AppCredentials,
-    Holding,
     OrderAck,
     OrderRequest,
     OrderType,
-    Side,
 )
 from storage.errors import OrderAlreadyExists
 from storage.facade import Storage
@@ -61,7 +59,9 @@ from storage.records import (
 from storage.repositories.orders import UNRESOLVED
 from storage.repositories.outbox import OutboxEntry
 from storage.types import utcnow
-from webhook_server.alert import Alert, JSONValue, Position, Quantity
+from webhook_server.alert import Alert, JSONValue, Quantity
+from webhook_server.dryrun import DryRunParts, dry_run
+from webhook_server.figures import inquire, size
 from webhook_server.guards import (
     FillNoticeReadiness,
     GuardInputs,
@@ -69,7 +69,6 @@ from webhook_server.guards import (
     UserState,
     below_one_share,
     check_guards,
-    sizing_refusal,
 )
 from webhook_server.log_context import alert_context
 from webhook_server.market_hours import MarketClock
@@ -81,7 +80,7 @@ from webhook_server.reconcile import (
     ended_unfilled,
     kis_day,
 )
-from webhook_server.sizing import SizedOrder, SizingRefusal, needs, size_order
+from webhook_server.sizing import SizedOrder
 from webhook_server.store_intake import AcceptedAlert
 from webhook_server.workers import Job, KeyedWorkers
 
@@ -288,6 +287,17 @@ class OrderPipeline:
         )
         return ResumeReport(alerts=len(to_process), reconciling=len(unresolved))
 
+    async def dry_run(self, user_id: int, body: bytes) -> Notice:
+        """What `body` would do for this user now, sending no order (`/test`)."""
+        parts = DryRunParts(
+            kis=self._kis, market=self._market, readiness=self._readiness, clock=self._clock,
+            user_state=self._inputs.get, blocked=lambda user, symbol: self._blocked.get(
+                (user, symbol)
+            ),
+            credentials=credentials,
+        )
+        return await dry_run(parts, user_id, body)
+
     async def wait_idle(self) -> None:
         await self._workers.wait_idle()
 
@@ -383,30 +393,8 @@ class OrderPipeline:
         self, alert_id: int, alert: Alert, ctx: _Context, base: Notice
     ) -> SizedOrder | Refusal | None:
         """Fresh price/holding from KIS, then the size; None when KIS could not say."""
-        wanted = needs(alert)
-        price: int | None = None
-        tick = 0
-        holding: int | None = None
-        held: Holding | None = None
         try:
-            if wanted.price:
-                quote = await self._kis.price(ctx.creds, alert.symbol)
-                if quote.price <= 0:
-                    # A success without a price (e.g. an unknown code): sizing cannot divide
-                    # by it, so it fails like any other inquiry, with a notice.
-                    raise KisServerError(
-                        rt_cd="0", msg_cd="", msg1=f"no current price for {alert.symbol}",
-                        tr_id=None, http_status=200,
-                    )
-                price, tick = quote.price, quote.tick
-            if wanted.holding:
-                held = (await self._kis.balance(ctx.creds, ctx.account)).holding(alert.symbol)
-                if held is None:
-                    holding = 0
-                elif isinstance(alert.sizing, Position):
-                    holding = held.quantity  # the position is what is held
-                else:
-                    holding = held.sellable  # what can be sold now (ord_psbl_qty)
+            figures = await inquire(self._kis, ctx.creds, ctx.account, alert)
         except KisError as exc:
             reason = _kis_reason(exc)
             log.warning("alert %d: KIS inquiry failed: %s", alert_id, type(exc).__name__)
@@ -432,23 +420,7 @@ class OrderPipeline:
             self._metrics.orders.labels("failed").inc()
             self._woken(queued)
             return None
-        result = size_order(alert, current_price=price, holding=holding, tick=tick)
-        if isinstance(result, SizingRefusal):
-            return sizing_refusal(alert, result)
-        if (
-            isinstance(alert.sizing, Position)
-            and held is not None
-            and result.side is Side.SELL
-            and result.quantity > held.sellable
-        ):
-            return Refusal(
-                "insufficient_holding",
-                f"cannot sell {result.quantity:,} of {alert.symbol} to reach the target "
-                f"position: {held.sellable:,} can be sold now",
-                "insufficient_holding",
-                {"quantity": f"{result.quantity:,}", "sellable": f"{held.sellable:,}"},
-            )
-        return result
+        return size(alert, figures)
 
     async def _place(
         self, alert_id: int, alert: Alert, ctx: _Context, sized: SizedOrder, name: str

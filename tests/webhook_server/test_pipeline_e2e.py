@@ -25,7 +25,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
-from bot.formatting import format_notice
+from bot.formatting import format_dry_run, format_notice
 from bot.texts import EN, KO, t
 from bot.views import log_message, orders_message
 from kis.client import KisClient
@@ -43,7 +43,7 @@ from kis.sim import (
 from kis.tokenstore import MemoryTokenStore
 from storage.db import Database
 from storage.facade import Storage
-from storage.notices import Notice
+from storage.notices import Notice, NoticeKind
 from storage.records import AlertStatus, OrderStatus
 from webhook_server.app import create_app
 from webhook_server.market_hours import MarketClock
@@ -1211,3 +1211,52 @@ async def test_log_lines_on_an_alert_path_name_the_user_and_the_alert(tmp_path: 
     [failed] = [e for e in entries if "KIS inquiry failed" in e["message"]]
     assert failed["alert_id"] == int(answer["alert_id"])
     assert failed["user_id"] == s.user.id
+
+
+# --- the dry run behind /test -------------------------------------------------------------
+
+
+def order_requests(s: Stack) -> list[Any]:
+    return [r for r in s.sim.requests if r.endpoint == "order"]
+
+
+async def test_dry_run_sizes_with_fresh_figures_and_sends_no_order(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        body = json.dumps({"ticker": "KRX:000660", "action": "buy", "amount": "500000"})
+        notice = await s.pipeline.dry_run(s.user.id, body.encode())
+        assert notice.kind is NoticeKind.ORDER_ACCEPTED
+        assert (notice.symbol, notice.side, notice.quantity) == ("000660", "buy", 2)
+        assert notice.reason_params["current_price"] == "185,000"
+        assert "market_closed" not in notice.reason_params
+        assert [r.endpoint for r in s.sim.requests if r.endpoint == "price"] == ["price"]
+        assert order_requests(s) == [] and s.sim.orders == []
+        # Nothing was recorded either: no alert, no order, no chat notice.
+        assert await s.storage.alerts.recent(s.user.id) == []
+        assert await s.outbox() == []
+
+
+async def test_dry_run_says_why_not(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        sell = json.dumps({"ticker": "035720", "action": "sell", "quantity": "5"}).encode()
+        not_held = await s.pipeline.dry_run(s.user.id, sell)
+        assert not_held.kind is NoticeKind.ORDER_REFUSED and not_held.reason_key == "not_held"
+        invalid = await s.pipeline.dry_run(s.user.id, b'{"ticker": 005930}')
+        assert invalid.kind is NoticeKind.ORDER_REFUSED
+        assert invalid.reason_key == "invalid_alert" and "005930" in invalid.reason
+        await s.storage.users.set_paused(s.user.id, True)
+        paused = await s.pipeline.dry_run(s.user.id, json.dumps(BUY).encode())
+        assert paused.reason_key == "paused"
+        assert order_requests(s) == []
+
+
+async def test_dry_run_outside_hours_shows_the_order_and_the_closed_session(
+    tmp_path: Path,
+) -> None:
+    saturday = datetime(2026, 5, 9, 3, 0, tzinfo=UTC)
+    async with stack(tmp_path, market=MarketClock(enforce=True), clock=lambda: saturday) as s:
+        notice = await s.pipeline.dry_run(s.user.id, json.dumps(BUY).encode())
+        assert notice.kind is NoticeKind.ORDER_ACCEPTED and notice.quantity == 1
+        assert "closed" in notice.reason_params["market_closed"]
+        text = format_dry_run(notice, "ko")
+        assert "지금 받으면 주문합니다" in text and "KRX 정규장 시간이 아닙니다" in text
+        assert order_requests(s) == []
