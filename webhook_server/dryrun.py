@@ -18,12 +18,13 @@ from kis.errors import KisError
 from kis.models import Account, AppCredentials, OrderType
 from storage.notices import Notice, NoticeKind
 from storage.records import KeySetRecord
-from webhook_server.alert import Alert, AlertError, Quantity, parse_alert
+from webhook_server.alert import AlertError, parse_alert
 from webhook_server.figures import inquire, size
 from webhook_server.guards import (
     FillNoticeReadiness,
     Refusal,
     UserState,
+    alert_notice,
     below_one_share,
     check_guards,
 )
@@ -58,7 +59,7 @@ async def dry_run(parts: DryRunParts, user_id: int, body: bytes) -> Notice:
         return Notice(
             kind=NoticeKind.ORDER_REFUSED, reason="no such user", reason_key="user_gone"
         )
-    base = _base(alert, state)
+    base = alert_notice(alert, state.user.active_environment.value)
     now = parts.clock()
     # The session is judged last and apart: a test on a weekend still shows the order.
     refusal = check_guards(
@@ -102,19 +103,6 @@ async def dry_run(parts: DryRunParts, user_id: int, body: bytes) -> Notice:
         base, kind=NoticeKind.ORDER_ACCEPTED, side=sized.side.value, quantity=sized.quantity,
         order_type="limit" if limit else "market", price=sized.price if limit else None,
         reason_params=shown,
-    )
-
-
-def _base(alert: Alert, state: UserState) -> Notice:
-    return Notice(
-        kind=NoticeKind.ORDER_REFUSED,
-        env=state.user.active_environment.value,
-        symbol=alert.symbol,
-        side=alert.action.value if alert.action else "",
-        quantity=alert.sizing.shares if isinstance(alert.sizing, Quantity) else 0,
-        order_type="limit" if alert.order_type is OrderType.LIMIT else "market",
-        price=int(alert.price) if alert.price is not None else None,
-        comment=alert.comment or "",
     )
 
 

@@ -59,7 +59,7 @@ from storage.records import (
 from storage.repositories.orders import UNRESOLVED
 from storage.repositories.outbox import OutboxEntry
 from storage.types import utcnow
-from webhook_server.alert import Alert, JSONValue, Quantity
+from webhook_server.alert import Alert, JSONValue
 from webhook_server.dryrun import DryRunParts, dry_run
 from webhook_server.figures import inquire, size
 from webhook_server.guards import (
@@ -67,6 +67,7 @@ from webhook_server.guards import (
     GuardInputs,
     Refusal,
     UserState,
+    alert_notice,
     below_one_share,
     check_guards,
 )
@@ -338,16 +339,7 @@ class OrderPipeline:
             return
         user, keys = state.user, state.keys
         env = user.active_environment
-        base = Notice(
-            kind=NoticeKind.ORDER_REFUSED,
-            env=env.value,
-            symbol=alert.symbol,
-            side=alert.action.value if alert.action else "",
-            quantity=alert.sizing.shares if isinstance(alert.sizing, Quantity) else 0,
-            order_type="limit" if alert.order_type is OrderType.LIMIT else "market",
-            price=int(alert.price) if alert.price is not None else None,
-            comment=alert.comment or "",
-        )
+        base = alert_notice(alert, env.value)
         refusal = check_guards(
             user=user,
             keys=keys,
