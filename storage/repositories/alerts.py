@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     insert,
+    literal_column,
     select,
     update,
 )
@@ -42,12 +44,16 @@ from storage.repositories._sql import LOCK_ALERTS, Clock, require_id, rowcount
 from storage.repositories.outbox import OutboxEntry, insert_entry
 from storage.types import UtcDateTime, utcnow
 
+log = logging.getLogger(__name__)
+
 ID_WINDOW: Final = timedelta(hours=24)  # same `id` field within this → duplicate
 BODY_WINDOW: Final = timedelta(seconds=60)  # same body (no `id`) within this → duplicate
 # Only an alert that led to an order, or may still lead to one, makes a resend a
 # duplicate: a refused or failed alert does not block its retry.
 BLOCKING_STATUSES: Final = (AlertStatus.ACCEPTED, AlertStatus.PROCESSING, AlertStatus.DONE)
-_BLOCKING: Final = [status.value for status in BLOCKING_STATUSES]
+# As SQL literals, not bound parameters: the intake's statements are compiled once for
+# the direct SQLite connection, where an expanding IN list cannot be bound.
+_BLOCKING: Final = [literal_column(f"'{status.value}'") for status in BLOCKING_STATUSES]
 _MAX_KEY_CHARS: Final = 200
 _MAX_BATCH: Final = 256
 _INSERT_COLUMNS: Final = [
@@ -301,7 +307,10 @@ class Alerts:
                             results = [await self._accept_one(session, batch[0])]
                         else:
                             results = await self._accept_batch(session, batch)
-            except Exception:  # noqa: BLE001 - one bad alert must not sink the others
+            except Exception as exc:  # noqa: BLE001 - one bad alert must not sink the others
+                # The slow path: worth knowing about when it is not one bad alert.
+                log.warning("alert batch of %d failed (%s); storing each on its own",
+                            len(batch), type(exc).__name__)
                 await self._accept_alone(batch)  # each on its own; errors go to the caller
                 continue
             for item, result in zip(batch, results, strict=True):
