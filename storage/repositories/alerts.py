@@ -14,6 +14,7 @@ from typing import Final
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     BigInteger,
     Row,
     Select,
@@ -53,7 +54,9 @@ BODY_WINDOW: Final = timedelta(seconds=60)  # same body (no `id`) within this â†
 BLOCKING_STATUSES: Final = (AlertStatus.ACCEPTED, AlertStatus.PROCESSING, AlertStatus.DONE)
 # As SQL literals, not bound parameters: the intake's statements are compiled once for
 # the direct SQLite connection, where an expanding IN list cannot be bound.
-_BLOCKING: Final = [literal_column(f"'{status.value}'") for status in BLOCKING_STATUSES]
+_BLOCKING: Final[list[ColumnElement[str]]] = [
+    literal_column(f"'{status.value}'") for status in BLOCKING_STATUSES
+]
 _MAX_KEY_CHARS: Final = 200
 _MAX_BATCH: Final = 256
 _INSERT_COLUMNS: Final = [
