@@ -14,8 +14,8 @@ from typing import Final
 
 from sqlalchemy import (
     JSON,
-    ColumnElement,
     BigInteger,
+    ColumnElement,
     Row,
     Select,
     String,
