@@ -1,9 +1,15 @@
 """The one settings object, built from `MOAHOOK_*` variables and `.env` (pydantic-settings).
 
-Adding a variable is one field on `Settings`: its type and parser, its default and a
-`describe(...)` line. The variable's name (`MOAHOOK_` + the field name in capitals),
-its validation, `moahook serve --help` and the "did you mean" check of misspelled
-names all follow from the field.
+Adding a variable is one field on `Settings`, e.g.
+
+    lease_seconds: Annotated[float, _parsed(_seconds)] = _doc(
+        "how long a dead instance keeps its leases", 10.0, "10"
+    )
+
+(its type with the parser of its text, then meaning, default and — optionally — the
+default as `--help` shows it). The variable's name (`MOAHOOK_` + the field name in
+capitals), its validation and error line, `moahook serve --help` and the "did you
+mean" check of misspelled names all follow from the field.
 
 Every problem is reported at once, one line each, naming the variable; a bad value
 never echoes a secret back.
