@@ -62,11 +62,7 @@ class TelegramStartup:
                 me = await self._bot.get_me()
                 await prepare()
             except (TelegramUnauthorizedError, TelegramNotFound) as exc:
-                reason = (
-                    "Telegram refused MOAHOOK_BOT_TOKEN (wrong, or revoked with @BotFather): "
-                    f"{_text(exc)}. Copy the token @BotFather shows for your bot (/mybots → "
-                    "API Token) into MOAHOOK_BOT_TOKEN."
-                )
+                reason = refused_reason(exc)
                 self.status = "Telegram refused the bot token"
                 if not self.refused.done():
                     self.refused.set_result(reason)
@@ -84,6 +80,27 @@ class TelegramStartup:
             self.status = "ok"
             log.info("telegram bot @%s started", self.username)
             return
+
+
+def refused_reason(exc: BaseException) -> str:
+    return (
+        "Telegram refused MOAHOOK_BOT_TOKEN (wrong, or revoked with @BotFather): "
+        f"{_text(exc)}. Copy the token @BotFather shows for your bot (/mybots → API Token) "
+        "into MOAHOOK_BOT_TOKEN."
+    )
+
+
+async def token_refused(bot: Bot, timeout: float = 5.0) -> str | None:  # noqa: ASYNC109 - one bounded try
+    """One `getMe`: the reason when Telegram refuses the token; None when it accepts it
+    or cannot be asked (then start-up tells, retrying)."""
+    try:
+        async with asyncio.timeout(timeout):
+            await bot.get_me()
+    except (TelegramUnauthorizedError, TelegramNotFound) as exc:
+        return refused_reason(exc)
+    except (*_TRANSIENT, TimeoutError):
+        return None
+    return None
 
 
 def _text(exc: BaseException) -> str:

@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from moahook import __version__
-from moahook.settings import Settings, SettingsError
+from moahook.settings import Settings, SettingsError, read_environment
+from moahook.token_check import token_refused_by_telegram
 from storage.crypto import encode_master_key
 
 
@@ -55,12 +56,17 @@ def _variables_help() -> str:
     return "\n".join(lines)
 
 
-def _settings() -> Settings | None:
+def _settings(check_token: bool = False) -> Settings | None:
+    env = read_environment()
     try:
-        return Settings.load()
+        return Settings.load(env, None)
     except SettingsError as exc:
         for problem in exc.problems:
             print(f"moahook: configuration error: {problem}", file=sys.stderr)
+        if check_token:  # every error at once: Telegram's verdict on the token too
+            refused = token_refused_by_telegram(env)
+            if refused:
+                print(f"moahook: {refused}", file=sys.stderr)
         return None
 
 
@@ -81,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from moahook.demo import run_demo
 
         return int(run_demo())
-    settings = _settings()
+    settings = _settings(check_token=args.command == "serve")
     if settings is None:
         return 2
     if args.command == "migrate":

@@ -313,11 +313,7 @@ class Settings(BaseSettings):
         cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
     ) -> Settings:
         """Real start-up: `.env` first, the process environment overriding it."""
-        merged: dict[str, str] = {}
-        if dotenv is not None and dotenv.is_file():
-            merged.update(parse_dotenv(dotenv.read_text(encoding="utf-8")))
-        merged.update(os.environ if environ is None else environ)
-        return cls.from_mapping(merged)
+        return cls.from_mapping(read_environment(environ, dotenv))
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
@@ -345,6 +341,17 @@ class Settings(BaseSettings):
             Variable(variable_name(name), _shown_default(info), info.description or "")
             for name, info in cls.model_fields.items()
         ]
+
+
+def read_environment(
+    environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+) -> dict[str, str]:
+    """The variables as the service sees them: `.env`, then the environment over it."""
+    merged: dict[str, str] = {}
+    if dotenv is not None and dotenv.is_file():
+        merged.update(parse_dotenv(dotenv.read_text(encoding="utf-8")))
+    merged.update(os.environ if environ is None else environ)
+    return merged
 
 
 @dataclass(frozen=True, slots=True)

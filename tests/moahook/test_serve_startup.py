@@ -173,3 +173,23 @@ def test_start_up_warns_when_the_public_url_is_left_at_its_default(
             Settings.from_mapping({"MOAHOOK_PUBLIC_URL": "https://hooks.example.com"})
         )
     assert caplog.records == []
+
+
+async def test_a_misspelled_variable_and_a_refused_token_are_reported_at_once(
+    tmp_path: Path,
+) -> None:
+    async with BotApiStandIn() as standin:
+        result = await asyncio.to_thread(_serve, tmp_path, {
+            "MOAHOOK_BOT_TOKEN": WRONG_TOKEN,
+            "MOAHOOK_TELEGRAM_API_URL": standin.base_url,
+            "MOAHOOK_PROT": "9000",
+        })
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == (
+        "moahook: configuration error: MOAHOOK_PROT: not a moahook setting "
+        "(did you mean MOAHOOK_PORT?)"
+    )
+    assert lines[1].startswith("moahook: Telegram refused MOAHOOK_BOT_TOKEN")
+    assert len(lines) == 2 and "Traceback" not in result.stderr
+    assert WRONG_TOKEN.split(":")[1] not in result.stderr
