@@ -25,9 +25,11 @@ from bot.routers import (
     onboarding,
     pause,
     status,
+    test_alert,
     totp,
     webhook,
 )
+from bot.routers.test_alert import AlertTester
 from bot.texts import LANGS, Lang, t
 from bot.watchers import WatcherSupervisor
 from kis.keycheck import KeyChecker
@@ -35,7 +37,7 @@ from storage.facade import Storage
 
 COMMANDS = (
     "start", "help", "keys", "mode", "paper", "real", "webhook", "status", "orders", "log",
-    "pause", "resume", "delete", "totp", "lang", "cancel", "app",
+    "test", "pause", "resume", "delete", "totp", "lang", "cancel", "app",
 )
 
 
@@ -49,6 +51,7 @@ def all_routers() -> list[Router]:
         mode.build_router(),
         webhook.build_router(),
         status.build_router(),
+        test_alert.build_router(),
         pause.build_router(),
         delete.build_router(),
         totp.build_router(),
@@ -78,6 +81,7 @@ def create_dispatcher(
     public_url: str,
     inflight: InflightMiddleware | None = None,
     forget_webhook_token: Callable[[str], None] | None = None,
+    alert_tester: AlertTester | None = None,
 ) -> Dispatcher:
     """Routers, middlewares, and the services handlers receive by keyword name."""
     # Conversation state in the database, encrypted (it may hold an App Secret between
@@ -97,6 +101,8 @@ def create_dispatcher(
         # Called with a webhook token that stopped being valid (rotate, delete), so a
         # cache in front of the hook endpoint drops it at once.
         forget_webhook_token=forget_webhook_token or _forget_nothing,
+        # `/test`: the order pipeline's dry run (None: the command says it is unavailable).
+        alert_tester=alert_tester,
     )
     tracker = inflight or InflightMiddleware()
     dispatcher.workflow_data["inflight"] = tracker

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
@@ -111,26 +112,39 @@ def side_label(lang: Lang, side: str) -> str:
 
 
 def reason_text(lang: Lang, notice: Notice) -> str:
-    """The localized reason when the catalogs know `reason_key`, else the literal reason.
+    """A notice's reason in `lang` (see `render_reason`)."""
+    return render_reason(
+        lang, notice.reason_key, notice.reason_params, notice.reason, notice.currency
+    )
 
-    Never raises and never shows a bare key: an unknown key, or a payload missing a
-    parameter, falls back to the literal `reason` (or a generic "no reason given").
+
+def render_reason(
+    lang: Lang,
+    key: str | None,
+    params: Mapping[str, object] | None,
+    text: str | None,
+    currency: str = "",
+) -> str:
+    """The localized reason when the catalogs know `key`, else the literal `text`.
+
+    Never raises and never shows a bare key: an unknown key, or params missing a
+    placeholder, falls back to `text` (rows stored before reasons had keys have only
+    that), or to a generic "no reason given".
     """
-    key = f"reason.{notice.reason_key}"
-    if notice.reason_key and key in CATALOGS[lang]:
-        params = {name: _param(value) for name, value in notice.reason_params.items()}
-        # Money figures read in the market's currency and the user's language (notices
-        # queued before markets existed carry no currency: theirs is the notice's).
-        currency = notice.reason_params.get("currency") or notice.currency
-        if currency:
+    if key and f"reason.{key}" in CATALOGS[lang]:
+        values = {name: _param(value) for name, value in (params or {}).items()}
+        # Money figures read in the market's currency and the user's language (reasons
+        # stored before markets existed carry no currency: the caller's is used).
+        money_in = str((params or {}).get("currency") or currency)
+        if money_in:
             for name in ("amount", "price"):
-                if name in params:
-                    params[name] = _money_param(lang, params[name], currency)
+                if name in values:
+                    values[name] = _money_param(lang, values[name], money_in)
         try:
-            return t(lang, key, **params)
+            return t(lang, f"reason.{key}", **values)
         except (KeyError, IndexError, ValueError):
-            pass  # a payload missing a parameter still gets a readable reason below
-    return notice.reason or t(lang, "reason.unknown")
+            pass  # params missing a placeholder still get a readable reason below
+    return text or t(lang, "reason.unknown")
 
 
 def _money_param(lang: Lang, text: str, currency: str) -> str:
@@ -234,3 +248,34 @@ def format_notice(notice: Notice, lang: Lang) -> str:
     if notice.comment:
         text += "\n" + t(lang, "notice.comment", comment=notice.comment[:200])
     return text
+
+
+def format_dry_run(notice: Notice, lang: Lang) -> str:
+    """`/test`'s answer: the order the alert would place now (and the KIS figures used),
+    or why it would be refused; always said to be a test."""
+    lines = [t(lang, "test.title", env=env_label(lang, notice.env) if notice.env else "-")]
+    if notice.kind is NoticeKind.ORDER_ACCEPTED:
+        if notice.price and (notice.order_type != "market" or notice.marketable):
+            price = t(lang, "notice.price_limit", price=money(lang, notice.price, notice.currency))
+        else:
+            price = t(lang, "notice.price_market")
+        lines.append(t(
+            lang, "test.would_order", stock=stock(notice.symbol, notice.name, notice.exchange),
+            side=side_label(lang, notice.side), quantity=won(notice.quantity), price=price,
+        ))
+        figures = notice.reason_params
+        if figures.get("current_price"):
+            shown = _money_param(lang, figures["current_price"], notice.currency)
+            lines.append(t(lang, "test.current_price", price=shown))
+        if figures.get("held"):
+            lines.append(t(lang, "test.held", held=figures["held"]))
+        if figures.get("market_closed"):
+            closed = render_reason(lang, "market_closed", figures, figures["market_closed"])
+            lines.append(t(lang, "test.market_closed", reason=closed))
+    elif notice.kind is NoticeKind.ORDER_FAILED:
+        lines.append(t(lang, "test.failed", reason=reason_text(lang, notice)))
+    else:
+        if notice.symbol:
+            lines.append(_subject(lang, notice))
+        lines.append(t(lang, "test.refused", reason=reason_text(lang, notice)))
+    return "\n".join(lines)

@@ -21,6 +21,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.notifier import Notifier
+from bot.startup import TelegramStartup
 from bot.telegram_side import TelegramSide, derived_webhook_secret
 from bot.watchers import WatcherSupervisor
 from storage.coordination import TELEGRAM_LEASE, Coordinator, SoleInstance
@@ -49,25 +50,39 @@ def telegram_ctx(
     side: TelegramSide,
     webhook: bool,
     started: asyncio.Event,
+    startup: TelegramStartup,
 ) -> CleanupCtx:
-    """The bot's life on this instance. The Telegram side (polling or registering the
-    webhook, sending the outbox) runs under the `telegram` lease; without a shared
-    coordinator this instance holds it for its whole life."""
+    """The bot's life on this instance. Telegram is reached first (`getMe`, retried while
+    it is out of reach, so the web server answers meanwhile and `/healthz` says why);
+    the Telegram side (polling or registering the webhook, sending the outbox) runs
+    under the `telegram` lease; without a shared coordinator this instance holds it
+    for its whole life."""
 
     async def ctx(_app: web.Application) -> AsyncIterator[None]:
         workflow = {"dispatcher": dispatcher, **dispatcher.workflow_data}
         if webhook:  # every instance takes updates in webhook mode
             await dispatcher.emit_startup(bot=bot, **workflow)
+
         own = coordinator is None
+
+        async def reach() -> None:
+            await startup.run(_nothing)
+            if not side.shared:  # this instance alone: started once updates can arrive
+                await side.receiving.wait()
+            started.set()
+
+        reaching = asyncio.create_task(reach(), name="telegram start-up")
         local = SoleInstance() if own else coordinator
         assert local is not None
         if own:
             local.add_work(TELEGRAM_LEASE, side)
             await local.start()
-        started.set()
         try:
             yield
         finally:
+            reaching.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await reaching
             if own:
                 await local.close()
             else:
@@ -78,6 +93,10 @@ def telegram_ctx(
             await bot.session.close()
 
     return ctx
+
+
+async def _nothing() -> None:
+    return None
 
 
 def attach_bot(
@@ -92,6 +111,7 @@ def attach_bot(
     coordinator: Coordinator | None = None,
     shared: bool = False,
     app_url: str | None = None,
+    startup: TelegramStartup | None = None,
 ) -> asyncio.Event:
     """Wire the whole bot side into `app`; the returned event is set once it started.
 
@@ -108,15 +128,16 @@ def attach_bot(
         SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(
             app, path=path
         )
+    reach = startup or TelegramStartup(bot)
     side = TelegramSide(
         bot=bot, dispatcher=dispatcher, notifier=notifier,
         coordinator=coordinator or SoleInstance(), shared=shared, webhook_url=webhook_url,
-        webhook_secret=secret, app_url=app_url,
+        webhook_secret=secret, app_url=app_url, reached=reach.reached,
     )
     if coordinator is not None:
         coordinator.add_work(TELEGRAM_LEASE, side)
     app.cleanup_ctx.append(
         telegram_ctx(bot, dispatcher, coordinator=coordinator, side=side,
-                     webhook=bool(webhook_url), started=started)
+                     webhook=bool(webhook_url), started=started, startup=reach)
     )
     return started

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, Dispatcher
 
@@ -48,6 +49,7 @@ class TelegramSide:
         webhook_secret: str | None = None,
         polling_timeout: int = 10,
         app_url: str | None = None,
+        reached: asyncio.Event | None = None,
     ) -> None:
         self._bot = bot
         self._dispatcher = dispatcher
@@ -58,11 +60,18 @@ class TelegramSide:
         self._webhook_secret = webhook_secret
         self._polling_timeout = polling_timeout
         self._app_url = app_url
+        self._reached = reached
         self._polling: asyncio.Task[None] | None = None
         self.running = asyncio.Event()
+        self.receiving = asyncio.Event()  # the webhook is set, or polling is starting
 
     def __repr__(self) -> str:
         return f"TelegramSide(running={self.running.is_set()})"
+
+    @property
+    def shared(self) -> bool:
+        """Several instances may run it (one at a time, under the lease)."""
+        return self._shared
 
     async def gained(self, name: str, epoch: int) -> None:
         coordinator = self._coordinator
@@ -72,33 +81,51 @@ class TelegramSide:
 
         claim_as = (coordinator.instance_id, epoch) if self._shared else None
         await self._notifier.start(claim_as=claim_as, may_send=may_send)
+        # Updates once Telegram has been reached (start-up retries until then).
+        self._polling = asyncio.create_task(self._receive(), name="telegram updates")
+        self.running.set()
+        log.info("this instance now runs the Telegram side (%s)",
+                 "webhook" if self._webhook_url else "long polling")
+
+    async def _receive(self) -> None:
+        if self._reached is not None:
+            await self._reached.wait()
         with contextlib.suppress(Exception):  # a missing command menu is not fatal
             await set_commands(self._bot)
         with contextlib.suppress(Exception):  # nor a missing menu button
             await set_menu_button(self._bot, self._app_url)
         if self._webhook_url:
-            await self._bot.set_webhook(
-                self._webhook_url,
+            await self._retrying(lambda: self._bot.set_webhook(
+                self._webhook_url or "",
                 secret_token=self._webhook_secret,
                 allowed_updates=self._dispatcher.resolve_used_update_types(),
-            )
-        else:
-            await self._bot.delete_webhook(drop_pending_updates=False)
-            self._polling = asyncio.create_task(
-                self._dispatcher.start_polling(
-                    self._bot, handle_signals=False, close_bot_session=False,
-                    polling_timeout=self._polling_timeout,
-                ),
-                name="telegram polling",
-            )
-        self.running.set()
-        log.info("this instance now runs the Telegram side (%s)",
-                 "webhook" if self._webhook_url else "long polling")
+            ))
+            self.receiving.set()
+            return
+        await self._retrying(lambda: self._bot.delete_webhook(drop_pending_updates=False))
+        self.receiving.set()
+        await self._dispatcher.start_polling(
+            self._bot, handle_signals=False, close_bot_session=False,
+            polling_timeout=self._polling_timeout,
+        )
+
+    async def _retrying(self, call: Callable[[], Awaitable[object]]) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await call()
+                return
+            except Exception as exc:  # Telegram out of reach again: keep trying, bounded
+                log.warning("Telegram set-up failed (%s); retrying in %.0f s",
+                            type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(60.0, delay * 2)
 
     async def losing(self, name: str) -> None:
         if not self.running.is_set():
             return
         self.running.clear()
+        self.receiving.clear()
         task, self._polling = self._polling, None
         if task is not None:
             await _stop_polling(self._dispatcher, task)

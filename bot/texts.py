@@ -2,12 +2,17 @@
 
 Messages are plain text (no parse mode): what is stored here is exactly what the
 user reads. Placeholders use `str.format` names; both catalogs carry the same keys
-with the same placeholders (a test checks it).
+with the same placeholders (a test checks it). Two format specs of our own:
+`{what:이/가}` (and 을/를, 은/는, 과/와, 으로/로) appends the particle that fits the
+value's final sound, and `{seconds:duration}` shows seconds as days/hours/minutes.
 """
 
 from __future__ import annotations
 
+import string
 from typing import Final, Literal
+
+from bot.korean import PAIRS, duration, with_particle
 
 Lang = Literal["ko", "en"]
 LANGS: Final[tuple[Lang, ...]] = ("ko", "en")
@@ -41,6 +46,7 @@ KO: Final[dict[str, str]] = {
         "/status — 환경, 키 점검 결과 (다시 점검 버튼), 체결통보 연결, 오늘 주문\n"
         "/orders — 최근 주문 10건\n"
         "/log — 최근 알림 20건과 처리 결과\n"
+        "/test <알림 메시지> — 주문 없이 알림 시험\n"
         "/pause, /resume — 알림 처리 중지·재개\n"
         "/delete — 키와 토큰 모두 삭제, 웹훅 주소 재발급 (2단계 인증)\n"
         "/app — 웹 대시보드\n"
@@ -58,6 +64,7 @@ KO: Final[dict[str, str]] = {
     "commands.status": "상태 보기",
     "commands.orders": "최근 주문",
     "commands.log": "최근 알림",
+    "commands.test": "주문 없이 알림 시험",
     "commands.pause": "알림 처리 중지",
     "commands.resume": "알림 처리 재개",
     "commands.delete": "키·토큰 삭제",
@@ -94,10 +101,10 @@ KO: Final[dict[str, str]] = {
     "keys.send_text": "텍스트로 보내 주세요.",
     "keys.press_button": "위 버튼 중 하나를 눌러 주세요.",
     "keys.secret_deleted": (
-        "{what}이(가) 담긴 메시지를 지웠습니다. 비밀값이 채팅에 남지 않도록 하기 위해서입니다."
+        "{what:이/가} 담긴 메시지를 지웠습니다. 비밀값이 채팅에 남지 않도록 하기 위해서입니다."
     ),
     "keys.secret_not_deleted": (
-        "{what}이(가) 담긴 메시지를 지우지 못했습니다. 직접 지워 주세요."
+        "{what:이/가} 담긴 메시지를 지우지 못했습니다. 직접 지워 주세요."
     ),
     "keys.what_app_key": "App Key",
     "keys.what_app_secret": "App Secret",
@@ -147,7 +154,7 @@ KO: Final[dict[str, str]] = {
     "check.token_ok": "✅ 환경/토큰: {env} 토큰 발급 성공",
     "check.token_other_env": (
         "❌ 환경/토큰: 이 키는 {other} 키입니다 ({env}에서는 거부, {other}에서는 발급됨).\n"
-        "   고치기: /keys 로 다시 등록하며 {other}를 고르세요."
+        "   고치기: /keys 로 다시 등록하며 {other:을/를} 고르세요."
     ),
     "check.token_invalid": (
         "❌ 환경/토큰: KIS가 App Key/App Secret을 거부했습니다 ({reason}).\n"
@@ -175,14 +182,14 @@ KO: Final[dict[str, str]] = {
     "check.skipped": (
         "❌ {name}: 토큰이 없어 확인하지 못했습니다. 위의 환경/토큰 문제를 먼저 고치세요."
     ),
-    "check.fill_ok": "✅ 체결통보: HTS ID {hts_id}로 구독 성공",
+    "check.fill_ok": "✅ 체결통보: HTS ID {hts_id:으로/로} 구독 성공",
     "check.fill_refused": (
-        "❌ 체결통보: KIS가 HTS ID {hts_id}를 거부했습니다 ({reason}).\n"
+        "❌ 체결통보: KIS가 HTS ID {hts_id:을/를} 거부했습니다 ({reason}).\n"
         "   고치기: HTS ID는 한국투자증권 로그인 ID입니다 (계좌번호 아님). "
         "/keys 로 다시 등록하세요. 체결통보가 준비될 때까지 주문은 막혀 있습니다."
     ),
     "check.fill_timeout": (
-        "❌ 체결통보: {seconds}초 안에 KIS가 HTS ID {hts_id} 구독을 확인하지 않았습니다 "
+        "❌ 체결통보: {seconds:duration} 안에 KIS가 HTS ID {hts_id} 구독을 확인하지 않았습니다 "
         "({reason}).\n"
         "   고치기: HTS ID(로그인 ID)를 확인해 /keys 로 다시 등록하세요. HTS ID가 맞다면 "
         "잠시 뒤 /status → 다시 점검 (Re-check)을 누르세요. "
@@ -200,7 +207,7 @@ KO: Final[dict[str, str]] = {
     "mode.keys_validated": "점검 통과",
     "mode.keys_failed": "등록됨, 점검 실패 (/status)",
     "mode.keys_none": "없음 (/keys)",
-    "mode.switched": "환경을 {env}로 바꿨습니다.",
+    "mode.switched": "환경을 {env:으로/로} 바꿨습니다.",
     "mode.already": "이미 {env}입니다.",
     "mode.real_needs_keys": (
         "실전투자로 바꾸려면 점검을 통과한 실전투자 키가 필요합니다. "
@@ -229,6 +236,17 @@ KO: Final[dict[str, str]] = {
         "\"price\": \"70000\"."
     ),
     "webhook.rotated": "새 웹훅 주소를 발급했습니다. 이전 주소는 더 이상 동작하지 않습니다.",
+    "webhook.unreachable": (
+        "⚠️ TradingView는 이 주소로 알림을 보낼 수 없습니다: {problems}.\n"
+        "운영자가 MOAHOOK_PUBLIC_URL을 인터넷에서 닿는 https 주소(포트 443)로 "
+        "설정해야 합니다."
+    ),
+    "webhook.problem_not_https": "https가 아닙니다",
+    "webhook.problem_local_host": (
+        "인터넷에서 닿지 않는 호스트입니다 (localhost·사설·링크 로컬 주소)"
+    ),
+    "webhook.problem_port": "포트가 80이나 443이 아닙니다",
+    "webhook.problem_not_a_url": "http(s) 주소가 아닙니다",
     "webhook.usage": "사용법: /webhook 또는 /webhook rotate",
     # --- status / orders / log ----------------------------------------------------
     "status.title": "상태",
@@ -239,7 +257,8 @@ KO: Final[dict[str, str]] = {
     "status.keys_failed": "등록됨, 점검 실패 (❌ 항목을 고치거나 아래 다시 점검)",
     "status.recheck_button": "다시 점검 (Re-check)",
     "recheck.wait": (
-        "다시 점검은 {seconds}초 뒤에 할 수 있습니다. KIS는 토큰을 1분에 한 번만 발급합니다."
+        "다시 점검은 {seconds:duration} 뒤에 할 수 있습니다. "
+        "KIS는 토큰을 1분에 한 번만 발급합니다."
     ),
     "recheck.no_keys": "{env} 키가 없습니다. /keys 로 등록하세요.",
     "status.fill": "체결통보 연결: {state}",
@@ -257,6 +276,8 @@ KO: Final[dict[str, str]] = {
     "log.empty": "아직 받은 알림이 없습니다.",
     "log.title": "최근 알림 {count}건",
     "log.line": "{time} {summary} — {outcome}",
+    "log.sell_all": "전량",
+    "log.position": "목표 보유 {quantity}주",
     "order_status.pending": "대기",
     "order_status.sent": "전송됨",
     "order_status.unknown": "확인 중 (응답 없음)",
@@ -270,6 +291,22 @@ KO: Final[dict[str, str]] = {
     "alert_status.done": "주문함",
     "alert_status.refused": "거절",
     "alert_status.failed": "실패",
+    "alert_status.duplicate": "중복",
+    # --- /test ------------------------------------------------------------------
+    "test.usage": (
+        "사용법: /test 다음에 TradingView 알림 메시지(JSON)를 붙여 보내세요. 주문은 보내지 "
+        "않고, 지금 이 알림을 받으면 무엇을 주문할지(또는 왜 거절할지) KIS에서 방금 조회한 "
+        "현재가·잔고로 알려 드립니다.\n"
+        "예: /test {{\"ticker\":\"005930\",\"action\":\"buy\",\"quantity\":\"1\"}}"
+    ),
+    "test.unavailable": "지금은 알림을 시험할 수 없습니다. 잠시 후 다시 시도해 주세요.",
+    "test.title": "🧪 알림 시험 ({env}) — 주문은 보내지 않았습니다",
+    "test.would_order": "지금 받으면 주문합니다: {stock} {side} {quantity}주 {price}",
+    "test.current_price": "현재가 {price} (KIS에서 방금 조회)",
+    "test.held": "보유(매도 가능) {held}주 (KIS에서 방금 조회)",
+    "test.market_closed": "⚠️ 다만 지금은 {reason}. 지금 받으면 거절됩니다.",
+    "test.refused": "지금 받으면 거절합니다. 사유: {reason}",
+    "test.failed": "KIS 조회가 실패해 판단하지 못했습니다: {reason}",
     # --- pause / delete / lang / cancel ------------------------------------------
     "pause.done": "알림 처리를 멈췄습니다. 알림은 계속 기록됩니다. 다시 시작: /resume",
     "pause.already": "이미 멈춰 있습니다. 다시 시작: /resume",
@@ -334,9 +371,9 @@ KO: Final[dict[str, str]] = {
     "reason.not_held": "보유하지 않은 종목은 매도할 수 없습니다",
     "reason.order_type": "이 주문 유형은 쓸 수 없습니다: {detail}",
     "reason.quantity_below_one": "수량이 1주 미만입니다",
-    "reason.amount_below_one_share": "금액 {amount}으로는 1주({price})도 살 수 없습니다",
+    "reason.amount_below_one_share": "금액 {amount:으로/로}는 1주({price})도 살 수 없습니다",
     "reason.market_closed": "{market} 정규장 시간이 아닙니다 ({detail}). 다음 개장: {opens}",
-    "reason.stale": "알림이 {lag}초 늦게 도착했습니다 (max_lag {max_lag}초)",
+    "reason.stale": "알림이 {lag:duration} 늦게 도착했습니다 (max_lag {max_lag:duration})",
     "reason.outcome_unknown": "KIS 응답이 없어 주문 여부를 확인하는 중입니다",
     "reason.below_one_share": "계산된 수량이 1주 미만입니다",
     "reason.insufficient_holding": (
@@ -359,6 +396,20 @@ KO: Final[dict[str, str]] = {
     ),
     "reason.inquiry_failed": "KIS 조회(현재가·잔고)가 실패해 주문하지 않았습니다: {detail}",
     "reason.kis_unreachable": "KIS에 연결하지 못해 주문이 접수되지 않았습니다: {detail}",
+    "reason.kis_rejected": "[{code}] {message}",
+    "reason.kis_rejected_notice": "KIS가 체결통보로 주문 거부를 알렸습니다",
+    "reason.kis_ended_rejected": (
+        "KIS에서 주문 {order_no:이/가} 전량 거부되었습니다 (당일 체결 내역 확인)"
+    ),
+    "reason.kis_ended_cancelled": (
+        "KIS에서 주문 {order_no:이/가} 전량 취소되었습니다 (당일 체결 내역 확인)"
+    ),
+    "reason.reconcile_failed": "KIS 당일 체결 내역을 확인하지 못해 아직 결과를 모릅니다",
+    "reason.user_gone": "사용자가 더 이상 없습니다",
+    "reason.unreadable_alert": "저장된 알림을 읽을 수 없습니다",
+    "reason.internal_error": "내부 오류로 처리하지 못했습니다 ({detail})",
+    "reason.duplicate": "#{alert_id} 알림의 반복이라 무시했습니다",
+    "reason.invalid_alert": "알림 메시지가 올바르지 않습니다: {detail}",
     "reason.unknown": "사유를 알 수 없습니다",
     # --- the web dashboard (/app) ---------------------------------------------------
     "commands.app": "웹 대시보드 열기",
@@ -409,6 +460,7 @@ EN: Final[dict[str, str]] = {
         "today's orders\n"
         "/orders — last 10 orders\n"
         "/log — last 20 alerts and what became of them\n"
+        "/test <alert message> — try an alert without ordering\n"
         "/pause, /resume — stop or restart acting on alerts\n"
         "/delete — forget all keys and tokens, new webhook URL (2FA)\n"
         "/app — the web dashboard\n"
@@ -426,6 +478,7 @@ EN: Final[dict[str, str]] = {
     "commands.status": "Status",
     "commands.orders": "Recent orders",
     "commands.log": "Recent alerts",
+    "commands.test": "Try an alert without ordering",
     "commands.pause": "Stop acting on alerts",
     "commands.resume": "Act on alerts again",
     "commands.delete": "Delete keys and tokens",
@@ -553,7 +606,7 @@ EN: Final[dict[str, str]] = {
     ),
     "check.fill_timeout": (
         "❌ Fill notice: KIS did not confirm the subscription for HTS ID {hts_id} within "
-        "{seconds} s ({reason}).\n"
+        "{seconds:duration} ({reason}).\n"
         "   Fix: check your HTS ID (your KIS login ID) and /keys again; if it is right, "
         "/status → Re-check in a moment. Orders stay blocked until fill notices work."
     ),
@@ -598,6 +651,17 @@ EN: Final[dict[str, str]] = {
         "\"price\": \"70000\"."
     ),
     "webhook.rotated": "New webhook URL issued. The old one no longer works.",
+    "webhook.unreachable": (
+        "⚠️ TradingView cannot post to this URL: {problems}.\n"
+        "The operator must set MOAHOOK_PUBLIC_URL to an https address reachable from the "
+        "internet (port 443)."
+    ),
+    "webhook.problem_not_https": "it is not https",
+    "webhook.problem_local_host": (
+        "its host cannot be reached from the internet (localhost, private or link-local)"
+    ),
+    "webhook.problem_port": "its port is not 80 or 443",
+    "webhook.problem_not_a_url": "it is not an http(s) URL",
     "webhook.usage": "Usage: /webhook or /webhook rotate",
     # --- status / orders / log ----------------------------------------------------
     "status.title": "Status",
@@ -608,7 +672,7 @@ EN: Final[dict[str, str]] = {
     "status.keys_failed": "registered, checks failed (fix the ❌ items or Re-check below)",
     "status.recheck_button": "Re-check",
     "recheck.wait": (
-        "You can re-check in {seconds} s: KIS issues a token only once a minute."
+        "You can re-check in {seconds:duration}: KIS issues a token only once a minute."
     ),
     "recheck.no_keys": "No {env} keys to check. Register them with /keys.",
     "status.fill": "Fill-notice connection: {state}",
@@ -626,6 +690,8 @@ EN: Final[dict[str, str]] = {
     "log.empty": "No alerts received yet.",
     "log.title": "Last {count} alerts",
     "log.line": "{time} {summary} — {outcome}",
+    "log.sell_all": "all",
+    "log.position": "target {quantity} sh",
     "order_status.pending": "pending",
     "order_status.sent": "sent",
     "order_status.unknown": "checking (no answer)",
@@ -639,6 +705,22 @@ EN: Final[dict[str, str]] = {
     "alert_status.done": "ordered",
     "alert_status.refused": "refused",
     "alert_status.failed": "failed",
+    "alert_status.duplicate": "duplicate",
+    # --- /test ------------------------------------------------------------------
+    "test.usage": (
+        "Usage: /test followed by a TradingView alert message (JSON). Nothing is ordered: "
+        "I tell you what the alert would order now (or why it would be refused), sized "
+        "with the price and holding KIS reports right now.\n"
+        "Example: /test {{\"ticker\":\"005930\",\"action\":\"buy\",\"quantity\":\"1\"}}"
+    ),
+    "test.unavailable": "Alerts cannot be tested just now. Please try again in a moment.",
+    "test.title": "🧪 Alert test ({env}) — nothing was ordered",
+    "test.would_order": "Received now, it would order: {stock} {side} {quantity} sh {price}",
+    "test.current_price": "current price {price} (just asked KIS)",
+    "test.held": "held (sellable) {held} sh (just asked KIS)",
+    "test.market_closed": "⚠️ But right now {reason}: received now, it would be refused.",
+    "test.refused": "Received now, it would be refused. Reason: {reason}",
+    "test.failed": "A KIS inquiry failed, so it cannot tell: {reason}",
     # --- pause / delete / lang / cancel ------------------------------------------
     "pause.done": "Paused: alerts are recorded but not acted on. To restart: /resume",
     "pause.already": "Already paused. To restart: /resume",
@@ -708,7 +790,7 @@ EN: Final[dict[str, str]] = {
     "reason.quantity_below_one": "quantity is below 1 share",
     "reason.amount_below_one_share": "{amount} does not buy one share at {price}",
     "reason.market_closed": "{market}'s regular session is closed ({detail}); it opens {opens}",
-    "reason.stale": "the alert arrived {lag} s late (max_lag {max_lag} s)",
+    "reason.stale": "the alert arrived {lag:duration} late (max_lag {max_lag:duration})",
     "reason.outcome_unknown": "KIS did not answer; checking whether the order was placed",
     "reason.below_one_share": "the size comes to less than 1 share",
     "reason.insufficient_holding": (
@@ -731,6 +813,18 @@ EN: Final[dict[str, str]] = {
     ),
     "reason.inquiry_failed": "a KIS inquiry (price or balance) failed, no order sent: {detail}",
     "reason.kis_unreachable": "KIS could not be reached; the order was not placed: {detail}",
+    "reason.kis_rejected": "[{code}] {message}",
+    "reason.kis_rejected_notice": "KIS reported the refusal in a fill notice",
+    "reason.kis_ended_rejected": "KIS rejected all of order {order_no} (checked daily executions)",
+    "reason.kis_ended_cancelled": (
+        "KIS cancelled all of order {order_no} (checked daily executions)"
+    ),
+    "reason.reconcile_failed": "KIS's daily executions could not be checked; still unknown",
+    "reason.user_gone": "the user no longer exists",
+    "reason.unreadable_alert": "the stored alert cannot be read",
+    "reason.internal_error": "an internal error stopped it ({detail})",
+    "reason.duplicate": "a repeat of alert #{alert_id}, dropped",
+    "reason.invalid_alert": "the alert message is not valid: {detail}",
     "reason.unknown": "no reason given",
     # --- the web dashboard (/app) ---------------------------------------------------
     "commands.app": "Open the web dashboard",
@@ -771,7 +865,24 @@ def parse_lang(code: str | None) -> Lang | None:
     return None
 
 
+class _CatalogFormatter(string.Formatter):
+    def __init__(self, lang: Lang) -> None:
+        super().__init__()
+        self._lang = lang
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        if format_spec in PAIRS:
+            return with_particle(str(value), format_spec)
+        if format_spec == "duration":
+            return duration(float(str(value).replace(",", "")), self._lang)
+        return str(super().format_field(value, format_spec))
+
+
+_FORMATTERS: Final[dict[Lang, _CatalogFormatter]] = {
+    lang: _CatalogFormatter(lang) for lang in LANGS
+}
+
+
 def t(lang: Lang, key: str, **params: object) -> str:
     """The text for `key` in `lang`; a missing key is a bug and raises `KeyError`."""
-    template = CATALOGS[lang][key]
-    return template.format(**params) if params else template.format()
+    return _FORMATTERS[lang].format(CATALOGS[lang][key], **params)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Final
@@ -20,10 +20,12 @@ from bot.formatting import (
     kst_clock,
     kst_time,
     money,
+    render_reason,
     side_label,
     stock,
     won,
 )
+from bot.reachability import tradingview_problems
 from bot.texts import CATALOGS, Lang, t
 from kis.env import KST
 from kis.ws import ConnectionState, Status
@@ -36,10 +38,22 @@ def webhook_url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/hook/{token}"
 
 
+def reachability_warning(lang: Lang, url: str) -> str | None:
+    """Why TradingView cannot post to `url`, in `lang`; None when it can."""
+    problems = tradingview_problems(url)
+    if not problems:
+        return None
+    listed = ", ".join(t(lang, f"webhook.problem_{p.value}") for p in problems)
+    return t(lang, "webhook.unreachable", problems=listed)
+
+
 def webhook_message(lang: Lang, url: str) -> Text:
-    """The URL and the two ready-to-paste alert messages, each in its own code block."""
+    """The URL (with a warning under it when TradingView cannot reach it) and the two
+    ready-to-paste alert messages, each in its own code block."""
+    warning = reachability_warning(lang, url)
     return Text(
         t(lang, "webhook.url", url=url), "\n\n",
+        *((warning, "\n\n") if warning else ()),
         t(lang, "webhook.strategy_title"), "\n",
         Pre(alert_template(STRATEGY_ALERT), language="json"), "\n",
         t(lang, "webhook.indicator_title"), "\n",
@@ -97,6 +111,7 @@ def status_message(
     keys: KeySetRecord | None,
     fill_state: ConnectionState | None,
     orders_today: int,
+    public_url: str = "",
 ) -> str:
     lines = [
         t(lang, "status.title"),
@@ -114,6 +129,9 @@ def status_message(
     lines.append(t(lang, "status.fill", state=fill_state_text(lang, fill_state)))
     lines.append(t(lang, "status.paused_yes" if user.paused else "status.paused_no"))
     lines.append(t(lang, "status.today", count=orders_today))
+    warning = reachability_warning(lang, public_url) if public_url else None
+    if warning:
+        lines.append(warning)
     return "\n".join(lines)
 
 
@@ -122,14 +140,25 @@ def _status_label(lang: Lang, prefix: str, status: str) -> str:
     return t(lang, key) if key in CATALOGS[lang] else status
 
 
+def _with_reason(
+    lang: Lang, label: str, key: str | None, params: Mapping[str, object] | None,
+    text: str | None, limit: int,
+) -> str:
+    if not key and not text:
+        return label
+    return f"{label}: {render_reason(lang, key, params, text)[:limit]}"
+
+
 def orders_message(lang: Lang, orders: Sequence[OrderRecord]) -> str:
     if not orders:
         return t(lang, "orders.empty")
     lines = [t(lang, "orders.title", count=len(orders))]
     for order in orders:
         outcome = _status_label(lang, "order_status", order.status.value)
-        if order.reason and order.status.value in ("rejected", "failed", "unknown"):
-            outcome = f"{outcome}: {order.reason[:120]}"
+        if order.status.value in ("rejected", "failed", "unknown"):
+            outcome = _with_reason(
+                lang, outcome, order.reason_key, order.reason_params, order.reason, 160
+            )
         lines.append(
             t(lang, "orders.line", time=kst_clock(order.created_at),
               side=side_label(lang, order.side),
@@ -150,17 +179,67 @@ def _average(price: Decimal, currency: str) -> Decimal:
     return price.quantize(Decimal("0.0001") if currency == "USD" else Decimal(1))
 
 
+def alert_summary(lang: Lang, alert: AlertRecord) -> str:
+    """`매수 005930 3주` from the parsed alert in `lang`, or a clipped raw body."""
+    parsed = alert.parsed or {}
+    parts = [side_label(lang, str(parsed["action"]).lower())] if parsed.get("action") else []
+    parts += [str(parsed[k]) for k in ("ticker", "symbol") if parsed.get(k)]
+    sizing = parsed.get("sizing")
+    if isinstance(sizing, dict):  # as the intake stores it: {"mode": …, "value": …}
+        parts.append(_sizing(lang, str(sizing.get("mode")), str(sizing.get("value"))))
+    for field in ("quantity", "amount", "position"):
+        value = parsed.get(field)
+        if value is not None:
+            parts.append(_sizing(lang, field, str(value)))
+    if parts:
+        return " ".join(parts)
+    raw = " ".join(alert.raw_body.split())
+    return raw[:60] + ("…" if len(raw) > 60 else "")
+
+
+def _sizing(lang: Lang, mode: str, value: str) -> str:
+    if mode == "all" or value == "all":
+        return t(lang, "log.sell_all")
+    if mode == "percent":
+        return f"{value}%"
+    if value.endswith("%"):
+        return value
+    number = _number(value)
+    if mode == "amount":
+        return t(lang, "unit.won", amount=number)
+    return t(lang, "log.position" if mode == "position" else "unit.shares", quantity=number)
+
+
+def _number(value: str) -> str:
+    try:
+        amount = Decimal(value)
+    except ArithmeticError:
+        return value
+    if not amount.is_finite():
+        return value
+    return won(int(amount)) if amount == amount.to_integral_value() else f"{amount:,}"
+
+
+# Reasons whose wording replaces the alert's status word (one wording for a KIS refusal).
+_REASON_LABELS: Final = {"kis_rejected": "order_status.rejected"}
+
+
 def log_message(lang: Lang, alerts: Sequence[AlertRecord]) -> str:
     if not alerts:
         return t(lang, "log.empty")
     lines = [t(lang, "log.title", count=len(alerts))]
     for alert in alerts:
-        outcome = _status_label(lang, "alert_status", alert.status.value)
-        if alert.reason:
-            outcome = f"{outcome}: {alert.reason[:160]}"
+        label_key = _REASON_LABELS.get(alert.reason_key or "")
+        label = (
+            t(lang, label_key) if label_key
+            else _status_label(lang, "alert_status", alert.status.value)
+        )
+        outcome = _with_reason(
+            lang, label, alert.reason_key, alert.reason_params, alert.reason, 200
+        )
         lines.append(
             t(lang, "log.line", time=kst_clock(alert.received_at),
-              summary=alert.summary(60), outcome=outcome)
+              summary=alert_summary(lang, alert), outcome=outcome)
         )
     return "\n".join(lines)
 

@@ -40,7 +40,14 @@ from kis.ws import (
 )
 from storage.facade import Storage
 from storage.notices import Notice, NoticeKind, notice_dedupe_key
-from storage.records import FillResult, KeySetRecord, OrderStatus, OutboxMessage, UserRecord
+from storage.records import (
+    FillResult,
+    KeySetRecord,
+    OrderStatus,
+    OutboxMessage,
+    Reason,
+    UserRecord,
+)
 from storage.repositories.outbox import OutboxEntry
 
 log = logging.getLogger(__name__)
@@ -373,7 +380,8 @@ class WatcherSupervisor:
                 kind=NoticeKind.ORDER_REJECTED, env=env.value, at=at, symbol=notice.symbol,
                 name=notice.name or (order.name or "" if order else ""), side=notice.side,
                 quantity=notice.order_qty or notice.quantity, order_no=notice.order_no,
-                reason="KIS", market=market, exchange=exchange, currency=currency,
+                reason="rejected by KIS (fill notice)", reason_key="kis_rejected_notice",
+                market=market, exchange=exchange, currency=currency,
             )
             dedupe = notice_dedupe_key(
                 NoticeKind.ORDER_REJECTED, user_id, env.value, notice.order_no
@@ -383,7 +391,8 @@ class WatcherSupervisor:
             else:
                 # The order's new status and its chat message: one transaction.
                 _, queued = await self._storage.orders.record_outcome(
-                    order, OrderStatus.REJECTED, "rejected by KIS (fill notice)",
+                    order, OrderStatus.REJECTED,
+                    Reason("rejected by KIS (fill notice)", "kis_rejected_notice"),
                     notice=_entry(chat_id, message, dedupe),
                 )
         elif kind is KisNoticeKind.ACCEPTED:

@@ -8,14 +8,16 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
+from bot.reachability import describe, tradingview_problems
 from moahook.log import SecretRegistry, setup_logging
 from moahook.services import Services, build_app, open_services
 from moahook.settings import Settings
 from storage.crypto import DecryptionError, MasterKeyError
-from storage.errors import DatabaseInUse
+from storage.errors import StorageError
 from storage.exclusive import ExclusiveUse
 from webhook_server.app import make_runner
 
@@ -35,10 +37,11 @@ def run_serve(settings: Settings) -> int:
         print(f"moahook: {NO_TOKEN}", file=sys.stderr)
         return 2
     registry = SecretRegistry()
-    setup_logging(settings.log_level, registry)
+    setup_logging(settings.log_level, registry, settings.log_format)
     try:
         return asyncio.run(serve(settings, registry))
-    except (MasterKeyError, DecryptionError, DatabaseInUse) as exc:
+    except (MasterKeyError, DecryptionError, StorageError) as exc:
+        # Start-up failures an operator fixes: one line, no traceback.
         print(f"moahook: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -90,8 +93,14 @@ async def serve(settings: Settings, registry: SecretRegistry) -> int:
         return 2
     log.info("moahook serving on %s:%d (webhooks at %s/hook/…)", settings.host, site.port,
              settings.public_url)
+    warn_unreachable_public_url(settings)
+    refused = services.startup.refused
+    stopping = asyncio.ensure_future(stop.wait())
+    either: set[asyncio.Future[Any]] = {stopping, refused}
     try:
-        await stop.wait()
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if refused.done():
+            return 2  # said as the last line, after the clean-up below
         log.info("shutting down: draining")
         try:
             async with asyncio.timeout(DRAIN_LIMIT_S):
@@ -99,8 +108,11 @@ async def serve(settings: Settings, registry: SecretRegistry) -> int:
         except TimeoutError:
             log.warning("draining took longer than %.0f s; stopping anyway", DRAIN_LIMIT_S)
     finally:
+        stopping.cancel()
         await site.runner.cleanup()
         await services.close()
+        if refused.done():
+            print(f"moahook: {refused.result()}", file=sys.stderr)
     return 0
 
 
@@ -111,3 +123,16 @@ async def drain(services: Services, site: Site) -> None:
     services.draining.set()
     await site.site.stop()
     await services.coordinator.drain()
+
+
+def warn_unreachable_public_url(settings: Settings) -> None:
+    """Users paste `{MOAHOOK_PUBLIC_URL}/hook/…` into TradingView: say when it cannot work."""
+    problems = tradingview_problems(settings.public_url)
+    if not problems:
+        return
+    left = " (the default)" if settings.public_url_is_default else ""
+    log.warning(
+        "MOAHOOK_PUBLIC_URL is %s%s: TradingView cannot post to it: %s. Users' webhook URLs "
+        "will not work until it is set to a public https address (port 443).",
+        settings.public_url, left, describe(problems),
+    )

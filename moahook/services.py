@@ -7,6 +7,7 @@ the demo runs exactly the stack a user gets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from bot.factory import create_bot_for, create_dispatcher
 from bot.formatting import INDICATOR_ALERT, STRATEGY_ALERT, alert_template
 from bot.notifier import Notifier, SendObserver
 from bot.runner import attach_bot
+from bot.startup import TelegramStartup
 from bot.watchers import WatcherSupervisor
 from kis.client import KisClient, default_http_client
 from kis.keycheck import KeyChecker
@@ -62,6 +64,7 @@ class Services:
     coordinator: Coordinator
     draining: asyncio.Event
     settler: FillSettler
+    startup: TelegramStartup
 
     async def close(self) -> None:
         """Release what `open_services` acquired (the app's cleanup stops the rest)."""
@@ -89,6 +92,7 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
             on_response=kis_metrics_observer(metrics),
         )
         bot = create_bot_for(settings.bot_token.reveal(), settings.telegram_api_url)
+        startup = TelegramStartup(bot)
         notifier = Notifier(bot, storage, on_send=_telegram_failures(metrics))
         markets = default_markets(us_slippage=settings.us_market_slippage)
         settler = FillSettler(storage=storage, kis=kis, wake=notifier.wake, markets=markets)
@@ -128,6 +132,7 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
         coordinator=coordinator,
         draining=asyncio.Event(),
         settler=settler,
+        startup=startup,
     )
 
 
@@ -177,7 +182,7 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
         if not await services.storage.ping():
             return False, "database unreachable"
         if not bot_started.is_set():
-            return False, "bot not started"
+            return False, services.startup.status
         return True, "ok"
 
     app = create_app(
@@ -196,6 +201,7 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
         notifier=services.notifier,
         public_url=settings.public_url,
         forget_webhook_token=services.intake.forget_token,
+        alert_tester=services.pipeline,
     )
     started = attach_bot(
         app,
@@ -212,6 +218,7 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
         coordinator=services.coordinator,
         shared=services.storage.shared,
         app_url=mini_app_url(settings.public_url),
+        startup=services.startup,
     )
     # After the bot: its key checks end before the fill-notice watchers they use.
     setup_dashboard(app, dashboard_deps(services, keychecker))
@@ -267,10 +274,19 @@ def _coordination_ctx(services: Services) -> CleanupContext:
 
 
 def _ready_ctx(started: asyncio.Event, mirror: asyncio.Event) -> CleanupContext:
+    """Mirrors the bot's start into `mirror` without holding up the web server's start:
+    `/healthz` answers (503, with the reason) while Telegram is still being reached."""
+
     async def ctx(_app: web.Application) -> AsyncIterator[None]:
-        await started.wait()
-        mirror.set()
+        async def follow() -> None:
+            await started.wait()
+            mirror.set()
+
+        task = asyncio.create_task(follow(), name="bot started")
         yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     return ctx
 

@@ -31,10 +31,13 @@ from typing import Any, Final, TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -46,12 +49,15 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.selectable import ReturnsRows
 
+from storage.errors import DatabaseUnavailable, MigrationFailed
+
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS: Final = 30_000
 PING_TIMEOUT_S: Final = 2.0
+CONNECT_TIMEOUT_S: Final = 15.0
 # Arbitrary constant naming moahook's migration lock among PostgreSQL advisory locks.
 _MIGRATION_LOCK_ID: Final = 0x6D6F6168
 
@@ -61,6 +67,27 @@ def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
+
+
+def default_database_url(data_dir: Path) -> str:
+    """The SQLite file in the data directory (MOAHOOK_DATABASE_URL's default)."""
+    return f"sqlite+aiosqlite:///{(data_dir / 'moahook.db').as_posix()}"
+
+
+def database_exists(url: str) -> bool:
+    """False only for a SQLite file that is not there yet (a server is assumed to exist)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return True
+    return parsed.database == ":memory:" or Path(parsed.database).exists()
+
+
+def head_revision() -> str:
+    """The newest migration's revision id."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("no migrations found")
+    return head
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:
@@ -378,13 +405,47 @@ class Database:
             )
 
     async def migrate(self, revision: str = "head") -> None:
-        """Brings the schema to `revision`, the newest by default (idempotent)."""
-        async with self._writer(), self.engine.begin() as conn:
-            if self.dialect == "postgresql":
-                await conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
-                )
-            await conn.run_sync(_upgrade, revision)
+        """Brings the schema to `revision`, the newest by default (idempotent).
+
+        Raises `DatabaseUnavailable` when the database cannot be reached and
+        `MigrationFailed` when a revision fails (its transaction is rolled back)."""
+        async with self._writer(), self._connected() as conn:
+            try:
+                async with conn.begin():
+                    if self.dialect == "postgresql":
+                        await conn.execute(
+                            text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
+                        )
+                    await conn.run_sync(_upgrade, revision)
+            except Exception as exc:
+                raise MigrationFailed(
+                    f"migrating the database to revision "
+                    f"{head_revision() if revision == 'head' else revision} failed: "
+                    f"{_first_line(exc)}"
+                ) from exc
+
+    async def current_revision(self) -> str | None:
+        """The schema's revision (None: an empty database); `DatabaseUnavailable` if the
+        database cannot be reached."""
+        async with self._connected() as conn:
+            return await conn.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+
+    @contextlib.asynccontextmanager
+    async def _connected(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                conn = await self.engine.connect()
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise DatabaseUnavailable(
+                f"cannot connect to the database {where}: {_first_line(exc)}"
+            ) from exc
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query (health checks)."""
@@ -403,6 +464,18 @@ class Database:
             if self._direct_path is not None:  # usable again: a new thread on demand
                 self._direct = DirectSqlite(self._direct_path)
         await self.engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    """The useful line of a driver error: SQLAlchemy's own wrapping and links dropped."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    if isinstance(exc, TimeoutError) or isinstance(cause, TimeoutError):
+        return "no answer (timed out)"
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused (is the database server running and listening there?)"
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    text_ = lines[0] if lines else type(cause).__name__
+    return text_.removeprefix("(background on this error at: ").strip()
 
 
 def _upgrade(connection: Connection, revision: str) -> None:

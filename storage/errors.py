@@ -36,10 +36,21 @@ class DatabaseInUse(StorageError):
         self.path = path
 
 
+class DatabaseUnavailable(StorageError):
+    """The database refused or never answered the connection (message: one line, the
+    URL without its password)."""
+
+
+class MigrationFailed(StorageError):
+    """A schema migration failed; the database is left at the last revision that applied."""
+
+
 __all__ = [
     "DatabaseInUse",
+    "DatabaseUnavailable",
     "DecryptionError",
     "MasterKeyError",
+    "MigrationFailed",
     "OrderAlreadyExists",
     "StorageError",
     "UnknownUser",

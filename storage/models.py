@@ -112,6 +112,10 @@ class Alert(SQLModel, table=True):
     body_hash: str = Field(max_length=64)
     status: str = Field(max_length=16)
     reason: str | None = Field(default=None, sa_type=Text)
+    # The reason as the bot's catalogue key and its figures (rendered in the user's
+    # language); `reason` keeps the English text, all that rows before 0003 have.
+    reason_key: str | None = Field(default=None, max_length=40)
+    reason_params: dict[str, str] | None = Field(default=None, sa_type=JSON)
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
@@ -149,6 +153,8 @@ class Order(SQLModel, table=True):
     branch: str | None = Field(default=None, max_length=16)
     status: str = Field(max_length=20)
     reason: str | None = Field(default=None, sa_type=Text)
+    reason_key: str | None = Field(default=None, max_length=40)
+    reason_params: dict[str, str] | None = Field(default=None, sa_type=JSON)
     msg_cd: str | None = Field(default=None, max_length=16)
     # filled_* = what the user sees: the larger of the fill notices' sum (notice_*) and
     # what KIS's daily executions last showed (settled_qty), so neither counts twice.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +18,7 @@ class AlertStatus(enum.StrEnum):
     DONE = "done"  # an order was placed (its outcome lives on the order)
     REFUSED = "refused"  # a guard refused it; `reason` says which
     FAILED = "failed"  # something went wrong acting on it; `reason` says what
+    DUPLICATE = "duplicate"  # a repeat of an earlier alert, dropped (kept for /log)
 
 
 OPEN_ALERT_STATUSES = (AlertStatus.ACCEPTED, AlertStatus.PROCESSING)
@@ -45,6 +47,19 @@ class VerifyOutcome(enum.StrEnum):
     EXPIRED = "expired"
     VOID = "void"  # too many wrong tries; ask for a new code
     NONE = "none"  # no open code for this purpose (never issued, or already used)
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why an alert or an order ended as it did.
+
+    `key` names the bot's `reason.<key>` text and `params` its figures, so the user reads
+    it in their language; `text` is the English wording (logs, and the only form rows
+    written before revision 0003 have)."""
+
+    text: str
+    key: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +119,8 @@ class AlertRecord:
     status: AlertStatus
     reason: str | None
     updated_at: datetime
+    reason_key: str | None = None
+    reason_params: dict[str, str] | None = None
 
     def summary(self, max_chars: int = 60) -> str:
         """`buy 005930 quantity=3` from the parsed alert, or the clipped raw body."""
@@ -146,6 +163,8 @@ class OrderRecord:
     notice_qty: int = 0  # the sum of its fill notices
     notice_amount: Decimal = Decimal(0)
     settled_qty: int = 0  # filled quantity KIS's daily executions last showed
+    reason_key: str | None = None
+    reason_params: dict[str, str] | None = None
 
     @property
     def avg_fill_price(self) -> Decimal | None:

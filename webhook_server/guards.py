@@ -18,10 +18,11 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from kis.env import Environment
-from kis.markets import Closed, MarketHours
+from kis.markets import Closed, Market, MarketHours
 from kis.ws import NOT_READY
+from storage.notices import Notice, NoticeKind
 from storage.records import KeySetRecord, UserRecord
-from webhook_server.alert import Alert, Amount
+from webhook_server.alert import Alert, Amount, Quantity
 from webhook_server.market_hours import MARKET_CLOSED, MarketClock
 from webhook_server.sizing import RefusalCode, SizingRefusal
 
@@ -171,6 +172,25 @@ def sizing_refusal(alert: Alert, refusal: SizingRefusal) -> Refusal:
     if code is RefusalCode.BELOW_ONE_SHARE and isinstance(alert.sizing, Amount):
         return Refusal(code.value, refusal.message, "amount_below_one_share", refusal.params)
     return Refusal(code.value, refusal.message, code.value, refusal.params)
+
+
+def alert_notice(alert: Alert, env: str, market: Market) -> Notice:
+    """The chat notice about `alert` as far as the alert says (a refusal until told
+    otherwise): stock and its market, side, quantity, order type, limit price, comment."""
+    return Notice(
+        kind=NoticeKind.ORDER_REFUSED,
+        env=env,
+        symbol=alert.symbol,
+        side=alert.action.value if alert.action else "",
+        quantity=alert.sizing.shares if isinstance(alert.sizing, Quantity) else 0,
+        order_type=alert.order_type.value,
+        price=alert.price,
+        comment=alert.comment or "",
+        market=market.code,
+        exchange=alert.exchange if market.code != "KRX" else "",
+        currency=market.currency.code,
+        ignored_price=alert.ignored_price or "",
+    )
 
 
 def below_one_share() -> Refusal:

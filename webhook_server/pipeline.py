@@ -23,10 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal
 from typing import Final, Protocol, TypeVar, cast
 
 from kis.client import BeforeSend, KisClient, ResponseObserver
@@ -38,7 +37,7 @@ from kis.errors import (
     KisTransportError,
     OrderOutcomeUnknown,
 )
-from kis.markets import Held, Market, Markets, OrderTypeError, PlannedOrder, default_markets
+from kis.markets import Market, Markets, OrderTypeError, PlannedOrder, default_markets
 from kis.models import (
     Account,
     AppCredentials,
@@ -57,21 +56,25 @@ from storage.records import (
     OrderRecord,
     OrderStatus,
     OutboxMessage,
+    Reason,
 )
 from storage.repositories.orders import UNRESOLVED
 from storage.repositories.outbox import OutboxEntry
 from storage.types import utcnow
-from webhook_server.alert import Alert, JSONValue, Position, Quantity
+from webhook_server.alert import Alert, JSONValue
+from webhook_server.dryrun import DryRunParts, dry_run
+from webhook_server.figures import inquire, size
 from webhook_server.guards import (
     FILL_NOT_READY,
     FillNoticeReadiness,
     GuardInputs,
     Refusal,
     UserState,
+    alert_notice,
     below_one_share,
     check_guards,
-    sizing_refusal,
 )
+from webhook_server.log_context import alert_context
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
 from webhook_server.reconcile import (
@@ -81,7 +84,7 @@ from webhook_server.reconcile import (
     ended_unfilled,
     kis_day,
 )
-from webhook_server.sizing import SizedOrder, SizingRefusal, needs, size_order
+from webhook_server.sizing import SizedOrder
 from webhook_server.store_intake import AcceptedAlert
 from webhook_server.workers import Job, KeyedWorkers
 
@@ -291,7 +294,9 @@ class OrderPipeline:
             alert = _alert_of(record)
             if alert is None:
                 await self._db(
-                    self._storage.alerts.mark_failed(record.id, "stored alert is unreadable")
+                    self._storage.alerts.mark_failed(
+                        record.id, Reason("stored alert is unreadable", "unreadable_alert")
+                    )
                 )
                 continue
             to_process.append((record, alert))
@@ -313,6 +318,18 @@ class OrderPipeline:
         )
         return ResumeReport(alerts=len(to_process), reconciling=len(unresolved))
 
+    async def dry_run(self, user_id: int, body: bytes) -> Notice:
+        """What `body` would do for this user now, sending no order (`/test`)."""
+        parts = DryRunParts(
+            kis=self._kis, markets=self._markets, market=self._market,
+            readiness=self._readiness, clock=self._clock,
+            user_state=self._inputs.get, blocked=lambda user, symbol: self._blocked.get(
+                (user, symbol)
+            ),
+            credentials=credentials,
+        )
+        return await dry_run(parts, user_id, body)
+
     async def wait_idle(self) -> None:
         await self._workers.wait_idle()
 
@@ -326,9 +343,11 @@ class OrderPipeline:
         self, alert_id: int, user_id: int, alert: Alert, fill_wait: float | None = None
     ) -> None:
         try:
-            await self._process_alert(
-                alert_id, user_id, alert, self._fill_wait if fill_wait is None else fill_wait
-            )
+            with alert_context(user_id, alert_id):
+                await self._process_alert(
+                    alert_id, user_id, alert,
+                    self._fill_wait if fill_wait is None else fill_wait,
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -336,7 +355,12 @@ class OrderPipeline:
             with contextlib.suppress(Exception):
                 await self._db(
                     self._storage.alerts.mark_failed(
-                        alert_id, f"internal error ({type(exc).__name__})"
+                        alert_id,
+                        Reason(
+                            f"internal error ({type(exc).__name__})",
+                            "internal_error",
+                            {"detail": type(exc).__name__},
+                        ),
                     )
                 )
 
@@ -345,25 +369,16 @@ class OrderPipeline:
     ) -> None:
         state = await self._inputs.get(user_id)
         if state is None:
-            await self._db(self._storage.alerts.mark_failed(alert_id, "the user no longer exists"))
+            await self._db(
+                self._storage.alerts.mark_failed(
+                    alert_id, Reason("the user no longer exists", "user_gone")
+                )
+            )
             return
         user, keys = state.user, state.keys
         env = user.active_environment
         market = self._markets.of(alert.instrument)
-        base = Notice(
-            kind=NoticeKind.ORDER_REFUSED,
-            env=env.value,
-            symbol=alert.symbol,
-            side=alert.action.value if alert.action else "",
-            quantity=alert.sizing.shares if isinstance(alert.sizing, Quantity) else 0,
-            order_type=alert.order_type.value,
-            price=alert.price,
-            comment=alert.comment or "",
-            market=market.code,
-            exchange=alert.exchange if market.code != "KRX" else "",
-            currency=market.currency.code,
-            ignored_price=alert.ignored_price or "",
-        )
+        base = alert_notice(alert, env.value, market)
         refusal = check_guards(
             user=user,
             keys=keys,
@@ -425,55 +440,17 @@ class OrderPipeline:
         self, alert_id: int, alert: Alert, market: Market, ctx: _Context, base: Notice
     ) -> SizedOrder | Refusal | None:
         """Fresh price/holding from KIS, then the size; None when KIS could not say."""
-        wanted = needs(alert, market)
-        price: Decimal | None = None
-        tick: Decimal | None = None
-        holding: int | None = None
-        held: Held | None = None
         try:
-            if wanted.price:
-                quote = await market.quote(self._kis, ctx.creds, alert.instrument)
-                if quote.price <= 0:
-                    # A success without a price (e.g. an unknown code): sizing cannot divide
-                    # by it, so it fails like any other inquiry, with a notice.
-                    raise KisServerError(
-                        rt_cd="0", msg_cd="", msg1=f"no current price for {alert.symbol}",
-                        tr_id=None, http_status=200,
-                    )
-                price, tick = quote.price, quote.tick
-            if wanted.holding:
-                held = await market.held(self._kis, ctx.creds, ctx.account, alert.instrument)
-                if held is None:
-                    holding = 0
-                elif isinstance(alert.sizing, Position):
-                    holding = held.quantity  # the position is what is held
-                else:
-                    holding = held.sellable  # what can be sold now (ord_psbl_qty)
+            figures = await inquire(self._kis, market, ctx.creds, ctx.account, alert)
         except KisError as exc:
             reason = _kis_reason(exc)
             log.warning("alert %d: KIS inquiry failed: %s", alert_id, type(exc).__name__)
             await self._fail_alert(
-                alert_id, ctx, base, f"KIS inquiry failed: {reason}", reason,
-                "inquiry_failed", {"detail": reason},
+                alert_id, ctx, base,
+                Reason(f"KIS inquiry failed: {reason}", "inquiry_failed", {"detail": reason}),
             )
             return None
-        result = size_order(alert, market, current_price=price, holding=holding, tick=tick)
-        if isinstance(result, SizingRefusal):
-            return sizing_refusal(alert, result)
-        if (
-            isinstance(alert.sizing, Position)
-            and held is not None
-            and result.side is Side.SELL
-            and result.quantity > held.sellable
-        ):
-            return Refusal(
-                "insufficient_holding",
-                f"cannot sell {result.quantity:,} of {alert.symbol} to reach the target "
-                f"position: {held.sellable:,} can be sold now",
-                "insufficient_holding",
-                {"quantity": f"{result.quantity:,}", "sellable": f"{held.sellable:,}"},
-            )
-        return replace(result, last=price)
+        return size(alert, market, figures)
 
     async def _place(
         self,
@@ -597,12 +574,13 @@ class OrderPipeline:
             await self._unknown(order, ctx, notice, _kis_reason(exc))
         elif isinstance(exc, KisApiError):
             await self._failed(
-                order, ctx, notice, _kis_reason(exc), exc.msg_cd or None, rejected=True
+                order, ctx, notice, kis_refusal(exc), exc.msg_cd or None, rejected=True
             )
         else:
             await self._failed(
-                order, ctx, notice, f"could not reach KIS: {exc}", None, rejected=False,
-                reason_key="kis_unreachable", reason_params={"detail": str(exc)},
+                order, ctx, notice,
+                Reason(f"could not reach KIS: {exc}", "kis_unreachable", {"detail": str(exc)}),
+                None, rejected=False,
             )
 
     async def _failed_unsent(
@@ -611,36 +589,29 @@ class OrderPipeline:
         """The order never left (no token, no rate-limit slot, KIS unreachable): the alert
         fails with the reason; there is no order row to record it on."""
         if isinstance(exc, KisApiError):
-            reason = _kis_reason(exc)
-            key, params = "not_sent", {"detail": reason}
+            detail = _kis_reason(exc)
+            reason = Reason(f"order not sent: {detail}", "not_sent", {"detail": detail})
         else:
-            reason = f"could not reach KIS: {exc}"
-            key, params = "kis_unreachable", {"detail": str(exc)}
+            reason = Reason(
+                f"order not sent: could not reach KIS: {exc}", "kis_unreachable",
+                {"detail": str(exc)},
+            )
         log.warning("alert %d: order not sent: %s", alert_id, type(exc).__name__)
-        await self._fail_alert(
-            alert_id, ctx, notice, f"order not sent: {reason}", reason, key, params
-        )
+        await self._fail_alert(alert_id, ctx, notice, reason)
 
     async def _fail_alert(
-        self,
-        alert_id: int,
-        ctx: _Context,
-        notice: Notice,
-        alert_reason: str,
-        reason: str,
-        reason_key: str,
-        reason_params: Mapping[str, str],
+        self, alert_id: int, ctx: _Context, notice: Notice, reason: Reason
     ) -> None:
         """The alert failed before any order existed: closed with its chat notice."""
         queued = await self._db(
             self._storage.alerts.finish(
                 alert_id,
                 AlertStatus.FAILED,
-                alert_reason,
+                reason,
                 notice=_entry(
                     ctx.chat_id,
-                    replace(notice, kind=NoticeKind.ORDER_FAILED, reason=reason,
-                            reason_key=reason_key, reason_params=dict(reason_params)),
+                    replace(notice, kind=NoticeKind.ORDER_FAILED, reason=reason.text,
+                            reason_key=reason.key, reason_params=dict(reason.params)),
                     f"alert_failed:{alert_id}",
                 ),
                 user_id=ctx.user_id,
@@ -666,7 +637,8 @@ class OrderPipeline:
     async def _unknown_after_cancel(self, order: OrderRecord) -> None:
         await self._db(
             self._storage.orders.record_outcome(
-                order, OrderStatus.UNKNOWN, "stopped while the order was sent"
+                order, OrderStatus.UNKNOWN, Reason("stopped while the order was sent",
+                                                   "outcome_unknown")
             )
         )
         self._metrics.orders.labels("unknown").inc()
@@ -715,17 +687,16 @@ class OrderPipeline:
         order: OrderRecord,
         ctx: _Context,
         notice: Notice,
-        reason: str,
+        reason: Reason,
         msg_cd: str | None,
         *,
         rejected: bool,
-        reason_key: str = "",
-        reason_params: Mapping[str, str] | None = None,
-        kind: NoticeKind = NoticeKind.ORDER_FAILED,
+        kind: NoticeKind | None = None,
         dedupe: str | None = None,
     ) -> None:
-        """`reason_key` names the bot's localized text; without one the chat shows `reason`
-        as is (KIS's own msg1 for a rejection)."""
+        """The order, its alert and the chat notice all carry `reason` (the bot renders
+        its key in the user's language; KIS's msg1 stays as KIS wrote it). A refusal by
+        KIS reads as one in the chat, as in `/orders`."""
         _, queued = await self._db(
             self._storage.orders.record_outcome(
                 order,
@@ -733,15 +704,17 @@ class OrderPipeline:
                 reason,
                 msg_cd,
                 alert_status=AlertStatus.FAILED,
-                alert_reason=f"order failed: {reason}",
+                alert_reason=replace(reason, text=f"order failed: {reason.text}"),
                 notice=_entry(
                     ctx.chat_id,
                     replace(
                         notice,
-                        kind=kind,
-                        reason=reason,
-                        reason_key=reason_key,
-                        reason_params=dict(reason_params or {}),
+                        kind=kind or (
+                            NoticeKind.ORDER_REJECTED if rejected else NoticeKind.ORDER_FAILED
+                        ),
+                        reason=reason.text,
+                        reason_key=reason.key,
+                        reason_params=dict(reason.params),
                     ),
                     dedupe or f"order_failed:{order.id}",
                 ),
@@ -756,7 +729,7 @@ class OrderPipeline:
             self._storage.orders.record_outcome(
                 order,
                 OrderStatus.UNKNOWN,
-                "no answer from KIS",
+                Reason("no answer from KIS", "outcome_unknown"),
                 notice=_entry(
                     ctx.chat_id,
                     replace(
@@ -781,7 +754,7 @@ class OrderPipeline:
             self._storage.alerts.finish(
                 alert_id,
                 AlertStatus.REFUSED,
-                refusal.reason,
+                Reason(refusal.reason, refusal.reason_key, refusal.params),
                 notice=_entry(
                     chat_id,
                     replace(
@@ -820,6 +793,10 @@ class OrderPipeline:
         return self._blocked.get(key)
 
     async def _reconcile_job(self, order: OrderRecord) -> None:
+        with alert_context(order.user_id, order.alert_id):
+            await self._reconcile_job_in_context(order)
+
+    async def _reconcile_job_in_context(self, order: OrderRecord) -> None:
         try:
             user = await self._db(self._storage.users.get(order.user_id))
             keys = await self._db(self._storage.key_sets.get(order.user_id, order.environment))
@@ -890,7 +867,11 @@ class OrderPipeline:
             else:  # it reached KIS, which then refused or cancelled all of it
                 await self._failed(
                     order, ctx, notice,
-                    f"{ended} at KIS as order {found.order_no} (checked daily executions)",
+                    Reason(
+                        f"{ended} at KIS as order {found.order_no} (checked daily executions)",
+                        f"kis_ended_{ended}",
+                        {"order_no": found.order_no},
+                    ),
                     None, rejected=True, kind=NoticeKind.ORDER_REJECTED, dedupe=verdict_key,
                 )
         elif verdict.outcome is Outcome.NOT_FOUND:
@@ -907,7 +888,7 @@ class OrderPipeline:
             )
             log.info("order %d reconciled: not placed at KIS", order.id)
             await self._failed(
-                order, ctx, notice, NOT_PLACED, None, rejected=False, reason_key="not_placed",
+                order, ctx, notice, Reason(NOT_PLACED, "not_placed"), None, rejected=False,
                 kind=NoticeKind.ORDER_NOT_PLACED, dedupe=f"order_verdict:{order.id}",
             )
         else:
@@ -915,7 +896,11 @@ class OrderPipeline:
             self._blocked[key] = order.id
             await self._db(
                 self._storage.orders.mark_unknown(
-                    order.id, "could not check KIS's daily executions; still unknown"
+                    order.id,
+                    Reason(
+                        "could not check KIS's daily executions; still unknown",
+                        "reconcile_failed",
+                    ),
                 )
             )
             log.warning("order %d: could not reconcile (%s)", order.id, verdict.error)
@@ -937,7 +922,12 @@ class OrderPipeline:
         if order.status in (OrderStatus.REJECTED, OrderStatus.FAILED):
             await self._db(
                 self._storage.alerts.mark_failed(
-                    order.alert_id, f"order failed: {order.reason or order.status.value}"
+                    order.alert_id,
+                    Reason(
+                        f"order failed: {order.reason or order.status.value}",
+                        order.reason_key or "",
+                        order.reason_params or {},
+                    ),
                 )
             )
         else:
@@ -995,6 +985,13 @@ def _alert_of(record: AlertRecord) -> Alert | None:
         return Alert.from_json(cast("dict[str, JSONValue]", dict(record.parsed)))
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def kis_refusal(exc: KisApiError) -> Reason:
+    """KIS refused the order: its code and msg1 as KIS wrote them, in the bot's frame."""
+    return Reason(
+        _kis_reason(exc), "kis_rejected", {"code": exc.msg_cd or "-", "message": exc.msg1 or "-"}
+    )
 
 
 def _kis_reason(exc: KisError) -> str:

@@ -23,6 +23,7 @@ from storage.crypto import hash_token
 from storage.facade import Storage
 from webhook_server.alert import Alert
 from webhook_server.intake import UNKNOWN_TOKEN, Accepted, Duplicate, IntakeResult
+from webhook_server.log_context import detached, set_alert_context
 from webhook_server.token_guard import UnknownTokens
 
 log = logging.getLogger(__name__)
@@ -88,12 +89,15 @@ class StorageIntake:
         user_id = await self._user_for(token, client)
         if user_id is None:
             return UNKNOWN_TOKEN
+        set_alert_context(user_id)  # this request's task only: its log lines name the user
         raw = body.decode("utf-8-sig")  # parse_alert decoded it already: cannot fail
         parsed = alert.to_json()
         result = await self._storage.alerts.accept(user_id, raw, parsed, alert.id, received_at)
+        set_alert_context(alert_id=result.alert_id)
         if result.duplicate:
             return Duplicate(str(result.alert_id))
-        self._sink.submit(AcceptedAlert(result.alert_id, user_id, alert, arrived))
+        with detached():  # the pipeline's workers serve many alerts; each job sets its own
+            self._sink.submit(AcceptedAlert(result.alert_id, user_id, alert, arrived))
         return Accepted(str(result.alert_id))
 
     async def _user_for(self, token: str, client: str) -> int | None:

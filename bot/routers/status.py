@@ -26,13 +26,14 @@ from storage.records import UserRecord
 
 async def status(
     message: Message, user: UserRecord, lang: Lang, storage: Storage,
-    watchers: WatcherSupervisor,
+    watchers: WatcherSupervisor, public_url: str,
 ) -> None:
     env = user.active_environment
     keys = await storage.key_sets.get(user.id, env)
     today = await storage.orders.since(user.id, kst_midnight(datetime.now(UTC)))
     await message.answer(
-        status_message(lang, user, keys, watchers.connection_state(user.id), len(today)),
+        status_message(lang, user, keys, watchers.connection_state(user.id), len(today),
+                       public_url),
         reply_markup=None if keys is None else recheck_keyboard(lang, env.value),
     )
 

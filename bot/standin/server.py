@@ -75,9 +75,12 @@ class BotApiStandIn:
         bot_username: str = "moahook_bot",
         bot_first_name: str = "moahook",
         per_chat_limit: tuple[int, float] | None = None,
+        port: int = 0,
     ) -> None:
         """`per_chat_limit=(n, seconds)` answers 429 to the n+1-th sendMessage to one chat
-        within `seconds`, as Telegram does; None (default) only records the timestamps."""
+        within `seconds`, as Telegram does; None (default) only records the timestamps.
+        `port` 0 takes any free port."""
+        self._port = port
         self._token = token or _new_token()
         bot_id = int(self._token.partition(":")[0])
         self._bot_user: JsonObject = {
@@ -158,7 +161,7 @@ class BotApiStandIn:
             app, access_log=None, shutdown_timeout=2.0, handler_cancellation=True
         )
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", self._port)
         await site.start()
         port = int(runner.addresses[0][1])
         self._runner = runner

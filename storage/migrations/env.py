@@ -1,21 +1,27 @@
 """Alembic environment: runs on the connection `Database.migrate` hands in.
 
-Run from the command line (`alembic -x url=... upgrade head` with a config whose
-script_location points here) it opens its own async engine instead.
+Run from the command line in the project root (`alembic current`, `alembic history`;
+`alembic.ini` points here) it opens its own async engine on `-x url=…`, else on
+MOAHOOK_DATABASE_URL from the environment or `./.env`, else on the default SQLite file
+under MOAHOOK_DATA_DIR — the database `moahook serve` would use.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 from typing import Literal
 
 from alembic import context
+from dotenv import dotenv_values
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 import storage.models  # noqa: F401 - registers the tables on SQLModel.metadata
+from storage.db import default_database_url
 from storage.types import UtcDateTime
 
 target_metadata = SQLModel.metadata
@@ -44,7 +50,16 @@ def _run(connection: Connection) -> None:
 
 def _url() -> str:
     url = context.get_x_argument(as_dictionary=True).get("url")
-    return url or context.config.get_main_option("sqlalchemy.url") or ""
+    if url:
+        return url
+    configured = context.config.get_main_option("sqlalchemy.url")
+    if configured:
+        return configured
+    env = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+    env.update(os.environ)
+    given = (env.get("MOAHOOK_DATABASE_URL") or "").strip()
+    data_dir = (env.get("MOAHOOK_DATA_DIR") or "").strip() or "data"
+    return given or default_database_url(Path(data_dir))
 
 
 async def _run_async() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
+import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from typing import Final
 from sqlalchemy import (
     JSON,
     BigInteger,
+    ColumnElement,
     Row,
     Select,
     String,
@@ -20,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     insert,
+    literal_column,
     select,
     update,
 )
@@ -27,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import col
 
-from storage.db import Database, in_transaction
+from storage.db import Database, Prepared, in_transaction
 from storage.models import Alert
 from storage.records import (
     OPEN_ALERT_STATUSES,
@@ -35,13 +39,24 @@ from storage.records import (
     AlertRecord,
     AlertStatus,
     OutboxMessage,
+    Reason,
 )
 from storage.repositories._sql import LOCK_ALERTS, Clock, require_id, rowcount
 from storage.repositories.outbox import OutboxEntry, insert_entry
 from storage.types import UtcDateTime, utcnow
 
+log = logging.getLogger(__name__)
+
 ID_WINDOW: Final = timedelta(hours=24)  # same `id` field within this → duplicate
 BODY_WINDOW: Final = timedelta(seconds=60)  # same body (no `id`) within this → duplicate
+# Only an alert that led to an order, or may still lead to one, makes a resend a
+# duplicate: a refused or failed alert does not block its retry.
+BLOCKING_STATUSES: Final = (AlertStatus.ACCEPTED, AlertStatus.PROCESSING, AlertStatus.DONE)
+# As SQL literals, not bound parameters: the intake's statements are compiled once for
+# the direct SQLite connection, where an expanding IN list cannot be bound.
+_BLOCKING: Final[list[ColumnElement[str]]] = [
+    literal_column(f"'{status.value}'") for status in BLOCKING_STATUSES
+]
 _MAX_KEY_CHARS: Final = 200
 _MAX_BATCH: Final = 256
 _INSERT_COLUMNS: Final = [
@@ -78,7 +93,20 @@ def _record(row: Alert) -> AlertRecord:
         status=AlertStatus(row.status),
         reason=row.reason,
         updated_at=row.updated_at,
+        reason_key=row.reason_key,
+        reason_params=row.reason_params,
     )
+
+
+def reason_values(reason: Reason | str | None) -> dict[str, object]:
+    """The `reason`, `reason_key` and `reason_params` columns for a reason."""
+    if reason is None or isinstance(reason, str):
+        return {"reason": reason, "reason_key": None, "reason_params": None}
+    return {
+        "reason": reason.text,
+        "reason_key": reason.key or None,
+        "reason_params": dict(reason.params) if reason.key else None,
+    }
 
 
 def _earlier(by_key: bool) -> Select[int | None]:
@@ -88,6 +116,7 @@ def _earlier(by_key: bool) -> Select[int | None]:
         col(Alert.user_id) == bindparam("user_id"),
         match == bindparam("match"),
         col(Alert.received_at) > bindparam("cutoff", type_=UtcDateTime()),
+        col(Alert.status).in_(_BLOCKING),
     )
 
 
@@ -113,23 +142,40 @@ _FIRST_EARLIER: Final = {
 
 
 _EARLIER_KEYS: Final = frozenset({"user_id", "match", "cutoff"})
-# One alert on the direct SQLite connection: SQL and positional values of the insert
-# unless it repeats an earlier alert, and of the query for the first such alert.
-_DirectStep = tuple[str, tuple[object, ...], str, tuple[object, ...]]
+# A dropped repeat is still recorded (status duplicate), so /log can say so.
+_INSERT_DUPLICATE: Final = insert(Alert)
+_DUPLICATE_KEYS: Final = frozenset(
+    {*_INSERT_COLUMNS, "reason", "reason_key", "reason_params"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _DirectStep:
+    """One alert on the direct SQLite connection: the insert unless it repeats an earlier
+    alert, the query for the first such alert, and the record of a dropped repeat."""
+
+    insert_sql: str
+    insert_values: tuple[object, ...]
+    first_sql: str
+    first_values: tuple[object, ...]
+    duplicate: Prepared
+    item: _Pending
 
 
 def _accept_steps(conn: sqlite3.Connection, steps: Sequence[_DirectStep]) -> list[AcceptResult]:
     """On the connection's thread: each alert in turn, so a later alert of the batch sees
     the earlier ones exactly as if it had come alone after them."""
     results: list[AcceptResult] = []
-    for insert_sql, insert_values, first_sql, first_values in steps:
-        inserted = conn.execute(insert_sql, insert_values).fetchall()
+    for step in steps:
+        inserted = conn.execute(step.insert_sql, step.insert_values).fetchall()
         if inserted:
             results.append(AcceptResult(alert_id=require_id(inserted[0][0]), duplicate=False))
             continue
-        first = conn.execute(first_sql, first_values).fetchall()
-        results.append(AcceptResult(alert_id=require_id(first[0][0] if first else None),
-                                    duplicate=True))
+        first = require_id(conn.execute(step.first_sql, step.first_values).fetchall()[0][0])
+        conn.execute(
+            step.duplicate.sql, step.duplicate.positional(step.item.duplicate_values(first))
+        )
+        results.append(AcceptResult(alert_id=first, duplicate=True))
     return results
 
 
@@ -179,6 +225,13 @@ class _Pending:
             "status": AlertStatus.ACCEPTED.value,
             "updated_at": self.now,
         }
+
+    def duplicate_values(self, first_id: int) -> dict[str, object]:
+        """The row recording that this alert was dropped as a repeat of `first_id`."""
+        reason = Reason(f"a repeat of alert #{first_id}, dropped", "duplicate",
+                        {"alert_id": str(first_id)})
+        return {**self.values(), "status": AlertStatus.DUPLICATE.value,
+                **reason_values(reason)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +287,10 @@ class Alerts:
         )
         self._queue.append(pending)
         if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain(), name="alerts-accept")
+            # A fresh context: the batch serves many requests, not the one that started it.
+            self._drainer = asyncio.create_task(
+                self._drain(), name="alerts-accept", context=contextvars.Context()
+            )
         # shield: a caller that gives up must not cancel the write of the whole batch
         return await asyncio.shield(pending.future)
 
@@ -254,7 +310,10 @@ class Alerts:
                             results = [await self._accept_one(session, batch[0])]
                         else:
                             results = await self._accept_batch(session, batch)
-            except Exception:  # noqa: BLE001 - one bad alert must not sink the others
+            except Exception as exc:  # noqa: BLE001 - one bad alert must not sink the others
+                # The slow path: worth knowing about when it is not one bad alert.
+                log.warning("alert batch of %d failed (%s); storing each on its own",
+                            len(batch), type(exc).__name__)
                 await self._accept_alone(batch)  # each on its own; errors go to the caller
                 continue
             for item, result in zip(batch, results, strict=True):
@@ -278,15 +337,17 @@ class Alerts:
         one transaction of prebuilt insert-unless-repeat statements (a lone alert is one
         autocommit statement). The writer lock orders it against every other write."""
         steps: list[_DirectStep] = []
+        duplicate = self._db.prepare(_INSERT_DUPLICATE, _DUPLICATE_KEYS)
         for item in batch:
             by_key = item.key is not None
             params = item.params()
             insert = self._db.prepare(_INSERT_UNLESS_EARLIER[by_key], frozenset(params))
             first = self._db.prepare(_FIRST_EARLIER[by_key], _EARLIER_KEYS)
             steps.append(
-                (insert.sql, insert.positional(params), first.sql, first.positional(params))
+                _DirectStep(insert.sql, insert.positional(params), first.sql,
+                            first.positional(params), duplicate, item)
             )
-        if len(steps) == 1:
+        if len(steps) == 1:  # autocommit: the repeat's record, if any, is a second commit
             return await self._db.write_direct(lambda conn: _accept_steps(conn, steps),
                                                urgent=True)
         return await self._db.write_direct(
@@ -301,10 +362,11 @@ class Alerts:
         inserted = await self._db.write_one(_INSERT_UNLESS_EARLIER[by_key], params, urgent=True)
         if inserted:
             return AcceptResult(alert_id=require_id(inserted[0][0]), duplicate=False)
-        async with self._db.session() as session:
+        async with self._db.transaction(urgent=True) as session:
             conn = await session.connection()
-            first = (await conn.execute(_FIRST_EARLIER[by_key], params)).scalar_one()
-        return AcceptResult(alert_id=require_id(first), duplicate=True)
+            first = require_id((await conn.execute(_FIRST_EARLIER[by_key], params)).scalar_one())
+            await conn.execute(_INSERT_DUPLICATE, [item.duplicate_values(first)])
+        return AcceptResult(alert_id=first, duplicate=True)
 
     async def _accept_one(self, session: AsyncSession, item: _Pending) -> AcceptResult:
         by_key = item.key is not None
@@ -315,8 +377,9 @@ class Alerts:
         new_id = (await conn.execute(_INSERT_UNLESS_EARLIER[by_key], params)).scalar()
         if new_id is not None:
             return AcceptResult(alert_id=new_id, duplicate=False)
-        first = (await conn.execute(_FIRST_EARLIER[by_key], params)).scalar_one()
-        return AcceptResult(alert_id=require_id(first), duplicate=True)
+        first = require_id((await conn.execute(_FIRST_EARLIER[by_key], params)).scalar_one())
+        await conn.execute(_INSERT_DUPLICATE, [item.duplicate_values(first)])
+        return AcceptResult(alert_id=first, duplicate=True)
 
     async def _accept_batch(
         self, session: AsyncSession, batch: Sequence[_Pending]
@@ -342,6 +405,7 @@ class Alerts:
                             col(Alert.user_id).in_(users),
                             column.in_(values),
                             col(Alert.received_at) > oldest - window,
+                            col(Alert.status).in_(_BLOCKING),
                         )
                     )
                 ).all()
@@ -365,13 +429,16 @@ class Alerts:
             )
             ids = [require_id(new_id) for new_id in inserted.scalars()]
         results: list[AcceptResult] = []
-        for entry in outcome:
+        dropped: list[dict[str, object]] = []
+        for item, entry in zip(batch, outcome, strict=True):
             if isinstance(entry, int):
                 results.append(AcceptResult(alert_id=ids[entry], duplicate=False))
-            elif entry.id < 0:
-                results.append(AcceptResult(alert_id=ids[-entry.id - 1], duplicate=True))
-            else:
-                results.append(AcceptResult(alert_id=entry.id, duplicate=True))
+                continue
+            first_id = ids[-entry.id - 1] if entry.id < 0 else entry.id
+            results.append(AcceptResult(alert_id=first_id, duplicate=True))
+            dropped.append(item.duplicate_values(first_id))
+        if dropped:
+            await conn.execute(_INSERT_DUPLICATE, dropped)
         return results
 
     async def get(self, alert_id: int) -> AlertRecord | None:
@@ -413,13 +480,13 @@ class Alerts:
             if claimed is not None:
                 return claimed
 
-    async def mark_done(self, alert_id: int, reason: str | None = None) -> None:
+    async def mark_done(self, alert_id: int, reason: Reason | str | None = None) -> None:
         await self._finish(alert_id, AlertStatus.DONE, reason)
 
-    async def mark_refused(self, alert_id: int, reason: str) -> None:
+    async def mark_refused(self, alert_id: int, reason: Reason | str) -> None:
         await self._finish(alert_id, AlertStatus.REFUSED, reason)
 
-    async def mark_failed(self, alert_id: int, reason: str) -> None:
+    async def mark_failed(self, alert_id: int, reason: Reason | str) -> None:
         await self._finish(alert_id, AlertStatus.FAILED, reason)
 
     async def unprocessed(self) -> list[AlertRecord]:
@@ -451,7 +518,7 @@ class Alerts:
         self,
         alert_id: int,
         status: AlertStatus,
-        reason: str | None,
+        reason: Reason | str | None,
         *,
         notice: OutboxEntry | None = None,
         user_id: int | None = None,
@@ -467,17 +534,23 @@ class Alerts:
                 return None
             return await insert_entry(self._db.dialect, session, user_id, notice, now)
 
-    async def _finish(self, alert_id: int, status: AlertStatus, reason: str | None) -> None:
+    async def _finish(
+        self, alert_id: int, status: AlertStatus, reason: Reason | str | None
+    ) -> None:
         async with self._db.transaction() as session:
             await finish_in(session, alert_id, status, reason, self._clock())
 
 
 async def finish_in(
-    session: AsyncSession, alert_id: int, status: AlertStatus, reason: str | None, now: datetime
+    session: AsyncSession,
+    alert_id: int,
+    status: AlertStatus,
+    reason: Reason | str | None,
+    now: datetime,
 ) -> None:
     """Sets an alert's final status inside the caller's transaction."""
     await session.execute(
         update(Alert)
         .where(col(Alert.id) == alert_id)
-        .values(status=status.value, reason=reason, updated_at=now)
+        .values(status=status.value, updated_at=now, **reason_values(reason))
     )

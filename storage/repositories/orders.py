@@ -18,14 +18,14 @@ from kis.env import Environment
 from storage.db import Database, in_transaction
 from storage.errors import OrderAlreadyExists
 from storage.models import Alert, Fill, Order
-from storage.records import AlertStatus, OrderRecord, OrderStatus, OutboxMessage
+from storage.records import AlertStatus, OrderRecord, OrderStatus, OutboxMessage, Reason
 from storage.repositories._sql import (
     Clock,
     insert_ignoring_by_column,
     require_id,
     rowcount,
 )
-from storage.repositories.alerts import finish_in
+from storage.repositories.alerts import finish_in, reason_values
 from storage.repositories.outbox import (
     OutboxEntry,
     entry_values,
@@ -68,6 +68,8 @@ def order_record(row: Order) -> OrderRecord:
         notice_qty=row.notice_qty,
         notice_amount=row.notice_amount,
         settled_qty=row.settled_qty,
+        reason_key=row.reason_key,
+        reason_params=row.reason_params,
     )
 
 
@@ -125,6 +127,8 @@ _ACCEPT_ORDER: Final = (
         notice_qty=bindparam("p_filled_qty"),
         notice_amount=bindparam("p_filled_amount", type_=Money()),
         reason=None,
+        reason_key=None,
+        reason_params=None,
         sent_at=func.coalesce(col(Order.sent_at), bindparam("p_now", type_=UtcDateTime())),
         updated_at=bindparam("p_now", type_=UtcDateTime()),
     )
@@ -135,6 +139,8 @@ _ALERT_DONE: Final = (
     .values(
         status=AlertStatus.DONE.value,
         reason=None,
+        reason_key=None,
+        reason_params=None,
         updated_at=bindparam("p_now", type_=UtcDateTime()),
     )
 )
@@ -343,6 +349,8 @@ class Orders:
             notice_qty=qty,
             notice_amount=amount,
             reason=None,
+            reason_key=None,
+            reason_params=None,
             sent_at=order.sent_at or now,
             updated_at=now,
         )
@@ -357,11 +365,11 @@ class Orders:
         self,
         order: OrderRecord,
         status: OrderStatus,
-        reason: str | None,
+        reason: Reason | str | None,
         msg_cd: str | None = None,
         *,
         alert_status: AlertStatus | None = None,
-        alert_reason: str | None = None,
+        alert_reason: Reason | str | None = None,
         notice: OutboxEntry | None = None,
     ) -> tuple[OrderRecord, OutboxMessage | None]:
         """`order` rejected, failed or of unknown outcome; with `alert_status` its alert
@@ -369,11 +377,12 @@ class Orders:
         if status not in (OrderStatus.REJECTED, OrderStatus.FAILED, OrderStatus.UNKNOWN):
             raise ValueError(f"record_outcome does not record {status.value}")
         now = self._clock()
+        columns = reason_values(reason)
         values: dict[str, object] = {
             "status": status.value,
-            "reason": reason,
             "msg_cd": msg_cd,
             "updated_at": now,
+            **columns,
         }
         sent_at = order.sent_at
         if status is not OrderStatus.FAILED:  # KIS answered, or may have got it
@@ -391,7 +400,14 @@ class Orders:
                 else await insert_entry(self._db.dialect, session, order.user_id, notice, now)
             )
         record = replace(
-            order, status=status, reason=reason, msg_cd=msg_cd, sent_at=sent_at, updated_at=now
+            order,
+            status=status,
+            reason=_text(columns["reason"]),
+            reason_key=_text(columns["reason_key"]),
+            reason_params=order_reason_params(columns["reason_params"]),
+            msg_cd=msg_cd,
+            sent_at=sent_at,
+            updated_at=now,
         )
         return record, queued
 
@@ -502,6 +518,8 @@ class Orders:
                 notice_qty=filled_qty,
                 notice_amount=filled_amount,
                 reason=None,
+                reason_key=None,
+                reason_params=None,
                 sent_at=func.coalesce(col(Order.sent_at), now),
                 updated_at=now,
             )
@@ -516,33 +534,39 @@ class Orders:
             notice_qty=filled_qty,
             notice_amount=filled_amount,
             reason=None,
+            reason_key=None,
+            reason_params=None,
             sent_at=order.sent_at or now,
             updated_at=now,
         )
 
     async def mark_rejected(
-        self, order_id: int, reason: str, msg_cd: str | None = None
+        self, order_id: int, reason: Reason | str, msg_cd: str | None = None
     ) -> OrderRecord | None:
         """KIS refused the order (`msg1`, `msg_cd`)."""
         return await self._mark_ended(order_id, OrderStatus.REJECTED, reason, msg_cd)
 
     async def mark_failed(
-        self, order_id: int, reason: str, msg_cd: str | None = None
+        self, order_id: int, reason: Reason | str, msg_cd: str | None = None
     ) -> OrderRecord | None:
         """The order never reached KIS."""
         return await self._mark_ended(order_id, OrderStatus.FAILED, reason, msg_cd)
 
     async def _mark_ended(
-        self, order_id: int, status: OrderStatus, reason: str, msg_cd: str | None
+        self, order_id: int, status: OrderStatus, reason: Reason | str, msg_cd: str | None
     ) -> OrderRecord | None:
         return await self._update(
-            order_id, status=status.value, reason=reason, msg_cd=msg_cd, updated_at=self._clock()
+            order_id, status=status.value, msg_cd=msg_cd, updated_at=self._clock(),
+            **reason_values(reason),
         )
 
-    async def mark_unknown(self, order_id: int, reason: str | None = None) -> OrderRecord | None:
+    async def mark_unknown(
+        self, order_id: int, reason: Reason | str | None = None
+    ) -> OrderRecord | None:
         """Sent, but the answer was lost: reconcile before anything is re-sent."""
         return await self._update(
-            order_id, status=OrderStatus.UNKNOWN.value, reason=reason, updated_at=self._clock()
+            order_id, status=OrderStatus.UNKNOWN.value, updated_at=self._clock(),
+            **reason_values(reason),
         )
 
     async def get(self, order_id: int) -> OrderRecord | None:
@@ -605,3 +629,13 @@ class Orders:
         async with self._db.session() as session:
             rows = (await session.execute(query)).scalars().all()
         return [order_record(row) for row in rows]
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def order_reason_params(value: object) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(k): str(v) for k, v in value.items()}

@@ -135,7 +135,7 @@ async def running_stack(
                 if not webhook:
                     sock.bind(("127.0.0.1", 0))
                 await web.SockSite(runner, sock).start()
-                assert started.is_set()
+                await asyncio.wait_for(started.wait(), 10)
                 yield Stack(standin, sim, storage, bot, dispatcher, notifier, watchers, kis,
                             hook_url, f"http://127.0.0.1:{sock.getsockname()[1]}", states)
             finally:
@@ -218,8 +218,8 @@ async def test_paper_keys_flow_end_to_end(stack: Stack) -> None:
     # The two secret-bearing messages are gone and the user was told, in order.
     transcript = user.transcript()
     assert transcript.count("(deleted by the bot)") == 2
-    assert "App Key이(가) 담긴 메시지를 지웠습니다" in transcript
-    assert "App Secret이(가) 담긴 메시지를 지웠습니다" in transcript
+    assert "App Key가 담긴 메시지를 지웠습니다" in transcript
+    assert "App Secret이 담긴 메시지를 지웠습니다" in transcript
     account = demo_account()
     for message in user.bot_messages():
         assert account.app_secret not in message.text

@@ -131,6 +131,10 @@ def _refusal_keys_in(module: ModuleType) -> set[str]:
             for arg in (node.args[0:1] + node.args[2:3]):
                 if (text := value(arg)) is not None:
                     keys.add(text)
+        if name == "Reason":
+            for arg in node.args[1:2]:
+                if (text := value(arg)) is not None:
+                    keys.add(text)
         for keyword in node.keywords:
             if keyword.arg == "reason_key" and (text := value(keyword.value)) is not None:
                 keys.add(text)
@@ -138,9 +142,8 @@ def _refusal_keys_in(module: ModuleType) -> set[str]:
     return keys
 
 
-# Failures the pipeline reports today with a literal English reason and no key; these
-# are the keys it should use (the texts are ready; see the bot's reason.* catalog).
-LITERAL_REASON_KEYS = ("not_placed", "inquiry_failed", "kis_unreachable")
+# Keys the pipeline builds at run time (`kis_ended_{ended}`).
+LITERAL_REASON_KEYS = ("kis_ended_rejected", "kis_ended_cancelled")
 
 
 def test_every_reason_the_pipeline_and_sizing_can_emit_has_ko_and_en_text() -> None:
@@ -148,7 +151,9 @@ def test_every_reason_the_pipeline_and_sizing_can_emit_has_ko_and_en_text() -> N
     from webhook_server.sizing import RefusalCode
 
     emitted = {code.value for code in RefusalCode}
-    emitted |= _refusal_keys_in(guards) | _refusal_keys_in(pipeline)
+    from bot import watchers
+
+    emitted |= _refusal_keys_in(guards) | _refusal_keys_in(pipeline) | _refusal_keys_in(watchers)
     # Markers on accepted/fill notices (their own notice.* lines), not reasons.
     from storage.notices import CHECKED_WITH_KIS, FROM_EXECUTIONS
 
@@ -156,7 +161,8 @@ def test_every_reason_the_pipeline_and_sizing_can_emit_has_ko_and_en_text() -> N
     # The scan found the guard keys, so it reads the sources it is meant to.
     assert {"paused", "no_keys", "fill_not_ready", "stale", "market_closed",
             "quantity_below_one", "not_held", "amount_below_one_share", "earlier_unknown",
-            "insufficient_holding", "outcome_unknown"} <= emitted
+            "insufficient_holding", "outcome_unknown", "not_placed", "inquiry_failed",
+            "kis_unreachable", "kis_rejected", "internal_error"} <= emitted
     emitted |= set(LITERAL_REASON_KEYS)
     for key in sorted(emitted):
         assert f"reason.{key}" in KO, key
@@ -167,7 +173,8 @@ def test_reason_texts_read_without_a_bare_placeholder() -> None:
     params = {"amount": "50,000", "price": "71,500", "detail": "x", "lag": "90",
               "max_lag": "60", "quantity": "7", "sellable": "3", "percent": "10",
               "held": "5", "order_id": "12", "env": "paper", "market": "KRX", "target": "2",
-              "opens": "2026-03-09 09:00 KST"}
+              "opens": "2026-03-09 09:00 KST", "code": "APBK0952",
+              "message": "주문가능금액을 초과", "order_no": "0000000001", "alert_id": "3"}
     for lang in ("ko", "en"):
         for key in (k for k in KO if k.startswith("reason.")):
             text = t(lang, key, **{n: params[n] for n in _fields(KO[key])})  # type: ignore[arg-type]

@@ -119,7 +119,7 @@ def test_kis_refusing_the_order_fails_the_quantity_alert_step(scratch: Path) -> 
     assert f"[{step + 1}/{STEPS}]" not in output  # it stopped there
     final = output.rstrip().splitlines()[-1]
     assert final.startswith(f"demo: FAILED at step {step}: expected ✅ 체결")
-    assert "APBK0952" in final and "주문 실패" in final
+    assert "APBK0952" in final and "KIS 거부" in final
     assert "── 채팅" in output  # the chat so far is still shown
     assert list(scratch.iterdir()) == []
 

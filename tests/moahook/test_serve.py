@@ -65,3 +65,57 @@ async def test_serve_answers_health_metrics_and_start(tmp_path: Path) -> None:
         finally:
             await site.runner.cleanup()
             await services.close()
+
+
+async def test_test_command_sizes_an_alert_in_the_chat_and_orders_nothing(
+    tmp_path: Path,
+) -> None:
+    """`/test <message>` through the wired service: the bot asks the pipeline's dry run
+    (fresh KIS figures) and answers in Korean; the simulator saw no order request."""
+    from kis.sim import demo_account
+
+    async with KisSimulator() as sim, BotApiStandIn() as standin:
+        settings = Settings.from_mapping({
+            **sim.env_vars(),
+            "MOAHOOK_BOT_TOKEN": standin.token,
+            "MOAHOOK_TELEGRAM_API_URL": standin.base_url,
+            "MOAHOOK_DATA_DIR": str(tmp_path),
+            "MOAHOOK_MASTER_KEY": encode_master_key(bytes(range(32))),
+            "MOAHOOK_MARKET_HOURS": "off",
+        })
+        services = await open_services(settings, SecretRegistry())
+        site = await start_site(services, "127.0.0.1", 0)
+        try:
+            await asyncio.wait_for(site.bot_started.wait(), 10)
+            user = standin.user(7002, "Jun")
+            mark = user.mark()
+            await user.send_text("/start")
+            await user.wait_for_bot_message("/hook/", after=mark)
+            record = await services.storage.users.by_telegram_id(7002)
+            assert record is not None
+            account = demo_account()
+            await services.storage.key_sets.save(
+                record.id, account.env, app_key=account.app_key, app_secret=account.app_secret,
+                cano=account.cano, product_code=account.product_code, hts_id=account.hts_id,
+            )
+            await services.storage.key_sets.record_checks(record.id, account.env, {}, True)
+            await services.watchers.sync(record.id)
+            await services.watchers.wait_settled(10)
+
+            mark = user.mark()
+            # As a phone sends it: typographic quotes.
+            await user.send_text('/test {“ticker”:“KRX:005930”,“action”:“buy”,“amount”:“300000”}')
+            reply = await user.wait_for_bot_message("🧪", after=mark)
+            assert "주문은 보내지 않았습니다" in reply.text
+            assert "지금 받으면 주문합니다: 005930 매수 4주 시장가" in reply.text, reply.text
+            assert "현재가 71,000원" in reply.text
+            assert [r for r in sim.requests if r.endpoint == "order"] == []
+            assert sim.orders == []
+
+            mark = user.mark()
+            await user.send_text("/test")
+            usage = await user.wait_for_bot_message("/test", after=mark)
+            assert "주문은 보내지 않고" in usage.text
+        finally:
+            await site.runner.cleanup()
+            await services.close()

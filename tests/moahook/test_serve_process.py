@@ -15,17 +15,20 @@ from bot.standin import BotApiStandIn
 from kis.sim import KisSimulator
 from storage.crypto import encode_master_key
 
-READY_LINE = "moahook serving on"
+# The web server listening and the bot started (either may come first).
+READY_LINES = ("moahook serving on", "telegram bot @")
 
 
-async def _read_until(stream: asyncio.StreamReader, marker: str, seen: list[str]) -> str:
+async def _read_until(
+    stream: asyncio.StreamReader, markers: tuple[str, ...], seen: list[str]
+) -> str:
     while True:
         raw = await stream.readline()
         if not raw:
             raise AssertionError("serve exited early:\n" + "".join(seen))
         line = raw.decode(errors="replace")
         seen.append(line)
-        if marker in line:
+        if any(marker in line for marker in markers):
             return line
 
 
@@ -55,7 +58,8 @@ async def test_serve_process_starts_answers_and_stops_on_sigterm(tmp_path: Path)
         assert proc.stderr is not None
         seen: list[str] = []
         try:
-            await asyncio.wait_for(_read_until(proc.stderr, READY_LINE, seen), 30)
+            for _ in READY_LINES:
+                await asyncio.wait_for(_read_until(proc.stderr, READY_LINES, seen), 30)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
                 health = await http.get("/healthz")
             assert health.status_code == 200, health.text

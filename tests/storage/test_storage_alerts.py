@@ -6,7 +6,9 @@ import asyncio
 import json
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from storage.facade import Storage
 from storage.models import Alert
@@ -23,8 +25,62 @@ def _body(n: int, with_id: bool = True) -> tuple[str, dict[str, object]]:
 
 
 async def _alert_rows(store: Storage) -> int:
+    """Alerts stored to be acted on (dropped repeats are recorded too, for /log)."""
     async with store.db.session() as session:
-        return int((await session.execute(select(func.count()).select_from(Alert))).scalar_one())
+        return int(
+            (
+                await session.execute(
+                    select(func.count())
+                    .select_from(Alert)
+                    .where(col(Alert.status) != AlertStatus.DUPLICATE.value)
+                )
+            ).scalar_one()
+        )
+
+
+@pytest.mark.parametrize("status", [AlertStatus.REFUSED, AlertStatus.FAILED])
+@pytest.mark.parametrize("key", ["strat-1", None])
+async def test_a_refused_or_failed_alert_does_not_block_its_retry(
+    store: Storage, status: AlertStatus, key: str | None
+) -> None:
+    """A resend of an alert that was refused (paused, outside hours) is a new alert, with
+    or without `id` (it was answered `duplicate` and silently dropped)."""
+    user = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    raw, parsed = _body(1, with_id=key is not None)
+    first = await store.alerts.accept(user.id, raw, parsed, key)
+    await store.alerts.finish(first.alert_id, status, "acting on alerts is paused")
+    retry = await store.alerts.accept(user.id, raw, parsed, key)
+    assert not retry.duplicate and retry.alert_id != first.alert_id
+    # The retry is in flight: a third copy is its duplicate.
+    third = await store.alerts.accept(user.id, raw, parsed, key)
+    assert third.duplicate and third.alert_id == retry.alert_id
+
+
+@pytest.mark.parametrize("status", [AlertStatus.PROCESSING, AlertStatus.DONE])
+async def test_an_alert_in_flight_or_ordered_still_blocks_a_resend(
+    store: Storage, status: AlertStatus
+) -> None:
+    user = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    raw, parsed = _body(1, with_id=False)
+    first = await store.alerts.accept(user.id, raw, parsed, None)
+    await store.alerts.finish(first.alert_id, status, None)
+    again = await store.alerts.accept(user.id, raw, parsed, None)
+    assert again.duplicate and again.alert_id == first.alert_id
+
+
+async def test_a_dropped_duplicate_is_recorded_for_the_log(store: Storage) -> None:
+    user = await store.users.get_or_create(telegram_id=1, chat_id=1)
+    raw, parsed = _body(1, with_id=False)
+    first = await store.alerts.accept(user.id, raw, parsed, None)
+    again = await store.alerts.accept(user.id, raw, parsed, None)
+    assert again.duplicate
+    newest = (await store.alerts.recent(user.id))[0]
+    assert newest.id != first.alert_id
+    assert newest.status is AlertStatus.DUPLICATE
+    assert newest.reason_key == "duplicate"
+    assert newest.reason_params == {"alert_id": str(first.alert_id)}
+    # Never picked up by the pipeline after a restart.
+    assert [a.id for a in await store.alerts.unprocessed()] == [first.alert_id]
 
 
 async def test_same_id_within_24h_is_a_duplicate(store: Storage, clock: FakeClock) -> None:
@@ -178,3 +234,23 @@ async def test_batched_accepts_apply_both_windows(store: Storage, clock: FakeClo
     assert not results[3].duplicate
     assert results[4].duplicate and results[4].alert_id == results[3].alert_id
     assert await _alert_rows(store) == 4
+
+
+async def test_the_group_commit_path_stores_batches_and_repeats_without_falling_back(
+    store: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every statement of the fast path runs as compiled (a bound IN list once broke it on
+    the direct SQLite connection, and each alert went the slow way, ten times slower)."""
+    users = [await store.users.get_or_create(telegram_id=n, chat_id=n) for n in range(1, 4)]
+    raw, parsed = _body(1, with_id=False)
+    with caplog.at_level("WARNING", logger="storage.repositories.alerts"):
+        await store.alerts.accept(users[0].id, raw, parsed, None)  # a lone alert
+        results = await asyncio.gather(*(
+            store.alerts.accept(user.id, raw, parsed, key)
+            for user in users for key in (None, "k", "k")
+        ))
+    # u1's plain copy repeats the lone alert; each user's second "k" repeats the first.
+    assert [r.duplicate for r in results] == [
+        True, False, True, False, False, True, False, False, True,
+    ]
+    assert caplog.records == []

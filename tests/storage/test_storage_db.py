@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401 - the tables compared against the migrations
-from storage.db import Database, alembic_config
+from storage.db import Database, alembic_config, head_revision
 
 from .conftest import Target
 
@@ -56,7 +57,7 @@ async def test_migrations_apply_on_empty_database_and_are_idempotent(target: Tar
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_tables) == EXPECTED_TABLES
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-            assert version == [(ScriptDirectory.from_config(alembic_config()).get_current_head(),)]
+            assert version == [(head_revision(),)]
             # The migrations create exactly what the models describe.
             assert await conn.run_sync(_diff) == []
         assert await db.ping()
@@ -102,9 +103,7 @@ async def test_migrations_found_via_package_path_not_cwd(
         await db.dispose()
 
 
-def _upgrade_to(revision: str) -> object:
-    from alembic import command
-
+def _upgrade_to(revision: str) -> Callable[[Connection], None]:
     def run(connection: Connection) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = connection
@@ -113,7 +112,51 @@ def _upgrade_to(revision: str) -> object:
     return run
 
 
-async def test_0002_keeps_orders_and_takes_their_filled_totals_as_notice_totals(
+async def test_structured_reasons_migration_keeps_the_reasons_of_earlier_rows(
+    target: Target,
+) -> None:
+    """Rows written by the 0001 schema keep their English reason and get no key: `/log`
+    and `/orders` fall back to the text for them."""
+    db = Database.create(target.url, schema=target.schema)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(_upgrade_to("0001"))
+            now = datetime(2026, 11, 20, 1, tzinfo=UTC)
+            await conn.execute(text(
+                "INSERT INTO users (id, telegram_id, chat_id, language, active_environment, "
+                "paused, webhook_token_hash, webhook_token_enc, created_at, updated_at) "
+                "VALUES (1, 11, 11, 'ko', 'paper', false, 'h', :blob, :now, :now)"
+            ), {"blob": b"x", "now": now})
+            await conn.execute(text(
+                "INSERT INTO alerts (id, user_id, received_at, raw_body, body_hash, status, "
+                "reason, updated_at) VALUES (1, 1, :now, '{}', 'b', 'failed', "
+                "'order failed: [APBK0919] too much', :now)"
+            ), {"now": now})
+            await conn.execute(text(
+                "INSERT INTO orders (id, alert_id, user_id, environment, symbol, side, "
+                "order_type, quantity, status, reason, msg_cd, filled_qty, filled_amount, "
+                "created_at, updated_at) VALUES (1, 1, 1, 'paper', '005930', 'buy', 'market', "
+                "3, 'rejected', '[APBK0919] too much', 'APBK0919', 0, 0, :now, :now)"
+            ), {"now": now})
+        await db.migrate()
+        async with db.engine.connect() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+            assert version == [(head_revision(),)]
+            assert await conn.run_sync(_diff) == []
+            alert = (await conn.execute(text(
+                "SELECT status, reason, reason_key, reason_params FROM alerts WHERE id = 1"
+            ))).one()
+            order = (await conn.execute(text(
+                "SELECT status, reason, reason_key, reason_params, msg_cd FROM orders "
+                "WHERE id = 1"
+            ))).one()
+        assert tuple(alert) == ("failed", "order failed: [APBK0919] too much", None, None)
+        assert tuple(order) == ("rejected", "[APBK0919] too much", None, None, "APBK0919")
+    finally:
+        await db.dispose()
+
+
+async def test_fill_totals_migration_keeps_orders_and_takes_filled_as_notice_totals(
     target: Target,
 ) -> None:
     """A database made by the previous schema, with a partly filled order: after the
@@ -121,7 +164,7 @@ async def test_0002_keeps_orders_and_takes_their_filled_totals_as_notice_totals(
     db = Database.create(target.url, schema=target.schema)
     try:
         async with db.engine.begin() as conn:
-            await conn.run_sync(_upgrade_to("0001"))  # type: ignore[arg-type]
+            await conn.run_sync(_upgrade_to("0001"))
             moment = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
             now: object = moment if target.backend == "postgresql" else moment.isoformat()
             await conn.execute(text(
@@ -148,6 +191,6 @@ async def test_0002_keeps_orders_and_takes_their_filled_totals_as_notice_totals(
             # Money is stored in ten-thousandths since the markets migration.
             assert tuple(row) == ("partially_filled", 4, 2_840_000_000, 4, 2_840_000_000, 0)
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-            assert version == [(ScriptDirectory.from_config(alembic_config()).get_current_head(),)]
+            assert version == [(head_revision(),)]
     finally:
         await db.dispose()

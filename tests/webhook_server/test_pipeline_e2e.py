@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import logging
 import os
 import random
 import secrets
@@ -16,7 +17,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
-from bot.formatting import format_notice
-from bot.texts import EN, KO
+from bot.formatting import format_dry_run, format_notice
+from bot.texts import EN, KO, t
+from bot.views import log_message, orders_message
 from kis.client import KisClient
 from kis.env import Endpoints, Environment
 from kis.sim import (
@@ -43,7 +44,7 @@ from kis.sim import (
 from kis.tokenstore import MemoryTokenStore
 from storage.db import Database
 from storage.facade import Storage
-from storage.notices import Notice
+from storage.notices import Notice, NoticeKind
 from storage.records import AlertStatus, OrderStatus
 from webhook_server.app import create_app
 from webhook_server.market_hours import MarketClock
@@ -416,10 +417,10 @@ def localized(notice: dict[str, object]) -> dict[str, str]:
     key = f"reason.{notice['reason_key']}"
     params = notice["reason_params"]
     assert notice["reason_key"] and isinstance(params, dict), notice
-    for catalog in (KO, EN):
+    for lang, catalog in (("ko", KO), ("en", EN)):
         fields = {name for _, name, _, _ in string.Formatter().parse(catalog[key]) if name}
         assert fields <= set(params), (key, params)
-        catalog[key].format(**params)
+        t(lang, key, **params)
     assert notice["reason"], "the literal reason is kept for /log and as the fallback"
     return {str(k): str(v) for k, v in params.items()}
 
@@ -431,6 +432,46 @@ async def test_guard_paused(tmp_path: Path) -> None:
         assert notice["reason_key"] == "paused" and "paused" in alert.reason
         localized(notice)
         assert s.readiness.asked == []  # paused is checked first
+
+
+async def test_log_reads_a_refusal_in_korean(tmp_path: Path) -> None:
+    """The alert keeps its reason as a key and figures, so /log shows it in the user's
+    language (it showed the English text and `buy` to a Korean user)."""
+    async with stack(tmp_path) as s:
+        await s.storage.users.set_paused(s.user.id, True)
+        alert, _ = await refused(s, BUY)
+        assert alert.reason_key == "paused"
+        [stored] = await s.storage.alerts.recent(s.user.id)
+        text = log_message("ko", [stored])
+        assert "매수 005930 1주" in text
+        assert "거절: 알림 처리가 멈춰 있습니다 (/resume)" in text
+        assert "buy" not in text and "paused" not in text
+        assert "refused: acting on alerts is paused" in log_message("en", [stored])
+
+
+async def test_a_refused_alert_resent_without_id_is_placed_not_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    """A resend within 60 s of an alert refused while paused was answered `duplicate` and
+    never placed; now it is a new alert. Its own resend, in flight or ordered, is the
+    duplicate: answered so, recorded in /log, and silent in the chat."""
+    async with stack(tmp_path) as s:
+        await s.storage.users.set_paused(s.user.id, True)
+        first, _ = await refused(s, BUY)
+        await s.storage.users.set_paused(s.user.id, False)
+        status, retry = await s.post(BUY)
+        assert (status, retry["status"]) == (200, "accepted")
+        assert retry["alert_id"] != str(first.id)
+        await s.settle()
+        assert len(s.sim.orders) == 1
+        notices_before = await s.outbox()
+        status, again = await s.post(BUY)
+        assert (status, again) == (200, {"status": "duplicate", "alert_id": retry["alert_id"]})
+        await s.settle()
+        assert len(s.sim.orders) == 1
+        assert await s.outbox() == notices_before  # nothing new for the chat
+        log = log_message("ko", await s.storage.alerts.recent(s.user.id))
+        assert f"중복: #{retry['alert_id']} 알림의 반복이라 무시했습니다" in log.splitlines()[1]
 
 
 async def test_guard_no_validated_keys(tmp_path: Path) -> None:
@@ -575,8 +616,32 @@ async def test_kis_refusal_is_reported_with_msg1(tmp_path: Path) -> None:
         assert order is not None and order.status is OrderStatus.REJECTED
         assert order.msg_cd == "APBK0952"
         [notice] = await s.outbox()
-        assert notice["kind"] == "order_failed" and "주문가능금액" in str(notice["reason"])
-        assert (await s.alert(answer["alert_id"])).status is AlertStatus.FAILED
+        assert notice["kind"] == "order_rejected" and "주문가능금액" in str(notice["reason"])
+        alert = await s.alert(answer["alert_id"])
+        assert alert.status is AlertStatus.FAILED
+
+
+async def test_a_kis_refusal_reads_the_same_in_the_notice_orders_and_log(
+    tmp_path: Path,
+) -> None:
+    """One wording for a KIS refusal (was "주문 실패" in the notice, "KIS 거부" in /orders),
+    with KIS's msg1 as KIS wrote it inside the localized frame."""
+    async with stack(tmp_path) as s:
+        s.sim.faults.add("order", "APBK0952", status=200)
+        _, answer = await s.post(BUY)
+        await s.settle()
+        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
+        assert order is not None and order.reason_key == "kis_rejected"
+        [payload] = await s.outbox()
+        alert = await s.alert(answer["alert_id"])
+        for lang, frame in (("ko", "KIS 거부"), ("en", "ejected by KIS")):
+            notice = format_notice(Notice.from_payload(payload), lang)
+            orders = orders_message(lang, [order])
+            log = log_message(lang, [alert])
+            for text in (notice, orders, log):
+                assert frame in text, (lang, text)
+                assert "[APBK0952]" in text and "주문가능금액" in text, (lang, text)
+            assert "주문 실패" not in notice and "Order failed" not in notice
 
 
 async def test_rate_limited_then_success_is_one_order(tmp_path: Path) -> None:
@@ -818,7 +883,9 @@ async def test_fuzz_full_stack_no_5xx_and_orders_match(tmp_path: Path) -> None:
         await s.settle()
         alerts = await s.storage.alerts.recent(s.user.id, limit=5000)
         assert await s.storage.alerts.unprocessed() == []
-        acted = [a for a in alerts if a.status is not AlertStatus.REFUSED]
+        acted = [
+            a for a in alerts if a.status not in (AlertStatus.REFUSED, AlertStatus.DUPLICATE)
+        ]
         orders = await s.storage.orders.recent(s.user.id, limit=5000)
         assert len(orders) == len(acted)
         placed = [o for o in orders if o.order_no]
@@ -1141,330 +1208,76 @@ async def test_reconcile_ignores_an_earlier_days_order_with_the_same_number(
         assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
 
 
-# --- US stocks (SPEC section 13) ------------------------------------------------------------
+async def test_log_lines_on_an_alert_path_name_the_user_and_the_alert(tmp_path: Path) -> None:
+    """The pipeline's job, and the KIS calls it makes, log with the alert's ids."""
+    import io
+
+    from moahook.log import make_handler
+
+    stream = io.StringIO()
+    handler = make_handler(None, "json", stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        async with stack(tmp_path) as s:
+            s.sim.faults.add("balance", "APBK0919", status=200, msg1="balance refused")
+            _, answer = await s.post({"ticker": "005930", "action": "sell", "quantity": "1"})
+            await s.settle()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    [failed] = [e for e in entries if "KIS inquiry failed" in e["message"]]
+    assert failed["alert_id"] == int(answer["alert_id"])
+    assert failed["user_id"] == s.user.id
 
 
-def us_bodies(s: Stack) -> list[dict[str, str]]:
-    return [dict(order.body) for order in s.sim.us_orders]
+# --- the dry run behind /test -------------------------------------------------------------
 
 
-def us_order(side: str, qty: str, price: str, exchange: str = "NASD",
-             symbol: str = "AAPL") -> dict[str, str]:
-    return {
-        "CANO": s_cano(), "ACNT_PRDT_CD": "01", "OVRS_EXCG_CD": exchange, "PDNO": symbol,
-        "ORD_QTY": qty, "OVRS_ORD_UNPR": price, "CTAC_TLNO": "", "MGCO_APTM_ODNO": "",
-        "SLL_TYPE": "00" if side == "sell" else "", "ORD_SVR_DVSN_CD": "0", "ORD_DVSN": "00",
-    }
+def order_requests(s: Stack) -> list[Any]:
+    return [r for r in s.sim.requests if r.endpoint == "order"]
 
 
-def s_cano() -> str:
-    return demo_account().cano
+async def test_dry_run_sizes_with_fresh_figures_and_sends_no_order(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        body = json.dumps({"ticker": "KRX:000660", "action": "buy", "amount": "500000"})
+        notice = await s.pipeline.dry_run(s.user.id, body.encode())
+        assert notice.kind is NoticeKind.ORDER_ACCEPTED
+        assert (notice.symbol, notice.side, notice.quantity) == ("000660", "buy", 2)
+        assert notice.reason_params["current_price"] == "185,000"
+        assert "market_closed" not in notice.reason_params
+        assert [r.endpoint for r in s.sim.requests if r.endpoint == "price"] == ["price"]
+        assert order_requests(s) == [] and s.sim.orders == []
+        # Nothing was recorded either: no alert, no order, no chat notice.
+        assert await s.storage.alerts.recent(s.user.id) == []
+        assert await s.outbox() == []
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize(
-    ("message", "expected"),
-    [
-        ({"ticker": "NASDAQ:AAPL", "action": "buy", "quantity": "3"},
-         us_order("buy", "3", "191.07")),  # 190.12 + 0.5 %, on the cent
-        ({"ticker": "AAPL", "exchange": "NASDAQ", "action": "buy", "amount": "1000"},
-         us_order("buy", "5", "191.07")),  # floor(1000 / 190.12)
-        ({"ticker": "NASDAQ:AAPL", "action": "sell", "quantity": "all"},
-         us_order("sell", "5", "189.17")),  # the whole overseas holding
-        ({"ticker": "NASDAQ:AAPL", "action": "sell", "quantity": "40%"},
-         us_order("sell", "2", "189.17")),
-        ({"ticker": "NYSE:KO", "action": "buy", "quantity": "2", "order_type": "limit",
-          "price": "62.129"}, us_order("buy", "2", "62.12", "NYSE", "KO")),
-        ({"ticker": "NYSE Arca:SPY", "action": "buy", "quantity": "1", "order_type": "limit",
-          "price": "500"}, us_order("buy", "1", "500", "AMEX", "SPY")),
-        ({"ticker": "NASDAQ:AAPL", "position": "8"}, us_order("buy", "3", "191.07")),
-        ({"ticker": "NYSE:BRK.B", "action": "buy", "quantity": "1", "order_type": "limit",
-          "price": "470.5"}, us_order("buy", "1", "470.5", "NYSE", "BRK.B")),
-    ],
-    ids=["quantity", "amount", "all", "percent", "limit", "arca", "position", "dotted"],
-)
-async def test_us_alert_forms_place_the_order_kis_expects(
-    tmp_path: Path, backend: str, message: dict[str, str], expected: dict[str, str]
+async def test_dry_run_says_why_not(tmp_path: Path) -> None:
+    async with stack(tmp_path) as s:
+        sell = json.dumps({"ticker": "035720", "action": "sell", "quantity": "5"}).encode()
+        not_held = await s.pipeline.dry_run(s.user.id, sell)
+        assert not_held.kind is NoticeKind.ORDER_REFUSED and not_held.reason_key == "not_held"
+        invalid = await s.pipeline.dry_run(s.user.id, b'{"ticker": 005930}')
+        assert invalid.kind is NoticeKind.ORDER_REFUSED
+        assert invalid.reason_key == "invalid_alert" and "005930" in invalid.reason
+        await s.storage.users.set_paused(s.user.id, True)
+        paused = await s.pipeline.dry_run(s.user.id, json.dumps(BUY).encode())
+        assert paused.reason_key == "paused"
+        assert order_requests(s) == []
+
+
+async def test_dry_run_outside_hours_shows_the_order_and_the_closed_session(
+    tmp_path: Path,
 ) -> None:
-    async with stack(tmp_path, backend=backend) as s:
-        status, answer = await s.post(message)
-        assert status == 200 and answer["status"] == "accepted", answer
-        await s.settle()
-        assert us_bodies(s) == [expected]
-        assert s.sim.orders == []  # nothing went to the domestic order endpoint
-        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
-        assert order is not None and order.order_no == s.sim.us_orders[0].odno
-        assert (order.market, order.exchange, order.currency) == (
-            "US", expected["OVRS_EXCG_CD"], "USD")
-        assert order.price == Decimal(expected["OVRS_ORD_UNPR"])
-        notices = await s.outbox()
-        assert notices[0]["kind"] == "order_accepted" and notices[0]["currency"] == "USD"
-
-
-async def test_us_paper_sell_uses_the_paper_sell_tr(tmp_path: Path) -> None:
-    async with stack(tmp_path) as s:
-        await s.post({"ticker": "NASDAQ:AAPL", "action": "sell", "quantity": "1"})
-        await s.settle()
-        assert [o.tr_id for o in s.sim.us_orders] == ["VTTT1001U"]
-
-
-async def test_us_amount_below_one_share_names_dollars(tmp_path: Path) -> None:
-    async with stack(tmp_path) as s:
-        alert, notice = await refused(
-            s, {"ticker": "NASDAQ:AAPL", "action": "buy", "amount": "100"})
-        assert notice["reason_key"] == "amount_below_one_share"
-        assert notice["reason_params"] == {"amount": "100", "price": "190.12",
-                                           "currency": "USD"}
-        assert "USD" in alert.reason
-        text = format_notice(Notice.from_payload(notice), "en")
-        assert "$100.00 does not buy one share at $190.12" in text
-
-
-async def test_us_on_close_order_refused_in_paper_with_the_reason(tmp_path: Path) -> None:
-    async with stack(tmp_path) as s:
-        alert, notice = await refused(
-            s, {"ticker": "NASDAQ:AAPL", "action": "sell", "quantity": "1", "order_type": "moc"})
-        assert notice["reason_key"] == "order_type"
-        assert "real trading only" in alert.reason
-        assert s.sim.us_orders == []
-
-
-async def test_us_market_closed_names_the_next_open_in_kst_and_new_york(tmp_path: Path) -> None:
-    saturday = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)  # Saturday 10:00 in New York
+    saturday = datetime(2026, 5, 9, 3, 0, tzinfo=UTC)
     async with stack(tmp_path, market=MarketClock(enforce=True), clock=lambda: saturday) as s:
-        alert, notice = await refused(
-            s, {"ticker": "NASDAQ:AAPL", "action": "buy", "quantity": "1"})
-        assert notice["reason_key"] == "market_closed"
-        params = localized(notice)
-        assert params["market"] == "US"
-        assert params["opens"] == "2026-03-09 09:30 New York (2026-03-09 22:30 KST)"
-        assert "opens 2026-03-09 09:30 New York" in alert.reason
-
-
-async def test_us_reconciliation_uses_the_overseas_executions(tmp_path: Path) -> None:
-    async with stack(tmp_path) as s:
-        s.sim.faults.add("ovrs_order", "timeout_after_accept", then="drop")
-        await s.post({"ticker": "NASDAQ:AAPL", "action": "buy", "quantity": "2"})
-        await s.settle()
-        assert len(s.sim.us_orders) == 1
-        order = (await s.storage.orders.recent((await s.storage.users.by_telegram_id(1)).id,
-                                               5))[0]  # type: ignore[union-attr]
-        assert order.order_no == s.sim.us_orders[0].odno
-        assert order.status in (OrderStatus.ACCEPTED, OrderStatus.FILLED)
-        assert [r.endpoint for r in s.sim.requests if r.endpoint == "ovrs_ccnl"]
-
-
-async def test_a_price_on_a_market_order_is_named_as_ignored_in_the_notice(
-    tmp_path: Path,
-) -> None:
-    """TradingView templates often send {{close}} with market orders: the alert is still
-    placed at market, and the notice says the price was not used."""
-    from bot.formatting import format_notice
-    from storage.notices import Notice
-
-    async with stack(tmp_path) as s:
-        await s.post({**BUY, "price": "71,234"})
-        await s.settle()
-        assert s.order_bodies() == [body(qty="1")]  # at market, ORD_UNPR 0
-        [notice] = await s.outbox()
-        assert notice["kind"] == "order_accepted" and notice["ignored_price"] == "71,234"
-        text = format_notice(Notice.from_payload(notice), "en")
-        assert "price 71,234 was not used: this is a market order" in text
-
-
-async def test_position_against_the_alerts_action_is_refused(tmp_path: Path) -> None:
-    async with stack(tmp_path) as s:  # the demo account holds 10 × 005930
-        _, notice = await refused(s, {"ticker": "005930", "action": "buy", "position": "4"})
-        assert notice["reason_key"] == "position_against_action"
-        assert localized(notice)["quantity"] == "6"
-
-
-async def test_killed_while_waiting_for_the_rate_limiter_is_sent_after_the_restart(
-    tmp_path: Path,
-) -> None:
-    """The order waits for its rate-limit slot when the process dies: it never left, so
-    there is no order row to reconcile as "maybe sent"; after the restart the alert is
-    new work and its order is sent, once (it was reconciled "not placed" and dropped)."""
-    from kis.models import AppCredentials
-    from kis.secret import Secret
-
-    limiter_waits = asyncio.Event()
-
-    async def sleep(seconds: float) -> None:
-        if seconds > 0:
-            limiter_waits.set()
-        await asyncio.sleep(seconds)
-
-    options = {"rate_limits": {PAPER: 2.0, Environment.REAL: 2.0}, "sleep": sleep}
-    async with stack(tmp_path, kis_options=options) as s:
-        account = s.user.account
-        creds = AppCredentials(account.app_key, Secret(account.app_secret), PAPER)
-        await s.kis.price(creds, "005930")  # the key's slot is taken: the order waits
-        _, answer = await s.post(BUY)
-        await asyncio.wait_for(limiter_waits.wait(), WAIT)
-        await s.pipeline.close()  # the kill, while the order waits for its slot
-        assert await s.storage.orders.by_alert(int(answer["alert_id"])) is None
-        assert s.sim.orders == []
-        assert s.make_pipeline is not None
-        s.pipeline = s.make_pipeline()
-        report = await s.pipeline.resume()
-        assert (report.alerts, report.reconciling) == (1, 0)
-        await s.settle()
-        assert len(s.sim.orders) == 1
-        assert len([r for r in s.sim.requests if r.endpoint == "order"]) == 1
-        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
-        assert order is not None and order.order_no == s.sim.orders[0].odno
-        assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
-
-
-async def test_a_token_that_cannot_be_had_fails_the_alert_without_an_order(
-    tmp_path: Path,
-) -> None:
-    """The token is obtained before the order's row is written: when KIS refuses it,
-    nothing was sent, so the alert fails with the reason and there is no order."""
-    async with stack(tmp_path) as s:
-        s.sim.faults.add("token", "EGW00103", status=403, msg1="유효하지 않은 AppKey입니다.")
-        _, answer = await s.post(BUY)
-        await s.settle()
-        assert s.sim.orders == [] and await s.storage.orders.by_alert(
-            int(answer["alert_id"])) is None
-        alert = await s.alert(answer["alert_id"])
-        assert alert.status is AlertStatus.FAILED and "not sent" in alert.reason
-        [notice] = await s.outbox()
-        assert notice["kind"] == "order_failed" and notice["reason_key"] == "not_sent"
-        assert "AppKey" in localized(notice)["detail"]
-
-
-async def test_unknown_outcome_after_acceptance_and_fill_is_corrected_by_the_verdict(
-    tmp_path: Path,
-) -> None:
-    """KIS's acceptance and a fill came through the fill notices, but the order-cash answer
-    was lost: the chat reads "outcome unknown — checking", never "order failed", and then
-    the verdict "placed", naming the fill, although an acceptance was already sent."""
-    from bot.formatting import format_notice
-    from storage.notices import Notice, NoticeKind, notice_dedupe_key
-
-    async with stack(tmp_path, kis_timeout=0.5) as s:
-        s.sim.faults.add("order", "timeout_after_accept")
-        order_no = "0000000001"
-        # What the fill-notice watcher queued when KIS's acceptance notice came first.
-        await s.storage.outbox.add(
-            s.user.id, 1, "order_accepted", {"kind": "order_accepted"},
-            notice_dedupe_key(NoticeKind.ORDER_ACCEPTED, s.user.id, "paper", order_no),
-        )
-        _, answer = await s.post(BUY)
-        await s.settle()
-        assert [o.odno for o in s.sim.orders] == [order_no]
-        notices = [n for n in await s.outbox() if n.get("env")]
-        assert [n["kind"] for n in notices] == ["order_unknown", "order_accepted"]
-        unknown, verdict = (format_notice(Notice.from_payload(n), "en") for n in notices)
-        assert "outcome unknown" in unknown and "failed" not in unknown.lower()
-        assert "Checked with KIS: the order was placed" in verdict
-        assert f"order no. {order_no}, filled 1/1 sh" in verdict
-        order = await s.storage.orders.by_alert(int(answer["alert_id"]))
-        assert order is not None and order.status is OrderStatus.FILLED
-
-
-async def test_an_alert_waits_for_a_reconnecting_fill_notice_socket(tmp_path: Path) -> None:
-    """The fill-notice socket is reconnecting when the alert arrives: the alert is held
-    (bounded), and placed once the socket is back instead of being refused."""
-    async with stack(tmp_path) as s:
-        s.readiness.ready, s.readiness.reason = False, "fill notice not ready: reconnecting"
-        s.readiness.waiting, s.readiness.back = asyncio.Event(), asyncio.Event()
-        _, answer = await s.post(BUY)
-        await asyncio.wait_for(s.readiness.waiting.wait(), WAIT)
-        assert s.sim.orders == []
-        s.readiness.ready = True
-        s.readiness.back.set()
-        await s.settle()
-        assert len(s.sim.orders) == 1
-        assert s.readiness.waited == [5.0]
-        assert (await s.alert(answer["alert_id"])).status is AlertStatus.DONE
-
-
-async def test_fill_notice_wait_of_zero_refuses_at_once(tmp_path: Path) -> None:
-    async with stack(tmp_path) as s:
-        assert s.make_pipeline is not None
-        await s.pipeline.close()
-        s.pipeline = s.make_pipeline(fill_notice_wait=0.0)
-        s.intake = StorageIntake(s.storage, s.pipeline)
-        s.readiness.ready, s.readiness.reason = False, "fill notice not ready: reconnecting"
-        from webhook_server.alert import parse_alert
-
-        raw = json.dumps(BUY).encode()
-        await s.intake.submit(s.user.token, raw, parse_alert(raw), datetime.now(UTC))
-        await s.settle()
-        assert s.sim.orders == [] and s.readiness.waited == []
-        [notice] = await s.outbox()
-        assert notice["reason_key"] == "fill_not_ready"
-
-
-async def test_resumed_alerts_wait_only_for_their_own_users_socket(tmp_path: Path) -> None:
-    """After a restart one user's fill-notice socket does not come up: another user's
-    resumed alert and a new one are placed at once instead of waiting behind it (a
-    start-up gate for every socket starved every order in a crash loop)."""
-    other = generate_accounts(1, prefix="other")[0]
-    async with stack(tmp_path, accounts=[demo_account(), other]) as s:
-        slow = await s.add_user(other, 2)
-        held = asyncio.Event()
-
-        class OneSlowSocket(Readiness):
-            def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]:
-                if user_id == slow.id:
-                    return False, "fill notice not ready: connecting"
-                return True, ""
-
-            async def wait_ready(self, user_id: int, env: Environment, within: float) -> None:
-                held.set()
-                await asyncio.Event().wait()  # never comes up while the test looks
-
-        assert s.make_pipeline is not None
-        await s.pipeline.close()
-        from webhook_server.alert import parse_alert
-
-        raw = json.dumps(BUY).encode()
-        for user in (slow, s.user):  # accepted before the "crash", never processed
-            await s.storage.alerts.accept(user.id, raw.decode(), parse_alert(raw).to_json(),
-                                          None, datetime.now(UTC))
-        s.pipeline = OrderPipeline(
-            storage=s.storage, kis=s.kis, market=MarketClock(enforce=False),
-            readiness=OneSlowSocket(), metrics=s.metrics,
-        )
-        assert (await s.pipeline.resume()).alerts == 2
-        await asyncio.wait_for(held.wait(), WAIT)
-        intake = StorageIntake(s.storage, s.pipeline)
-        fresh = json.dumps({**BUY, "id": "new"}).encode()
-        await intake.submit(s.user.token, fresh, parse_alert(fresh), datetime.now(UTC))
-        await s.sim.wait_for(lambda: len(s.sim.orders) == 2, WAIT)
-        assert {o.app_key for o in s.sim.orders} == {DEMO_APP_KEY}
-
-
-async def test_wrong_tokens_do_not_cost_a_database_query_each(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A wrong token is looked up once (then remembered), and one sender's lookups that
-    find nothing are throttled; every answer stays exactly the unknown-path 404, and a
-    real user's alerts keep working."""
-    async with stack(tmp_path) as s:
-        lookups: list[str] = []
-        real_lookup = s.storage.users.by_webhook_token
-
-        async def counting(token: str) -> Any:
-            lookups.append(token)
-            return await real_lookup(token)
-
-        monkeypatch.setattr(s.storage.users, "by_webhook_token", counting)
-        assert (await s.post(BUY))[0] == 200  # the real user's token, now known
-        stale = "s" * 32
-        for _ in range(5):
-            assert await s.post(BUY, token=stale) == (404, {"error": "not found"})
-        assert lookups.count(stale) == 1
-        for n in range(40):
-            token = f"{n:02d}" + secrets.token_urlsafe(24)
-            assert await s.post({**BUY, "id": str(n)}, token=token) == (
-                404, {"error": "not found"})
-        assert len(lookups) <= 1 + 20, "throttled after the sender's budget"
-        status, answer = await s.post({**BUY, "id": "still"})
-        assert status == 200 and answer["status"] == "accepted"
-        unknown_path = await s.client.post("/nothing/here", data=b"{}")
-        assert (unknown_path.status, await unknown_path.json()) == (404, {"error": "not found"})
+        notice = await s.pipeline.dry_run(s.user.id, json.dumps(BUY).encode())
+        assert notice.kind is NoticeKind.ORDER_ACCEPTED and notice.quantity == 1
+        assert "closed" in notice.reason_params["market_closed"]
+        text = format_dry_run(notice, "ko")
+        assert "지금 받으면 주문합니다" in text and "KRX 정규장 시간이 아닙니다" in text
+        assert order_requests(s) == []
