@@ -4,7 +4,7 @@ the code from the chat, an alert appearing in the orders view, no JavaScript err
 and the screenshots shown in the README.
 
 Without Chromium the module is skipped with one line; `.ci/run` sets
-MOAHOOK_REQUIRE_BROWSER=1, which turns that skip into a failure.
+MOAHOOK_TEST_REQUIRE_BROWSER=1, which turns that skip into a failure.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ if BROWSER is None:
         "browser tests: no chromium/chromedriver on PATH "
         "(apt-get install -y chromium chromium-driver)"
     )
-    if os.environ.get("MOAHOOK_REQUIRE_BROWSER") == "1":
-        pytest.fail(reason + " — required here (MOAHOOK_REQUIRE_BROWSER=1)", pytrace=False)
+    if os.environ.get("MOAHOOK_TEST_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason + " — required here (MOAHOOK_TEST_REQUIRE_BROWSER=1)", pytrace=False)
     pytest.skip(reason, allow_module_level=True)
 
 USER_ID = 7001
