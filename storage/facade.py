@@ -64,13 +64,18 @@ class Storage:
         """Wires the repositories on an existing database (no migration)."""
         two_factor = TwoFactor(db, box.pepper, clock)
         totp = Totp(db, box, clock)
+        signals: Signals = (
+            PgSignals(db.engine.url.render_as_string(hide_password=False), schema=db.schema)
+            if db.dialect == "postgresql"
+            else LocalSignals()
+        )
         return cls(
             db=db,
             box=box,
             users=Users(db, box, clock),
             key_sets=KeySets(db, box, clock),
             tokens=SqlTokenStore(db, box),
-            alerts=Alerts(db, clock),
+            alerts=Alerts(db, clock, signals),
             orders=Orders(db, clock),
             fills=Fills(db, clock),
             outbox=Outbox(db, clock),
@@ -79,11 +84,7 @@ class Storage:
             conversations=Conversations(db, box, clock),
             leases=Leases(db, clock),
             instances=Instances(db, clock),
-            signals=(
-                PgSignals(db.engine.url.render_as_string(hide_password=False), schema=db.schema)
-                if db.dialect == "postgresql"
-                else LocalSignals()
-            ),
+            signals=signals,
             web_sessions=WebSessions(db, box.pepper, clock),
             rate_buckets=RateBuckets(db, clock),
             totp=totp,
