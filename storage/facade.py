@@ -13,6 +13,7 @@ from storage.repositories import (
     Audit,
     Conversations,
     Fills,
+    FillSessions,
     Instances,
     KeySets,
     Leases,
@@ -51,6 +52,7 @@ class Storage:
     leases: Leases
     instances: Instances
     signals: Signals
+    fill_sessions: FillSessions
     web_sessions: WebSessions
     rate_buckets: RateBuckets
     totp: Totp
@@ -72,8 +74,8 @@ class Storage:
         return cls(
             db=db,
             box=box,
-            users=Users(db, box, clock),
-            key_sets=KeySets(db, box, clock),
+            users=Users(db, box, clock, signals),
+            key_sets=KeySets(db, box, clock, signals),
             tokens=SqlTokenStore(db, box),
             alerts=Alerts(db, clock, signals),
             orders=Orders(db, clock),
@@ -85,6 +87,7 @@ class Storage:
             leases=Leases(db, clock),
             instances=Instances(db, clock),
             signals=signals,
+            fill_sessions=FillSessions(db, signals, clock),
             web_sessions=WebSessions(db, box.pepper, clock),
             rate_buckets=RateBuckets(db, clock),
             totp=totp,

@@ -31,6 +31,7 @@ Handler = Callable[[str], None]
 Reconnected = Callable[[], None]
 
 CHANNEL_PREFIX: Final = "moahook"
+USERS_CHANNEL: Final = "users"  # a user's settings or keys changed (payload: the user id)
 MAX_PAYLOAD: Final = 7_000  # PostgreSQL refuses payloads of 8,000 bytes and more
 
 

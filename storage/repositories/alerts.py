@@ -20,6 +20,7 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    and_,
     bindparam,
     exists,
     insert,
@@ -519,16 +520,29 @@ class Alerts:
     # -- several instances: who acts on an alert ------------------------------------------
 
     async def claim(
-        self, holder: str, epoch: int, lease: str | None, limit: int = 200
+        self,
+        holder: str,
+        epoch: int,
+        lease: str | None,
+        limit: int = 200,
+        *,
+        stale_after: timedelta | None = None,
     ) -> list[AlertRecord]:
         """The oldest accepted alerts of `lease` (None: alerts no KIS key owns, which any
         instance may refuse), taken for processing by `holder` under `epoch`. Rows
         another instance is taking at the same moment are skipped, never taken twice
-        (`FOR UPDATE SKIP LOCKED` on PostgreSQL; one writer on SQLite)."""
+        (`FOR UPDATE SKIP LOCKED` on PostgreSQL; one writer on SQLite). `stale_after`:
+        also alerts taken that long ago and still not finished (their taker died)."""
         match = col(Alert.lease).is_(None) if lease is None else col(Alert.lease) == lease
+        waiting = col(Alert.status) == AlertStatus.ACCEPTED.value
+        if stale_after is not None:
+            waiting = or_(waiting, and_(
+                col(Alert.status) == AlertStatus.PROCESSING.value,
+                col(Alert.updated_at) < self._clock() - stale_after,
+            ))
         due = (
             select(col(Alert.id))
-            .where(col(Alert.status) == AlertStatus.ACCEPTED.value, match)
+            .where(waiting, match)
             .order_by(col(Alert.id))
             .limit(limit)
         )
