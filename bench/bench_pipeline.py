@@ -55,6 +55,7 @@ from kis.tokenstore import MemoryTokenStore
 from storage.facade import Storage
 from storage.models import Alert as AlertRow
 from webhook_server.app import create_app, make_runner
+from webhook_server.dispatch import LOCAL, Route
 from webhook_server.guards import AlwaysReady
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
@@ -293,6 +294,9 @@ class _Drop:
 
     def submit(self, accepted: AcceptedAlert) -> None:
         return None
+
+    async def route(self, user_id: int) -> Route:
+        return LOCAL
 
 
 def alert_body(index: int) -> bytes:

@@ -45,6 +45,7 @@ from bot.texts import DEFAULT_LANG, Lang, parse_lang
 from storage.facade import Storage
 from storage.notices import Notice, NoticeError
 from storage.records import OutboxMessage
+from storage.signals import Signals
 
 log = logging.getLogger(__name__)
 
@@ -351,3 +352,41 @@ class Notifier:
     def _observe(self, outcome: str) -> None:
         if self._on_send is not None:
             self._on_send(outcome)
+
+
+OUTBOX_CHANNEL = "outbox"  # signal: a chat notice was queued (several instances)
+
+
+class NoticeWake:
+    """What the pipeline and the watchers call after queuing a chat notice: the local
+    notifier when this instance sends the outbox (it holds the `telegram` lease), else
+    a signal to the instance that does (several coalesced into one)."""
+
+    def __init__(self, notifier: Notifier, signals: Signals | None) -> None:
+        self._notifier = notifier
+        self._signals = signals
+        self._pending = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        if signals is not None:
+            signals.listen(OUTBOX_CHANNEL, lambda _payload: notifier.wake())
+
+    def __call__(self, message: OutboxMessage | None = None, /) -> None:
+        if self._notifier.running or self._signals is None:
+            self._notifier.wake(message)
+            return
+        if not self._pending:
+            self._pending = True
+            asyncio.get_running_loop().call_soon(self._send)
+
+    def _send(self) -> None:
+        self._pending = False
+        assert self._signals is not None
+        task = asyncio.get_running_loop().create_task(self._signals.notify(OUTBOX_CHANNEL))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The outbox row is there: the sender's poll finds it a little later.
+            log.warning("could not signal the outbox (%s)", type(task.exception()).__name__)

@@ -14,6 +14,7 @@ it is (`wake(message)`), so it leaves without the outbox being read again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Coroutine
@@ -38,6 +39,8 @@ from kis.ws import (
     Status,
     Subscription,
 )
+from storage.coordination import Coordinator, SoleInstance, kis_lease, lease_of
+from storage.crypto import hash_token
 from storage.facade import Storage
 from storage.notices import Notice, NoticeKind, notice_dedupe_key
 from storage.records import (
@@ -48,9 +51,12 @@ from storage.records import (
     Reason,
     UserRecord,
 )
+from storage.repositories.fill_sessions import STATES_CHANNEL
 from storage.repositories.outbox import OutboxEntry
+from storage.signals import USERS_CHANNEL
 
 log = logging.getLogger(__name__)
+
 
 
 class Wake(Protocol):
@@ -88,6 +94,11 @@ class SettleLater(Protocol):
 
     def settle_later(self, order_id: int) -> None: ...
 
+    async def settle_user(self, user_id: int, env: Environment) -> int:
+        """Every order of the user's day not filled in full, checked now (fills made
+        while no fill-notice socket was live); returns how many were corrected."""
+        ...
+
 
 class WatcherObserver(Protocol):
     """What the supervisor reports for metrics (kept free of any metrics library)."""
@@ -117,8 +128,16 @@ class WatcherSupervisor:
         observer: WatcherObserver | None = None,
         markets: Markets | None = None,
         settler: SettleLater | None = None,
+        coordinator: Coordinator | None = None,
+        shared: bool = False,
     ) -> None:
         self._storage = storage
+        # Several instances (SPEC section 12): a user's connection runs on the owner of
+        # their KIS key's lease; the others see its state as the owner publishes it.
+        self._coordinator = coordinator or SoleInstance()
+        self._shared = shared
+        self._published: dict[int, ConnectionState] = {}
+        self._leases: dict[int, str] = {}  # users connected here → their key's lease
         self._markets = markets or default_markets()
         self._observer = observer
         self._settler = settler
@@ -143,8 +162,9 @@ class WatcherSupervisor:
     # --- what the order guard reads --------------------------------------------------
 
     def connection_state(self, user_id: int) -> ConnectionState | None:
-        """The user's fill-notice connection state; None when none runs for them."""
-        return self._hub.state(user_id)
+        """The user's fill-notice connection state (here, or as its owner published it
+        when it runs on another instance); None when none runs for them."""
+        return self._hub.state(user_id) or self._published.get(user_id)
 
     def is_ready(self, user_id: int) -> bool:
         state = self._hub.state(user_id)
@@ -187,14 +207,68 @@ class WatcherSupervisor:
     # --- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> int:
-        """Connect every user whose active environment has validated keys; returns how many."""
+        """Connect every user whose active environment has validated keys; returns how many.
+
+        Several instances: only what the owned keys' leases cover, as they are gained;
+        the states of the others are read as their owners publish them."""
         self._closed = False
+        if self._shared:
+            signals = self._storage.signals
+            signals.listen(USERS_CHANNEL, self._heard_user)
+            signals.listen(STATES_CHANNEL, self._heard_state)
+            signals.on_reconnect(lambda: self._spawn(self._load_published()))
+            await self._load_published()
+            return 0
         started = 0
         for active in await self._storage.key_sets.validated_for_active():
             await self._ensure(active.user, active.keys)
             started += 1
         log.info("fill-notice watchers started for %d users", started)
         return started
+
+    # --- several instances -----------------------------------------------------------
+
+    async def gained(self, name: str, epoch: int) -> None:
+        """This instance owns the KIS key `name` now: connect its users."""
+        users = [a for a in await self._storage.key_sets.validated_for_active()
+                 if lease_of(a.keys) == name]
+        for active in users:
+            async with self._lock(active.user.id):
+                await self._ensure(active.user, active.keys)
+        log.info("fill-notice connections of a key taken over: %d", len(users))
+
+    async def losing(self, name: str) -> None:
+        """Another instance will own the key: close its connections first (KIS takes one
+        session per app key)."""
+        for user_id in [u for u, lease in self._leases.items() if lease == name]:
+            async with self._lock(user_id):
+                await self._stop(user_id)
+
+    def _heard_user(self, payload: str) -> None:
+        if payload.isdigit():
+            self._spawn(self._resync(int(payload)))
+
+    async def _resync(self, user_id: int) -> None:
+        await self._sync_here(user_id)
+
+    def _heard_state(self, payload: str) -> None:
+        if payload.isdigit():
+            self._spawn(self._load_published(int(payload)))
+
+    async def _load_published(self, user_id: int | None = None) -> None:
+        rows = (
+            await self._storage.fill_sessions.all() if user_id is None
+            else [r for r in [await self._storage.fill_sessions.get(user_id)] if r]
+        )
+        if user_id is None:
+            self._published.clear()
+        else:
+            self._published.pop(user_id, None)
+        for row in rows:
+            with contextlib.suppress(ValueError):
+                self._published[row.user_id] = ConnectionState(
+                    Status(row.status), row.reason, row.since
+                )
 
     async def close(self) -> None:
         self._closed = True
@@ -216,7 +290,15 @@ class WatcherSupervisor:
         return self._locks.setdefault(user_id, asyncio.Lock())
 
     async def sync(self, user_id: int) -> ConnectionState | None:
-        """Make the user's connection match storage (keys changed, mode switched, …)."""
+        """Make the user's connection match storage (keys changed, mode switched, …).
+        Several instances: every instance hears of it, and the key's owner connects."""
+        state = await self._sync_here(user_id)
+        if self._shared:
+            await self._storage.signals.notify(USERS_CHANNEL, str(user_id))
+            await self._coordinator.rebalance()
+        return state
+
+    async def _sync_here(self, user_id: int) -> ConnectionState | None:
         async with self._lock(user_id):
             user = await self._storage.users.get(user_id)
             keys = None
@@ -225,21 +307,31 @@ class WatcherSupervisor:
             if user is None or keys is None or not keys.validated or self._closed:
                 await self._stop(user_id)
                 return None
+            lease = lease_of(keys)
+            if self._shared and (lease is None or self._coordinator.held(lease) is None):
+                await self._stop(user_id)  # its key's owner runs it (see `gained`)
+                return self.connection_state(user_id)
             await self._ensure(user, keys)
             return self._hub.state(user_id)
 
     async def stop_user(self, user_id: int) -> None:
         async with self._lock(user_id):
             await self._stop(user_id)
+        if self._shared:
+            await self._storage.signals.notify(USERS_CHANNEL, str(user_id))
 
     async def _stop(self, user_id: int) -> None:
         self._targets.pop(user_id, None)
+        self._leases.pop(user_id, None)
         self._was_ready.discard(user_id)
         self._down_reported.discard(user_id)
         await self._hub.stop(user_id)
 
     async def _ensure(self, user: UserRecord, keys: KeySetRecord) -> FillNoticeConnection:
         target = _Target(credentials(keys), keys.hts_id, user.chat_id)
+        lease = lease_of(keys)
+        if lease is not None:
+            self._leases[user.id] = lease
         if self._targets.get(user.id) != target:
             # New app key / secret / HTS ID: a fresh connection (the hub alone would
             # keep an old one whose URL, TR and HTS ID still match).
@@ -286,6 +378,17 @@ class WatcherSupervisor:
         for the other environment a short-lived connection is opened and closed.
         `sync` afterwards keeps or stops the live one according to the check results.
         """
+        if self._shared:
+            # One session per app key, whichever instance: probe where the key's lease
+            # is held, taking it here (asking its holder) when needed.
+            lease = kis_lease(hash_token(creds.app_key), creds.env.value)
+            if await self._coordinator.take_now(lease, timeout / 2) is None:
+                return ConnectionState(
+                    Status.CONNECTING,
+                    f"{NOT_READY}: this key's session is busy on another instance; "
+                    "check again in a moment",
+                    _utcnow(),
+                )
         user = await self._storage.users.get(user_id)
         if user is not None and user.active_environment is creds.env:
             async with self._lock(user_id):
@@ -432,6 +535,14 @@ class WatcherSupervisor:
     ) -> None:
         if self._observer is not None:
             self._observer.state(user_id, state.status.value)
+        if self._shared:
+            target = self._targets.get(user_id)
+            if target is not None:
+                self._spawn(self._publish(user_id, env, target.hts_id, state))
+        if state.status is Status.READY and self._settler is not None:
+            # Fills made while no socket was live (a reconnect, a failover, start-up)
+            # come from KIS's daily executions now, each told once.
+            self._spawn(self._recover_fills(user_id, env))
         if state.status is Status.READY:
             self._was_ready.add(user_id)
             if user_id in self._down_reported:
@@ -444,6 +555,28 @@ class WatcherSupervisor:
         ):
             self._down_reported.add(user_id)
             self._spawn(self._notify_state(user_id, chat_id, env, state, up=False))
+
+    async def _publish(
+        self, user_id: int, env: Environment, hts_id: str, state: ConnectionState
+    ) -> None:
+        try:
+            await self._storage.fill_sessions.publish(
+                user_id, env, hts_id, state.status.value, state.reason, state.since,
+                self._coordinator.instance_name,
+            )
+        except Exception as exc:
+            log.warning("could not publish a fill-notice state (%s)", type(exc).__name__)
+
+    async def _recover_fills(self, user_id: int, env: Environment) -> None:
+        assert self._settler is not None
+        try:
+            corrected = await self._settler.settle_user(user_id, env)
+        except Exception:
+            log.exception("recovering the fills of user %d failed", user_id)
+            return
+        if corrected:
+            log.info("fills recovered after (re)subscribing: %d order(s) of user %d",
+                     corrected, user_id)
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

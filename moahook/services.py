@@ -19,7 +19,7 @@ from aiohttp import web
 from bot.dashboard import ChatCodeSender, mini_app_url
 from bot.factory import create_bot_for, create_dispatcher
 from bot.formatting import INDICATOR_ALERT, STRATEGY_ALERT, alert_template
-from bot.notifier import Notifier, SendObserver
+from bot.notifier import NoticeWake, Notifier, SendObserver
 from bot.runner import attach_bot
 from bot.startup import TelegramStartup
 from bot.watchers import WatcherSupervisor
@@ -39,6 +39,7 @@ from storage.coordination import (
 )
 from storage.crypto import load_master_keys
 from storage.facade import Storage
+from storage.signals import USERS_CHANNEL
 from webhook_server.app import DRAINING, CleanupContext, create_app
 from webhook_server.dashboard import DashboardDeps, setup_dashboard
 from webhook_server.market_hours import MarketClock
@@ -94,11 +95,16 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
         bot = create_bot_for(settings.bot_token.reveal(), settings.telegram_api_url)
         startup = TelegramStartup(bot)
         notifier = Notifier(bot, storage, on_send=_telegram_failures(metrics))
+        shared = storage.shared
+        coordinator = build_coordinator(settings, storage)
+        _instance_metrics(metrics, coordinator)
+        wake = NoticeWake(notifier, storage.signals if shared else None)
         markets = default_markets(us_slippage=settings.us_market_slippage)
-        settler = FillSettler(storage=storage, kis=kis, wake=notifier.wake, markets=markets)
+        settler = FillSettler(storage=storage, kis=kis, wake=wake, markets=markets)
         watchers = WatcherSupervisor(
-            storage=storage, kis=kis, endpoints=settings.kis, wake=notifier.wake,
+            storage=storage, kis=kis, endpoints=settings.kis, wake=wake,
             observer=WatcherMetrics(metrics), markets=markets, settler=settler,
+            coordinator=coordinator, shared=shared,
         )
         pipeline = OrderPipeline(
             storage=storage,
@@ -107,13 +113,19 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
             market=MarketClock(enforce=settings.market_hours_enforced),
             readiness=watchers,
             metrics=metrics,
-            wake=notifier.wake,
+            wake=wake,
             settler=settler,
             fill_notice_wait=settings.fill_notice_wait,
+            coordinator=coordinator,
+            shared=shared,
         )
-        intake = StorageIntake(storage, pipeline)
-        coordinator = build_coordinator(settings, storage)
-        _instance_metrics(metrics, coordinator)
+        intake = StorageIntake(storage, pipeline, instance_id=coordinator.instance_id)
+        if shared:
+            # Each key's owner connects its users, then carries on with its alerts; when
+            # the key goes, the alerts in flight finish before its connections close.
+            coordinator.add_work("kis:", watchers)
+            coordinator.add_work("kis:", pipeline)
+            storage.signals.listen(USERS_CHANNEL, _forget_user(pipeline, intake))
     except BaseException:
         await http.aclose()
         await storage.close()
@@ -161,6 +173,18 @@ def _instance_metrics(metrics: Metrics, coordinator: Coordinator) -> None:
 
     for kind in ("kis", "telegram"):
         metrics.leases_held.labels(kind).set_function(held(kind))
+
+
+def _forget_user(pipeline: OrderPipeline, intake: StorageIntake) -> Callable[[str], None]:
+    """Another instance changed a user (pause, keys, environment, webhook token): what
+    this one cached about them goes."""
+
+    def forget(payload: str) -> None:
+        if payload.isdigit():
+            pipeline.forget_user(int(payload))
+            intake.forget_user(int(payload))
+
+    return forget
 
 
 def _telegram_failures(metrics: Metrics) -> SendObserver:
@@ -264,6 +288,7 @@ def _coordination_ctx(services: Services) -> CleanupContext:
 
     async def ctx(_app: web.Application) -> AsyncIterator[None]:
         await services.storage.signals.start()
+        services.pipeline.start_claiming()
         await services.coordinator.start()
         log.info("instance %s started", services.coordinator.instance_name)
         yield

@@ -26,6 +26,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from storage.crypto import hash_token
+from storage.records import KeySetRecord
 from storage.repositories.leases import Instances, Leases
 from storage.signals import Signals
 
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 LEASES_CHANNEL: Final = "leases"
 TELEGRAM_LEASE: Final = "telegram"
+HANDOVER: Final = "handover:"  # signal payload: the holder of this lease, give it back
+PIN_S: Final = 120.0  # a lease taken on request stays at least this long
 SINGLETONS: Final = (TELEGRAM_LEASE,)
 STOP_TIMEOUT_S: Final = 10.0
 
@@ -40,6 +44,14 @@ STOP_TIMEOUT_S: Final = 10.0
 def kis_lease(app_key_hash: str, environment: str) -> str:
     """The lease of one KIS app key in one environment."""
     return f"kis:{app_key_hash}:{environment}"
+
+
+def lease_of(keys: KeySetRecord | None) -> str | None:
+    """The lease of the KIS key a user's orders and fill notices go through now (the
+    validated keys of their active environment), or None."""
+    if keys is None or not keys.validated:
+        return None
+    return kis_lease(hash_token(keys.app_key.reveal()), keys.environment.value)
 
 
 def instance_id(name: str) -> str:
@@ -93,6 +105,11 @@ class Coordinator(Protocol):
         """Look at the wanted leases again now (keys added or removed)."""
         ...
 
+    async def take_now(self, name: str, within: float) -> Held | None:
+        """Hold `name` here now: taken if free, asked of its holder otherwise (it hands
+        it over between two pieces of work); None if that takes longer than `within`."""
+        ...
+
     async def start(self) -> None: ...
 
     async def drain(self) -> None:
@@ -130,6 +147,9 @@ class SoleInstance:
 
     async def rebalance(self) -> None:
         """Nothing to balance."""
+
+    async def take_now(self, name: str, within: float) -> Held | None:
+        return self.held(name)
 
     async def start(self) -> None:
         """The singletons' work starts at once (KIS keys need no lease here)."""
@@ -181,6 +201,9 @@ class LeaseKeeper:
         self._task: asyncio.Task[None] | None = None
         self._draining = False
         self._lock = asyncio.Lock()  # one balancing pass at a time
+        self._handovers: set[str] = set()  # asked for by another instance
+        # Taken on request (a key being checked before it is in use): kept until then.
+        self._pinned: dict[str, float] = {}
         self.last_error: str | None = None
 
     def __repr__(self) -> str:
@@ -207,11 +230,32 @@ class LeaseKeeper:
     async def rebalance(self) -> None:
         self._wake.set()
 
+    async def take_now(self, name: str, within: float) -> Held | None:
+        held = self.held(name)
+        if held is not None:
+            return held
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        asked = False
+        while True:
+            async with self._lock:
+                if not self._draining and await self._take(name):
+                    self._pinned[name] = self._clock() + PIN_S
+                    return self.held(name)
+            if not asked:  # its holder gives it back when it hears this
+                await self._signals.notify(LEASES_CHANNEL, f"{HANDOVER}{name}")
+                asked = True
+            if loop.time() >= deadline:
+                return None
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(0.2, deadline - loop.time()))
+
     # -- life cycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
         await self._instances.register(self.instance_id, self.instance_name)
-        self._signals.listen(LEASES_CHANNEL, lambda _payload: self._wake.set())
+        self._signals.listen(LEASES_CHANNEL, self._heard)
         self._signals.on_reconnect(self._wake.set)
         await self._pass()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="lease-keeper")
@@ -242,6 +286,13 @@ class LeaseKeeper:
             await self.drain()
         with contextlib.suppress(Exception):
             await self._instances.remove(self.instance_id)
+
+    def _heard(self, payload: str) -> None:
+        if payload.startswith(HANDOVER):
+            name = payload.removeprefix(HANDOVER)
+            if name in self._held:
+                self._handovers.add(name)
+        self._wake.set()
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -280,6 +331,10 @@ class LeaseKeeper:
                     self._held[name] = Held(name, epoch, valid_until)
                 else:  # held under our id but not known locally (a pass that failed late)
                     await self._leases.release(self.instance_id, [name])
+            for name in sorted(self._handovers):
+                self._handovers.discard(name)
+                if name in self._held:
+                    await self._give_back(name)
             wanted = await self._wanted()
             live = max(1, len(await self._instances.live(within=self._ttl)))
             next_in = await self._balance(wanted, live)
@@ -290,10 +345,13 @@ class LeaseKeeper:
         keys = sorted(name for name in wanted if name not in self._singletons)
         share = math.ceil(len(keys) / live) if keys else 0
         mine = [name for name in self._held if name not in self._singletons]
+        now = self._clock()
+        for name in [n for n, until in self._pinned.items() if until <= now or n in wanted]:
+            del self._pinned[name]
         # Leases no longer wanted (keys deleted) are given back at once.
-        for name in [n for n in mine if n not in wanted]:
+        for name in [n for n in mine if n not in wanted and n not in self._pinned]:
             await self._give_back(name)
-        mine = [n for n in mine if n in wanted]
+        mine = [n for n in mine if n in wanted or n in self._pinned]
         next_in = self._renew_every
         if len(mine) < share:
             taken = {lease.name for lease in await self._leases.holders(keys)}
@@ -305,10 +363,12 @@ class LeaseKeeper:
                 if await self._take(name):
                     mine.append(name)
         elif len(mine) > share:
-            # Instances joined: give back the surplus (the newest first), one per pass so
-            # the handovers stay orderly.
-            await self._give_back(mine[-1])
-            next_in = min(next_in, 0.2)
+            # Instances joined: give back the surplus (the newest first, never one taken
+            # on request), one per pass so the handovers stay orderly.
+            surplus = [n for n in mine if n not in self._pinned]
+            if surplus:
+                await self._give_back(surplus[-1])
+                next_in = min(next_in, 0.2)
         for name in self._singletons:
             if name in wanted and name not in self._held:
                 await self._take(name)
@@ -337,7 +397,7 @@ class LeaseKeeper:
 
     async def _stop(self, name: str) -> None:
         self._held.pop(name, None)
-        for prefix, work in self._work:
+        for prefix, work in reversed(self._work):  # the reverse of how it started
             if name.startswith(prefix):
                 try:
                     await asyncio.wait_for(work.losing(name), STOP_TIMEOUT_S)

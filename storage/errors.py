@@ -24,6 +24,15 @@ class OrderAlreadyExists(StorageError):
         self.order_id = order_id
 
 
+class LeaseLost(StorageError):
+    """An order was not written: this instance no longer holds the lease of its KIS key
+    (another instance took over, so it must not send)."""
+
+    def __init__(self, lease: str) -> None:
+        super().__init__("the lease of this order's KIS key is held elsewhere now")
+        self.lease = lease
+
+
 class DatabaseInUse(StorageError):
     """Another process serves this SQLite database (SQLite supports one instance)."""
 
@@ -47,6 +56,7 @@ class MigrationFailed(StorageError):
 
 __all__ = [
     "DatabaseInUse",
+    "LeaseLost",
     "DatabaseUnavailable",
     "DecryptionError",
     "MasterKeyError",

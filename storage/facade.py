@@ -13,6 +13,7 @@ from storage.repositories import (
     Audit,
     Conversations,
     Fills,
+    FillSessions,
     Instances,
     KeySets,
     Leases,
@@ -51,6 +52,7 @@ class Storage:
     leases: Leases
     instances: Instances
     signals: Signals
+    fill_sessions: FillSessions
     web_sessions: WebSessions
     rate_buckets: RateBuckets
     totp: Totp
@@ -64,13 +66,18 @@ class Storage:
         """Wires the repositories on an existing database (no migration)."""
         two_factor = TwoFactor(db, box.pepper, clock)
         totp = Totp(db, box, clock)
+        signals: Signals = (
+            PgSignals(db.engine.url.render_as_string(hide_password=False), schema=db.schema)
+            if db.dialect == "postgresql"
+            else LocalSignals()
+        )
         return cls(
             db=db,
             box=box,
-            users=Users(db, box, clock),
-            key_sets=KeySets(db, box, clock),
+            users=Users(db, box, clock, signals),
+            key_sets=KeySets(db, box, clock, signals),
             tokens=SqlTokenStore(db, box),
-            alerts=Alerts(db, clock),
+            alerts=Alerts(db, clock, signals),
             orders=Orders(db, clock),
             fills=Fills(db, clock),
             outbox=Outbox(db, clock),
@@ -79,11 +86,8 @@ class Storage:
             conversations=Conversations(db, box, clock),
             leases=Leases(db, clock),
             instances=Instances(db, clock),
-            signals=(
-                PgSignals(db.engine.url.render_as_string(hide_password=False), schema=db.schema)
-                if db.dialect == "postgresql"
-                else LocalSignals()
-            ),
+            signals=signals,
+            fill_sessions=FillSessions(db, signals, clock),
             web_sessions=WebSessions(db, box.pepper, clock),
             rate_buckets=RateBuckets(db, clock),
             totp=totp,

@@ -101,6 +101,7 @@ class Alert(SQLModel, table=True):
         Index("ix_alerts_user_idempotency", "user_id", "idempotency_key", "received_at"),
         Index("ix_alerts_user_body", "user_id", "body_hash", "received_at"),
         Index("ix_alerts_status", "status"),
+        Index("ix_alerts_status_lease", "status", "lease"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
@@ -117,6 +118,11 @@ class Alert(SQLModel, table=True):
     reason_key: str | None = Field(default=None, max_length=40)
     reason_params: dict[str, str] | None = Field(default=None, sa_type=JSON)
     updated_at: datetime = Field(sa_type=UtcDateTime)
+    # Several instances: the lease of the KIS key whose owner acts on it (None: any
+    # instance, e.g. no keys), and who took it under which epoch of that lease.
+    lease: str | None = Field(default=None, max_length=160)
+    claimed_by: str | None = Field(default=None, max_length=96)
+    claim_epoch: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class Order(SQLModel, table=True):
@@ -297,6 +303,29 @@ class Lease(SQLModel, table=True):
     acquired_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
+class FillSession(SQLModel, table=True):
+    """A user's fill-notice connection as its KIS key's owner last saw it, so that any
+    instance (the bot's `/status`, a key check) can tell."""
+
+    __tablename__ = "fill_sessions"
+
+    user_id: int = Field(
+        sa_column=Column(
+            "user_id",
+            BigInteger,
+            ForeignKey("users.id", ondelete="CASCADE", name="fk_fill_sessions_user_id"),
+            primary_key=True,
+        )
+    )
+    environment: str = Field(max_length=8)
+    hts_id: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, sa_type=Text)
+    since: datetime = Field(sa_type=UtcDateTime)
+    instance: str = Field(max_length=96)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
 class Conversation(SQLModel, table=True):
     """The bot's conversation state (aiogram FSM) of one chat; data encrypted."""
 
@@ -353,6 +382,7 @@ TABLES = (
     AuditEntry,
     Instance,
     Lease,
+    FillSession,
     Conversation,
     WebSession,
     RateBucket,

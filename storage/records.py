@@ -121,6 +121,7 @@ class AlertRecord:
     updated_at: datetime
     reason_key: str | None = None
     reason_params: dict[str, str] | None = None
+    lease: str | None = None  # several instances: the KIS key whose owner acts on it
 
     def summary(self, max_chars: int = 60) -> str:
         """`buy 005930 quantity=3` from the parsed alert, or the clipped raw body."""

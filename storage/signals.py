@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
 import asyncpg  # type: ignore[import-untyped]  # no type information shipped
@@ -31,6 +31,7 @@ Handler = Callable[[str], None]
 Reconnected = Callable[[], None]
 
 CHANNEL_PREFIX: Final = "moahook"
+USERS_CHANNEL: Final = "users"  # a user's settings or keys changed (payload: the user id)
 MAX_PAYLOAD: Final = 7_000  # PostgreSQL refuses payloads of 8,000 bytes and more
 
 
@@ -49,6 +50,13 @@ class Signals(Protocol):
 
     async def notify_in(self, session: AsyncSession, channel: str, payload: str = "") -> None:
         """Signal `channel` when `session`'s transaction commits."""
+        ...
+
+    async def notify_many_in(
+        self, session: AsyncSession, channel: str, payloads: Sequence[str]
+    ) -> None:
+        """One signal per payload on `channel` when the transaction commits (one
+        statement for all of them)."""
         ...
 
     async def notify(self, channel: str, payload: str = "") -> None:
@@ -117,6 +125,12 @@ class LocalSignals:
 
         event.listen(sync_session, "after_commit", after_commit, once=True)
 
+    async def notify_many_in(
+        self, session: AsyncSession, channel: str, payloads: Sequence[str]
+    ) -> None:
+        for payload in payloads:
+            await self.notify_in(session, channel, payload)
+
     async def notify(self, channel: str, payload: str = "") -> None:
         asyncio.get_running_loop().call_soon(self._handlers.dispatch, channel, payload)
 
@@ -181,6 +195,17 @@ class PgSignals:
         await session.execute(
             text("SELECT pg_notify(:channel, :payload)"),
             {"channel": channel_name(channel, self._schema), "payload": _bounded(payload)},
+        )
+
+    async def notify_many_in(
+        self, session: AsyncSession, channel: str, payloads: Sequence[str]
+    ) -> None:
+        if not payloads:
+            return
+        await session.execute(
+            text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[])) AS p"),
+            {"channel": channel_name(channel, self._schema),
+             "payloads": [_bounded(p) for p in payloads]},
         )
 
     async def notify(self, channel: str, payload: str = "") -> None:

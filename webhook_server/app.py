@@ -25,7 +25,7 @@ from aiohttp.typedefs import Handler
 from webhook_server.access_log import MaskingAccessLogger, mask_path
 from webhook_server.alert import AlertError, parse_alert
 from webhook_server.client_ip import IPNetwork, client_address, in_networks
-from webhook_server.intake import Accepted, AlertIntake, Duplicate, UnknownToken
+from webhook_server.intake import Accepted, AlertIntake, Duplicate, Unavailable, UnknownToken
 from webhook_server.metrics import CONTENT_TYPE, Metrics
 from webhook_server.server_log import server_logger
 
@@ -258,6 +258,12 @@ async def _handle_hook(request: web.Request, metrics: Metrics) -> web.Response:
             return json_body(200, {"status": "duplicate", "alert_id": alert_id})
         case UnknownToken():
             return not_found()
+        case Unavailable():
+            response = json_body(
+                503, {"error": "temporarily unavailable: the alert was not stored, send it again"}
+            )
+            response.headers["Retry-After"] = "1"
+            return response
 
 
 class _BodyUnreadable(Exception):

@@ -34,7 +34,16 @@ class UnknownToken:
 
 UNKNOWN_TOKEN: Final = UnknownToken()
 
-IntakeResult = Accepted | Duplicate | UnknownToken
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """The alert could not be stored now (the database is out of reach): answered 503,
+    so a proxy can try another instance, and nothing is acted on."""
+
+
+UNAVAILABLE: Final = Unavailable()
+
+IntakeResult = Accepted | Duplicate | UnknownToken | Unavailable
 
 
 class AlertIntake(Protocol):

@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final, Protocol, TypeVar, cast
 
 from kis.client import BeforeSend, KisClient, ResponseObserver
@@ -46,7 +46,8 @@ from kis.models import (
     OrderType,
     Side,
 )
-from storage.errors import OrderAlreadyExists
+from storage.coordination import Coordinator, SoleInstance
+from storage.errors import LeaseLost, OrderAlreadyExists
 from storage.facade import Storage
 from storage.notices import CHECKED_WITH_KIS, Notice, NoticeKind, notice_dedupe_key
 from storage.records import (
@@ -58,10 +59,12 @@ from storage.records import (
     OutboxMessage,
     Reason,
 )
-from storage.repositories.orders import UNRESOLVED
+from storage.repositories.alerts import JOBS_CHANNEL
+from storage.repositories.orders import UNRESOLVED, Fence
 from storage.repositories.outbox import OutboxEntry
 from storage.types import utcnow
 from webhook_server.alert import Alert, JSONValue
+from webhook_server.dispatch import LOCAL, Claim, Route, lease_of
 from webhook_server.dryrun import DryRunParts, dry_run
 from webhook_server.figures import inquire, size
 from webhook_server.guards import (
@@ -108,6 +111,9 @@ class SettleLater(Protocol):
 
 Hook = Callable[[int], Awaitable[None]]
 TRANSPORT_RETRY_DELAY_S: Final = 0.2
+LEASE_DRAIN_S: Final = 5.0  # a key handed over waits this long for its alerts in flight
+CLAIM_BATCH: Final = 200
+STALE_KEYLESS: Final = timedelta(seconds=60)  # a refusal nobody finished: its taker died
 
 
 @dataclass(slots=True)
@@ -134,6 +140,7 @@ class _Context:
     env: Environment
     creds: AppCredentials
     account: Account
+    fence: Fence | None = None  # several instances: the lease the order goes under
 
 
 def kis_metrics_observer(metrics: Metrics) -> ResponseObserver:
@@ -182,6 +189,9 @@ class OrderPipeline:
         settler: SettleLater | None = None,
         fill_notice_wait: float = 5.0,
         resume_fill_notice_wait: float = 15.0,
+        coordinator: Coordinator | None = None,
+        shared: bool = False,
+        claim_every_s: float = 2.0,
     ) -> None:
         """`fill_notice_wait`: how long an alert waits for its user's reconnecting
         fill-notice socket before it is refused (0: refused at once);
@@ -211,6 +221,18 @@ class OrderPipeline:
         storage.key_sets.on_change(self.forget_user)
         # (user, symbol) whose earlier order could not be reconciled: nothing more is sent
         self._blocked: dict[tuple[int, str], int] = {}
+        # Several instances (SPEC section 12): this instance acts on the alerts of the
+        # KIS keys whose leases it holds (lease → epoch), taken from the database.
+        self._coordinator = coordinator or SoleInstance()
+        self._shared = shared
+        self._leases: dict[str, int] = {}
+        self._inflight: dict[str | None, int] = {}
+        self._settled = asyncio.Condition()
+        self._to_claim: set[str | None] = set()
+        self._claim_wanted = asyncio.Event()
+        self._claim_every = claim_every_s
+        self._claimer: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"OrderPipeline({self._workers!r})"
@@ -254,15 +276,36 @@ class OrderPipeline:
 
     def submit(self, accepted: AcceptedAlert) -> None:
         """An alert just stored by the intake (in memory: no database polling)."""
+        claim = None if accepted.claim is None else Claim(*accepted.claim)
         self._workers.submit(
             (accepted.user_id, accepted.alert.symbol),
-            self._process_later(accepted.alert_id, accepted.user_id, accepted.alert),
+            self._process_later(accepted.alert_id, accepted.user_id, accepted.alert,
+                                claim=claim),
         )
 
+    async def route(self, user_id: int) -> Route:
+        """Where a new alert of this user goes (the intake asks before storing it)."""
+        if not self._shared:
+            return LOCAL
+        state = await self._inputs.get(user_id)
+        lease = lease_of(state.keys if state is not None else None)
+        if lease is None:  # no key owns it: this instance refuses it itself
+            return Route(None, Claim(None, 0))
+        held = self._coordinator.held(lease)
+        if held is None or lease not in self._leases:
+            return Route(lease, None)  # its owner is signalled when it is stored
+        return Route(lease, Claim(lease, held.epoch))
+
     def _process_later(
-        self, alert_id: int, user_id: int, alert: Alert, fill_wait: float | None = None
+        self,
+        alert_id: int,
+        user_id: int,
+        alert: Alert,
+        fill_wait: float | None = None,
+        *,
+        claim: Claim | None = None,
     ) -> Job:
-        return lambda: self._process(alert_id, user_id, alert, fill_wait)
+        return lambda: self._process(alert_id, user_id, alert, fill_wait, claim)
 
     def _reconcile_later(self, order: OrderRecord) -> Job:
         return lambda: self._reconcile_job(order)
@@ -275,11 +318,26 @@ class OrderPipeline:
         fill-notice socket, which is still connecting at start-up — never for anyone
         else's, so one slow socket, or restarts in quick succession, cannot starve the
         others. `gate`, when given, is awaited by each job first (tests park work there).
+
+        Several instances: nothing here; each key's owner carries on with the key's work
+        when it takes the key's lease (`gained`).
         """
+        if self._shared:
+            return ResumeReport(alerts=0, reconciling=0)
         open_alerts = await self._db(self._storage.alerts.unprocessed())
-        unresolved: dict[int, OrderRecord] = {
-            order.id: order for order in await self._db(self._storage.orders.unknown_orders())
-        }
+        unresolved = await self._db(self._storage.orders.unknown_orders())
+        return await self._carry_on(open_alerts, unresolved, None, gate)
+
+    async def _carry_on(
+        self,
+        open_alerts: Sequence[AlertRecord],
+        unknown: Sequence[OrderRecord],
+        claim: Claim | None,
+        gate: Job | None = None,
+    ) -> ResumeReport:
+        """What a restart (or a new owner of a key) does with what was left: orders of
+        unknown outcome reconciled first, then the alerts nobody finished."""
+        unresolved: dict[int, OrderRecord] = {order.id: order for order in unknown}
         to_process: list[tuple[AlertRecord, Alert]] = []
         finished = 0
         for record in open_alerts:
@@ -307,16 +365,115 @@ class OrderPipeline:
         for record, alert in to_process:
             job = _gated(
                 gate,
-                self._process_later(record.id, record.user_id, alert, self._resume_fill_wait),
+                self._process_later(record.id, record.user_id, alert, self._resume_fill_wait,
+                                    claim=claim),
             )
             self._workers.submit((record.user_id, alert.symbol), job)
         log.info(
-            "resume: %d alerts queued, %d orders to reconcile, %d closed",
-            len(to_process),
-            len(unresolved),
+            "%s: %d alerts queued, %d orders to reconcile, %d closed",
+            "resume" if claim is None else "taking over", len(to_process), len(unresolved),
             finished,
         )
         return ResumeReport(alerts=len(to_process), reconciling=len(unresolved))
+
+    # -- several instances: the work of the keys this instance holds ----------------------
+
+    async def gained(self, name: str, epoch: int) -> None:
+        """This instance now owns the KIS key `name`: carry on with what its previous
+        owner left, exactly as after a restart, then take its alerts as they come."""
+        self._leases[name] = epoch
+        self._spawn(self._take_over(name, epoch))
+
+    async def losing(self, name: str) -> None:
+        """Another instance will own the key: take nothing more for it, and let what is
+        in flight finish (bounded: an order cut off is recorded unknown, reconciled by
+        the next owner)."""
+        self._leases.pop(name, None)
+        self._to_claim.discard(name)
+        try:
+            async with asyncio.timeout(LEASE_DRAIN_S), self._settled:
+                await self._settled.wait_for(lambda: self._inflight.get(name, 0) == 0)
+        except TimeoutError:
+            log.warning("key handed over with %d alert(s) still in flight",
+                        self._inflight.get(name, 0))
+
+    async def _take_over(self, name: str, epoch: int) -> None:
+        try:
+            me = self._coordinator.instance_id
+            left = await self._db(self._storage.alerts.take_over(me, epoch, name))
+            unknown = await self._db(self._storage.orders.unknown_orders(lease=name))
+            if self._leases.get(name) != epoch:
+                return  # lost again meanwhile
+            await self._carry_on(left, unknown, Claim(name, epoch))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("taking over a key's alerts failed; its claims pick them up")
+        self.claim_soon(name)
+
+    def claim_soon(self, lease: str | None) -> None:
+        """Alerts for `lease` wait in the database (a signal said so, or a timer)."""
+        if lease is None or lease in self._leases:
+            self._to_claim.add(lease)
+            self._claim_wanted.set()
+
+    def start_claiming(self) -> None:
+        """Several instances: take alerts from the database as their owners' signals
+        and a timer say (a lost signal costs latency only)."""
+        if not self._shared or self._claimer is not None:
+            return
+        self._storage.signals.listen(JOBS_CHANNEL, lambda lease: self.claim_soon(lease))
+        self._storage.signals.on_reconnect(self._claim_all)
+        self._claimer = asyncio.get_running_loop().create_task(self._claim_loop(),
+                                                                name="alert claims")
+
+    def _claim_all(self) -> None:
+        for lease in [None, *self._leases]:
+            self.claim_soon(lease)
+
+    async def _claim_loop(self) -> None:
+        me = self._coordinator.instance_id
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._claim_wanted.wait(), self._claim_every)
+            if not self._claim_wanted.is_set():
+                self._claim_all()  # the timer: look everywhere once in a while
+            self._claim_wanted.clear()
+            pending, self._to_claim = self._to_claim, set()
+            for lease in sorted(pending, key=lambda lease: lease or ""):
+                epoch = 0 if lease is None else self._leases.get(lease)
+                if epoch is None:
+                    continue
+                try:
+                    taken = await self._db(self._storage.alerts.claim(
+                        me, epoch, lease, CLAIM_BATCH,
+                        stale_after=STALE_KEYLESS if lease is None else None,
+                    ))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("claiming alerts failed (%s); retrying", type(exc).__name__)
+                    self._to_claim.add(lease)
+                    continue
+                for record in taken:
+                    alert = _alert_of(record)
+                    if alert is None:
+                        await self._db(self._storage.alerts.mark_failed(
+                            record.id, Reason("stored alert is unreadable", "unreadable_alert")
+                        ))
+                        continue
+                    self._workers.submit(
+                        (record.user_id, alert.symbol),
+                        self._process_later(record.id, record.user_id, alert,
+                                            claim=Claim(lease, epoch)),
+                    )
+                if len(taken) >= CLAIM_BATCH:
+                    self.claim_soon(lease)  # more are waiting
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def dry_run(self, user_id: int, body: bytes) -> Notice:
         """What `body` would do for this user now, sending no order (`/test`)."""
@@ -335,18 +492,30 @@ class OrderPipeline:
 
     async def close(self) -> None:
         """Stop: running jobs are cancelled (an order in flight is recorded as unknown)."""
+        tasks = [t for t in (self._claimer, *self._background) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._claimer = None
         await self._workers.close()
 
     # -- one alert ------------------------------------------------------------------------
 
     async def _process(
-        self, alert_id: int, user_id: int, alert: Alert, fill_wait: float | None = None
+        self,
+        alert_id: int,
+        user_id: int,
+        alert: Alert,
+        fill_wait: float | None = None,
+        claim: Claim | None = None,
     ) -> None:
+        lease = None if claim is None else claim.lease
+        self._inflight[lease] = self._inflight.get(lease, 0) + 1
         try:
             with alert_context(user_id, alert_id):
                 await self._process_alert(
                     alert_id, user_id, alert,
-                    self._fill_wait if fill_wait is None else fill_wait,
+                    self._fill_wait if fill_wait is None else fill_wait, claim,
                 )
         except asyncio.CancelledError:
             raise
@@ -363,9 +532,21 @@ class OrderPipeline:
                         ),
                     )
                 )
+        finally:
+            await self._done_with(lease)
+
+    async def _done_with(self, lease: str | None) -> None:
+        self._inflight[lease] -= 1
+        async with self._settled:
+            self._settled.notify_all()
 
     async def _process_alert(
-        self, alert_id: int, user_id: int, alert: Alert, fill_wait: float
+        self,
+        alert_id: int,
+        user_id: int,
+        alert: Alert,
+        fill_wait: float,
+        claim: Claim | None = None,
     ) -> None:
         state = await self._inputs.get(user_id)
         if state is None:
@@ -376,6 +557,18 @@ class OrderPipeline:
             )
             return
         user, keys = state.user, state.keys
+        fence: Fence | None = None
+        if self._shared and claim is not None:
+            lease = lease_of(keys)
+            if lease is not None and lease != claim.lease:
+                # The user's keys or environment changed since the alert came: it belongs
+                # to another key's owner now (perhaps this instance: it hears the signal).
+                await self._db(self._storage.alerts.reroute(
+                    alert_id, self._coordinator.instance_id, claim.epoch, lease
+                ))
+                return
+            if lease is not None:
+                fence = Fence(lease, self._coordinator.instance_id, claim.epoch)
         env = user.active_environment
         market = self._markets.of(alert.instrument)
         base = alert_notice(alert, env.value, market)
@@ -401,7 +594,7 @@ class OrderPipeline:
             await self._refuse(alert_id, user_id, user.chat_id, base, refusal)
             return
         creds, account = credentials(keys)
-        ctx = _Context(user_id, user.chat_id, env, creds, account)
+        ctx = _Context(user_id, user.chat_id, env, creds, account, fence)
         blocked = await self._still_blocked(user_id, alert.symbol, ctx)
         if blocked is not None:
             await self._refuse(
@@ -491,6 +684,9 @@ class OrderPipeline:
             alert is new work after a restart; a row means "maybe sent"."""
             if written:
                 return  # a retry of a request that never left: the row is there
+            fence = ctx.fence
+            if fence is not None and not self._coordinator.valid(fence.lease, fence.epoch):
+                raise LeaseLost(fence.lease)  # another instance may own the key by now
             written.append(
                 await self._db(
                     self._storage.orders.create_pending(
@@ -506,6 +702,7 @@ class OrderPipeline:
                         market=market.code,
                         exchange=alert.exchange,
                         currency=market.currency.code,
+                        fence=fence,
                     )
                 )
             )
@@ -525,6 +722,14 @@ class OrderPipeline:
         except OrderAlreadyExists:
             # This alert's order exists already (a resumed alert): never a second one.
             log.warning("alert %d already has an order; not sending again", alert_id)
+        except LeaseLost:
+            # Nothing was written or sent: the key's new owner acts on the alert.
+            log.warning("alert %d: the key's lease moved on; handed to its new owner",
+                        alert_id)
+            fence = ctx.fence
+            if fence is not None:
+                await self._db(self._storage.alerts.release(alert_id, fence.holder,
+                                                            fence.epoch))
         except Exception:
             if written:
                 # The outcome may be unrecorded (the row still `pending`, e.g. a database

@@ -19,16 +19,26 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from storage.crypto import hash_token
 from storage.facade import Storage
 from webhook_server.alert import Alert
-from webhook_server.intake import UNKNOWN_TOKEN, Accepted, Duplicate, IntakeResult
+from webhook_server.dispatch import LOCAL, Route
+from webhook_server.intake import (
+    UNAVAILABLE,
+    UNKNOWN_TOKEN,
+    Accepted,
+    Duplicate,
+    IntakeResult,
+)
 from webhook_server.log_context import detached, set_alert_context
 from webhook_server.token_guard import UnknownTokens
 
 log = logging.getLogger(__name__)
 
 MAX_CACHED_TOKENS: Final = 100_000
+UNAVAILABLE_LOG_EVERY_S: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +49,16 @@ class AcceptedAlert:
     user_id: int
     alert: Alert
     arrived: float = field(default_factory=time.perf_counter)  # monotonic, for latency
+    claim: tuple[str | None, int] | None = None  # several instances: (lease, epoch) taken
 
 
 class AlertSink(Protocol):
     def submit(self, accepted: AcceptedAlert) -> None:
         """Queue an accepted alert; must not block (the HTTP answer waits on it)."""
+        ...
+
+    async def route(self, user_id: int) -> Route:
+        """Where the user's new alert goes: acted on here, or by its key's owner."""
         ...
 
 
@@ -58,10 +73,14 @@ class StorageIntake:
         storage: Storage,
         sink: AlertSink,
         unknown_tokens: UnknownTokens | None = None,
+        instance_id: str = "",
     ) -> None:
         self._storage = storage
         self._sink = sink
+        self._instance_id = instance_id
         self._users: dict[str, int] = {}  # token hash → user id
+        self._unavailable = 0
+        self._unavailable_logged = -UNAVAILABLE_LOG_EVERY_S
         self._unknown = unknown_tokens or UnknownTokens()
 
     def __repr__(self) -> str:
@@ -85,6 +104,22 @@ class StorageIntake:
     async def submit(
         self, token: str, body: bytes, alert: Alert, received_at: datetime, client: str = ""
     ) -> IntakeResult:
+        try:
+            return await self._submit(token, body, alert, received_at, client)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            # The database is out of reach: nothing was stored, nothing will be acted on.
+            # One line now and then, not one per alert.
+            now = time.monotonic()
+            self._unavailable += 1
+            if now - self._unavailable_logged >= UNAVAILABLE_LOG_EVERY_S:
+                log.warning("%d alert(s) not stored: the database is unavailable (%s); "
+                            "answered 503", self._unavailable, type(exc).__name__)
+                self._unavailable_logged, self._unavailable = now, 0
+            return UNAVAILABLE
+
+    async def _submit(
+        self, token: str, body: bytes, alert: Alert, received_at: datetime, client: str
+    ) -> IntakeResult:
         arrived = time.perf_counter()
         user_id = await self._user_for(token, client)
         if user_id is None:
@@ -92,12 +127,21 @@ class StorageIntake:
         set_alert_context(user_id)  # this request's task only: its log lines name the user
         raw = body.decode("utf-8-sig")  # parse_alert decoded it already: cannot fail
         parsed = alert.to_json()
-        result = await self._storage.alerts.accept(user_id, raw, parsed, alert.id, received_at)
+        route = await self._sink.route(user_id)
+        claim = route.claim
+        # Several instances: taken here at once is recorded as taken (no claim elsewhere
+        # may take it too); one process records nothing of the kind.
+        taken = None if claim is None or route is LOCAL else (self._instance_id, claim.epoch)
+        result = await self._storage.alerts.accept(
+            user_id, raw, parsed, alert.id, received_at, lease=route.lease, claim=taken,
+        )
         set_alert_context(alert_id=result.alert_id)
         if result.duplicate:
             return Duplicate(str(result.alert_id))
-        with detached():  # the pipeline's workers serve many alerts; each job sets its own
-            self._sink.submit(AcceptedAlert(result.alert_id, user_id, alert, arrived))
+        if claim is not None:  # this instance acts on it (else its key's owner does)
+            with detached():  # the pipeline's workers serve many alerts; each job sets its own
+                self._sink.submit(AcceptedAlert(result.alert_id, user_id, alert, arrived,
+                                                (claim.lease, claim.epoch)))
         return Accepted(str(result.alert_id))
 
     async def _user_for(self, token: str, client: str) -> int | None:

@@ -3,6 +3,7 @@
 from storage.repositories.alerts import Alerts
 from storage.repositories.audit import Audit
 from storage.repositories.conversations import Conversations
+from storage.repositories.fill_sessions import FillSessions
 from storage.repositories.fills import Fills
 from storage.repositories.keysets import KeySets
 from storage.repositories.leases import Instances, Leases
@@ -19,6 +20,7 @@ __all__ = [
     "Alerts",
     "Audit",
     "Conversations",
+    "FillSessions",
     "Fills",
     "Instances",
     "KeySets",

@@ -8,7 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import Insert, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
+
+from storage.signals import USERS_CHANNEL, Signals
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +88,18 @@ class ChangeListeners:
 
     For in-memory caches of what rarely changes (the order pipeline's guard inputs):
     called synchronously right after the commit, so no await separates the change
-    from the invalidation.
+    from the invalidation. Other instances hear of it through the `users` signal, sent
+    with the change's own transaction (`signal_in`), so a change is never committed
+    without it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, signals: Signals | None = None) -> None:
         self._listeners: list[ChangeListener] = []
+        self._signals = signals
+
+    async def signal_in(self, session: AsyncSession, user_id: int) -> None:
+        if self._signals is not None:
+            await self._signals.notify_in(session, USERS_CHANNEL, str(user_id))
 
     def add(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)

@@ -20,10 +20,12 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    and_,
     bindparam,
     exists,
     insert,
     literal_column,
+    or_,
     select,
     update,
 )
@@ -41,8 +43,9 @@ from storage.records import (
     OutboxMessage,
     Reason,
 )
-from storage.repositories._sql import LOCK_ALERTS, Clock, require_id, rowcount
+from storage.repositories._sql import LOCK_ALERTS, Clock, require_id
 from storage.repositories.outbox import OutboxEntry, insert_entry
+from storage.signals import Signals
 from storage.types import UtcDateTime, utcnow
 
 log = logging.getLogger(__name__)
@@ -68,7 +71,11 @@ _INSERT_COLUMNS: Final = [
     "body_hash",
     "status",
     "updated_at",
+    "lease",
+    "claimed_by",
+    "claim_epoch",
 ]
+JOBS_CHANNEL: Final = "jobs"  # signal: alerts for this lease are waiting
 
 
 def body_hash(raw_body: str) -> str:
@@ -95,6 +102,7 @@ def _record(row: Alert) -> AlertRecord:
         updated_at=row.updated_at,
         reason_key=row.reason_key,
         reason_params=row.reason_params,
+        lease=row.lease,
     )
 
 
@@ -131,6 +139,9 @@ def _insert_unless_earlier(by_key: bool) -> ReturningInsert[int | None]:
         bindparam("v_body_hash", type_=String()),
         bindparam("v_status", type_=String()),
         bindparam("v_now", type_=UtcDateTime()),
+        bindparam("v_lease", type_=String()),
+        bindparam("v_claimed_by", type_=String()),
+        bindparam("v_claim_epoch", type_=BigInteger()),
     ).where(~exists(_earlier(by_key)))
     return insert(Alert).from_select(_INSERT_COLUMNS, source).returning(col(Alert.id))
 
@@ -197,6 +208,17 @@ class _Pending:
     digest: str
     now: datetime
     future: asyncio.Future[AcceptResult]
+    lease: str | None = None
+    claim: tuple[str, int] | None = None
+
+    @property
+    def status(self) -> str:
+        """Claimed at once by an instance that holds its lease: being processed there."""
+        return (AlertStatus.PROCESSING if self.claim else AlertStatus.ACCEPTED).value
+
+    def claim_values(self) -> dict[str, object]:
+        holder, epoch = self.claim or (None, None)
+        return {"lease": self.lease, "claimed_by": holder, "claim_epoch": epoch}
 
     def params(self) -> dict[str, object]:
         """Parameters of the prebuilt single-alert statements."""
@@ -211,7 +233,8 @@ class _Pending:
             "v_parsed": self.parsed,
             "v_key": self.key,
             "v_body_hash": self.digest,
-            "v_status": AlertStatus.ACCEPTED.value,
+            "v_status": self.status,
+            **{f"v_{name}": value for name, value in self.claim_values().items()},
         }
 
     def values(self) -> dict[str, object]:
@@ -222,8 +245,9 @@ class _Pending:
             "parsed": self.parsed,
             "idempotency_key": self.key,
             "body_hash": self.digest,
-            "status": AlertStatus.ACCEPTED.value,
+            "status": self.status,
             "updated_at": self.now,
+            **self.claim_values(),
         }
 
     def duplicate_values(self, first_id: int) -> dict[str, object]:
@@ -231,6 +255,7 @@ class _Pending:
         reason = Reason(f"a repeat of alert #{first_id}, dropped", "duplicate",
                         {"alert_id": str(first_id)})
         return {**self.values(), "status": AlertStatus.DUPLICATE.value,
+                "lease": None, "claimed_by": None, "claim_epoch": None,
                 **reason_values(reason)}
 
 
@@ -253,9 +278,12 @@ class _Seen:
 
 
 class Alerts:
-    def __init__(self, db: Database, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, db: Database, clock: Clock = utcnow, signals: Signals | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._signals = signals
         self._queue: list[_Pending] = []
         self._drainer: asyncio.Task[None] | None = None
 
@@ -266,6 +294,9 @@ class Alerts:
         parsed: Mapping[str, object] | None,
         idempotency_key: str | None,
         now: datetime | None = None,
+        *,
+        lease: str | None = None,
+        claim: tuple[str, int] | None = None,
     ) -> AcceptResult:
         """Stores the alert unless it repeats one already accepted (SPEC section 4).
 
@@ -275,6 +306,10 @@ class Alerts:
         on SQLite, advisory locks on PostgreSQL), and repeats inside one batch are
         recognised too, so concurrent repeats of one alert store exactly one. A lone
         alert is one prebuilt insert-unless-duplicate statement.
+
+        Several instances: `lease` names the KIS key whose owner acts on the alert; with
+        `claim` = (holder, epoch) this instance holds that lease and takes the alert at
+        once, else the lease's owner is signalled when the alert is stored.
         """
         pending = _Pending(
             user_id=user_id,
@@ -284,6 +319,8 @@ class Alerts:
             digest=body_hash(raw_body),
             now=now or self._clock(),
             future=asyncio.get_running_loop().create_future(),
+            lease=lease,
+            claim=claim,
         )
         self._queue.append(pending)
         if self._drainer is None or self._drainer.done():
@@ -310,6 +347,7 @@ class Alerts:
                             results = [await self._accept_one(session, batch[0])]
                         else:
                             results = await self._accept_batch(session, batch)
+                        await self._signal_owners(session, batch, results)
             except Exception as exc:  # noqa: BLE001 - one bad alert must not sink the others
                 # The slow path: worth knowing about when it is not one bad alert.
                 log.warning("alert batch of %d failed (%s); storing each on its own",
@@ -325,12 +363,24 @@ class Alerts:
             try:
                 async with self._db.transaction(urgent=True) as session:
                     result = await self._accept_one(session, item)
+                    await self._signal_owners(session, [item], [result])
             except Exception as exc:  # noqa: BLE001 - handed to the caller
                 if not item.future.done():
                     item.future.set_exception(exc)
             else:
                 if not item.future.done():
                     item.future.set_result(result)
+
+    async def _signal_owners(
+        self, session: AsyncSession, batch: Sequence[_Pending], results: Sequence[AcceptResult]
+    ) -> None:
+        """New alerts for a lease held elsewhere: wake its owner when this commits."""
+        leases = sorted({
+            item.lease for item, result in zip(batch, results, strict=True)
+            if item.lease is not None and item.claim is None and not result.duplicate
+        })
+        if leases and self._signals is not None:
+            await self._signals.notify_many_in(session, JOBS_CHANNEL, leases)
 
     async def _accept_direct(self, batch: Sequence[_Pending]) -> list[AcceptResult]:
         """SQLite file: the whole batch in one trip to the database's direct connection —
@@ -446,40 +496,6 @@ class Alerts:
             row = await session.get(Alert, alert_id)
             return None if row is None else _record(row)
 
-    async def claim(self, alert_id: int) -> AlertRecord | None:
-        """accepted → processing; None if someone else claimed it or it is not open."""
-        async with self._db.transaction() as session:
-            result = await session.execute(
-                update(Alert)
-                .where(
-                    col(Alert.id) == alert_id,
-                    col(Alert.status) == AlertStatus.ACCEPTED.value,
-                )
-                .values(status=AlertStatus.PROCESSING.value, updated_at=self._clock())
-            )
-            if rowcount(result) == 0:
-                return None
-            row = await session.get(Alert, alert_id)
-            return None if row is None else _record(row)
-
-    async def claim_next(self) -> AlertRecord | None:
-        """Claims the oldest accepted alert, if any."""
-        while True:
-            async with self._db.session() as session:
-                alert_id = (
-                    await session.execute(
-                        select(col(Alert.id))
-                        .where(col(Alert.status) == AlertStatus.ACCEPTED.value)
-                        .order_by(col(Alert.id))
-                        .limit(1)
-                    )
-                ).scalar_one_or_none()
-            if alert_id is None:
-                return None
-            claimed = await self.claim(alert_id)
-            if claimed is not None:
-                return claimed
-
     async def mark_done(self, alert_id: int, reason: Reason | str | None = None) -> None:
         await self._finish(alert_id, AlertStatus.DONE, reason)
 
@@ -500,6 +516,115 @@ class Alerts:
                 )
             ).scalars().all()
         return [_record(row) for row in rows]
+
+    # -- several instances: who acts on an alert ------------------------------------------
+
+    async def claim(
+        self,
+        holder: str,
+        epoch: int,
+        lease: str | None,
+        limit: int = 200,
+        *,
+        stale_after: timedelta | None = None,
+    ) -> list[AlertRecord]:
+        """The oldest accepted alerts of `lease` (None: alerts no KIS key owns, which any
+        instance may refuse), taken for processing by `holder` under `epoch`. Rows
+        another instance is taking at the same moment are skipped, never taken twice
+        (`FOR UPDATE SKIP LOCKED` on PostgreSQL; one writer on SQLite). `stale_after`:
+        also alerts taken that long ago and still not finished (their taker died)."""
+        match = col(Alert.lease).is_(None) if lease is None else col(Alert.lease) == lease
+        waiting = col(Alert.status) == AlertStatus.ACCEPTED.value
+        if stale_after is not None:
+            waiting = or_(waiting, and_(
+                col(Alert.status) == AlertStatus.PROCESSING.value,
+                col(Alert.updated_at) < self._clock() - stale_after,
+            ))
+        due = (
+            select(col(Alert.id))
+            .where(waiting, match)
+            .order_by(col(Alert.id))
+            .limit(limit)
+        )
+        if not self._db.is_sqlite:
+            due = due.with_for_update(skip_locked=True)
+        return await self._take(due, holder, epoch)
+
+    async def take_over(self, holder: str, epoch: int, lease: str) -> list[AlertRecord]:
+        """Every unfinished alert of `lease` not already `holder`'s under `epoch` (those
+        its previous owner had taken but not finished, and those waiting), taken for
+        processing: what a new owner carries on with, as after a restart."""
+        not_mine = or_(
+            col(Alert.claimed_by).is_(None),
+            col(Alert.claimed_by) != holder,
+            col(Alert.claim_epoch) != epoch,
+        )
+        open_statuses = [s.value for s in OPEN_ALERT_STATUSES]
+        due = (
+            select(col(Alert.id))
+            .where(col(Alert.lease) == lease, col(Alert.status).in_(open_statuses), not_mine)
+            .order_by(col(Alert.id))
+        )
+        if not self._db.is_sqlite:
+            due = due.with_for_update(skip_locked=True)
+        return await self._take(due, holder, epoch)
+
+    async def _take(
+        self, due: Select[int | None], holder: str, epoch: int
+    ) -> list[AlertRecord]:
+        async with self._db.transaction() as session:
+            rows = (
+                await session.execute(
+                    update(Alert)
+                    .where(col(Alert.id).in_(due.scalar_subquery()))
+                    .values(status=AlertStatus.PROCESSING.value, claimed_by=holder,
+                            claim_epoch=epoch, updated_at=self._clock())
+                    .returning(Alert)
+                    .execution_options(synchronize_session=False)
+                )
+            ).scalars().all()
+        return sorted((_record(row) for row in rows), key=lambda a: a.id)
+
+    async def release(self, alert_id: int, holder: str, epoch: int) -> bool:
+        """Give an alert this holder took back to its lease's owner (this instance lost
+        the lease before acting on it); False when it is no longer this holder's."""
+        return await self._route(alert_id, holder, epoch, None, keep_lease=True)
+
+    async def reroute(
+        self, alert_id: int, holder: str, epoch: int, lease: str | None
+    ) -> bool:
+        """The alert belongs to another key's owner now (the user's keys or environment
+        changed since it was accepted): handed to `lease`, whose owner is signalled."""
+        return await self._route(alert_id, holder, epoch, lease, keep_lease=False)
+
+    async def _route(
+        self, alert_id: int, holder: str, epoch: int, lease: str | None, *, keep_lease: bool
+    ) -> bool:
+        values: dict[str, object] = {
+            "status": AlertStatus.ACCEPTED.value, "claimed_by": None, "claim_epoch": None,
+            "updated_at": self._clock(),
+        }
+        if not keep_lease:
+            values["lease"] = lease
+        async with self._db.transaction() as session:
+            row = (
+                await session.execute(
+                    update(Alert)
+                    .where(
+                        col(Alert.id) == alert_id,
+                        col(Alert.status) == AlertStatus.PROCESSING.value,
+                        col(Alert.claimed_by) == holder,
+                        col(Alert.claim_epoch) == epoch,
+                    )
+                    .values(**values)
+                    .returning(col(Alert.lease))
+                )
+            ).one_or_none()
+            if row is None:
+                return False
+            if row[0] is not None and self._signals is not None:
+                await self._signals.notify_in(session, JOBS_CHANNEL, str(row[0]))
+        return True
 
     async def recent(self, user_id: int, limit: int = 20) -> list[AlertRecord]:
         """Newest first (`/log`)."""

@@ -16,6 +16,7 @@ from storage.models import KeySet, User
 from storage.records import ActiveKeySet, KeySetRecord
 from storage.repositories._sql import ChangeListener, ChangeListeners, Clock, rowcount, upsert
 from storage.repositories.users import user_record
+from storage.signals import Signals
 from storage.types import utcnow
 
 _SAVED_COLUMNS = (
@@ -37,11 +38,13 @@ def _reveal(value: Secret | str) -> str:
 
 
 class KeySets:
-    def __init__(self, db: Database, box: SecretBox, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, db: Database, box: SecretBox, clock: Clock = utcnow, signals: Signals | None = None
+    ) -> None:
         self._db = db
         self._box = box
         self._clock = clock
-        self._changes = ChangeListeners()
+        self._changes = ChangeListeners(signals)
 
     def on_change(self, listener: ChangeListener) -> None:
         """`listener(user_id)` after a user's key sets were saved, checked or deleted."""
@@ -107,6 +110,7 @@ class KeySets:
                     _SAVED_COLUMNS,
                 )
             )
+            await self._changes.signal_in(session, user_id)
         self._changes.notify(user_id)
 
     async def get(self, user_id: int, environment: Environment) -> KeySetRecord | None:
@@ -157,6 +161,7 @@ class KeySets:
                 )
                 .values(**values)
             )
+            await self._changes.signal_in(session, user_id)
         self._changes.notify(user_id)
         return rowcount(result) > 0
 
@@ -164,6 +169,7 @@ class KeySets:
         """Forgets every key set of the user; returns how many were deleted."""
         async with self._db.transaction() as session:
             result = await session.execute(delete(KeySet).where(col(KeySet.user_id) == user_id))
+            await self._changes.signal_in(session, user_id)
         self._changes.notify(user_id)
         return rowcount(result)
 

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
-from sqlalchemy import ColumnElement, String, bindparam, func, select, type_coerce, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    String,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import col
 
 from kis.env import Environment
 from storage.db import Database, in_transaction
-from storage.errors import OrderAlreadyExists
-from storage.models import Alert, Fill, Order
+from storage.errors import LeaseLost, OrderAlreadyExists
+from storage.models import Alert, Fill, Lease, Order
 from storage.records import AlertStatus, OrderRecord, OrderStatus, OutboxMessage, Reason
 from storage.repositories._sql import (
     Clock,
@@ -89,6 +102,46 @@ def _pending_insert(dialect: str) -> ReturningInsert[int | None]:
             dialect, Order, _PENDING_COLUMNS, ["alert_id"]
         ).returning(col(Order.id))
     return statement
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """The lease an order is placed under: it is written only while `holder` holds
+    `lease` under `epoch` (several instances on PostgreSQL)."""
+
+    lease: str
+    holder: str
+    epoch: int
+
+
+def _fenced_pending_insert() -> ReturningInsert[int | None]:
+    """PostgreSQL: the pending order, only while the fence's lease is held (checked and
+    share-locked in the same statement: a takeover waits for this insert, or this insert
+    finds the lease gone), unless its alert has an order already."""
+    table = Order.__table__  # type: ignore[attr-defined]  # SQLModel table
+    held: Select[int] = (
+        select(literal_column("1", type_=BigInteger()))
+        .select_from(Lease)
+        .where(
+            col(Lease.name) == bindparam("f_lease", type_=String()),
+            col(Lease.holder) == bindparam("f_holder", type_=String()),
+            col(Lease.epoch) == bindparam("f_epoch", type_=BigInteger()),
+            col(Lease.expires_at) > func.statement_timestamp(),
+        )
+        .with_for_update(read=True)
+    )
+    source = select(
+        *(bindparam(name, type_=table.c[name].type) for name in _PENDING_COLUMNS)
+    ).where(exists(held))
+    return (
+        postgresql.insert(Order)
+        .from_select(list(_PENDING_COLUMNS), source)
+        .on_conflict_do_nothing(index_elements=["alert_id"])
+        .returning(col(Order.id))
+    )
+
+
+_FENCED_PENDING_INSERT: Final = _fenced_pending_insert()
 
 
 # record_accepted on a SQLite file: prebuilt statements run in one trip to the direct
@@ -174,8 +227,12 @@ class Orders:
         market: str = "KRX",
         exchange: str = "KRX",
         currency: str = "KRW",
+        fence: Fence | None = None,
     ) -> OrderRecord:
-        """Records the order before it is sent; raises `OrderAlreadyExists` on a repeat."""
+        """Records the order before it is sent; raises `OrderAlreadyExists` on a repeat.
+
+        With `fence` (several instances on PostgreSQL) the row is written only while the
+        lease is held, else `LeaseLost`: nothing may be sent."""
         now = self._clock()
         values: dict[str, object] = {
             "alert_id": alert_id,
@@ -200,7 +257,12 @@ class Orders:
             "currency": currency,
         }
         # One prebuilt statement, one trip to the database: this is on the way to KIS.
-        inserted = await self._db.write_one(_pending_insert(self._db.dialect), values)
+        if fence is not None and self._db.dialect == "postgresql":
+            fenced = {**values, "f_lease": fence.lease, "f_holder": fence.holder,
+                      "f_epoch": fence.epoch}
+            inserted = await self._db.write_one(_FENCED_PENDING_INSERT, fenced)
+        else:
+            inserted = await self._db.write_one(_pending_insert(self._db.dialect), values)
         if not inserted:
             async with self._db.session() as session:
                 existing = (
@@ -208,6 +270,8 @@ class Orders:
                         select(col(Order.id)).where(col(Order.alert_id) == alert_id)
                     )
                 ).scalar_one_or_none()
+            if existing is None and fence is not None:
+                raise LeaseLost(fence.lease)
             raise OrderAlreadyExists(alert_id, existing)
         new_id = inserted[0][0]
         # Built from what was inserted: no read back on the way to KIS.
@@ -586,10 +650,14 @@ class Orders:
             conditions.append(col(Order.environment) == Environment(environment).value)
         return await self._one(*conditions)
 
-    async def unknown_orders(self) -> list[OrderRecord]:
-        """Orders whose outcome is not known (pending, sent, unknown); call at start-up only,
-        when nothing is in flight."""
-        return await self._many(col(Order.status).in_([s.value for s in UNRESOLVED]))
+    async def unknown_orders(self, lease: str | None = None) -> list[OrderRecord]:
+        """Orders whose outcome is not known (pending, sent, unknown); call at start-up,
+        or when taking over `lease` (only its orders then), when nothing is in flight."""
+        unresolved = col(Order.status).in_([s.value for s in UNRESOLVED])
+        if lease is None:
+            return await self._many(unresolved)
+        of_lease = select(col(Alert.id)).where(col(Alert.lease) == lease)
+        return await self._many(unresolved, col(Order.alert_id).in_(of_lease.scalar_subquery()))
 
     async def recent(self, user_id: int, limit: int = 10) -> list[OrderRecord]:
         """Newest first (`/orders`)."""

@@ -25,6 +25,7 @@ from storage.repositories._sql import (
     require_id,
     rowcount,
 )
+from storage.signals import Signals
 from storage.types import utcnow
 
 LANGUAGES: Final = ("ko", "en")
@@ -61,11 +62,13 @@ def normalize_username(username: str | None) -> str | None:
 
 
 class Users:
-    def __init__(self, db: Database, box: SecretBox, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, db: Database, box: SecretBox, clock: Clock = utcnow, signals: Signals | None = None
+    ) -> None:
         self._db = db
         self._box = box
         self._clock = clock
-        self._changes = ChangeListeners()
+        self._changes = ChangeListeners(signals)
 
     def on_change(self, listener: ChangeListener) -> None:
         """`listener(user_id)` after a user's chat, language, environment or pause changed."""
@@ -97,6 +100,7 @@ class Users:
                 await session.execute(
                     update(User).where(col(User.telegram_id) == telegram_id).values(**changes)
                 )
+                await self._changes.signal_in(session, existing.id)
             if existing.chat_id != chat_id:
                 self._changes.notify(existing.id)
         else:
@@ -198,6 +202,8 @@ class Users:
                     updated_at=self._clock(),
                 )
             )
+            await self._changes.signal_in(session, user_id)  # caches drop the old token
+        self._changes.notify(user_id)
         return token
 
     async def set_language(self, user_id: int, language: str) -> None:
@@ -225,6 +231,7 @@ class Users:
             )
             if rowcount(result) == 0:
                 raise UnknownUser(user_id)
+            await self._changes.signal_in(session, user_id)
         self._changes.notify(user_id)
 
 

@@ -163,11 +163,10 @@ async def test_lifecycle_claim_finish_recover(store: Storage) -> None:
     assert record is not None and record.status is AlertStatus.ACCEPTED
     assert record.parsed == {"ticker": "005930", "action": "buy", "quantity": 0, "id": "strat-0"}
 
-    claimed = await store.alerts.claim(ids[0])
-    assert claimed is not None and claimed.status is AlertStatus.PROCESSING
-    assert await store.alerts.claim(ids[0]) is None  # only once
-    nxt = await store.alerts.claim_next()
-    assert nxt is not None and nxt.id == ids[1]
+    [claimed] = await store.alerts.claim("a/1", 1, None, limit=1)
+    assert claimed.id == ids[0] and claimed.status is AlertStatus.PROCESSING
+    [nxt] = await store.alerts.claim("a/1", 1, None, limit=1)  # the next one, not ids[0]
+    assert nxt.id == ids[1]
 
     await store.alerts.mark_done(ids[0])
     await store.alerts.mark_refused(ids[2], "paused")
@@ -179,7 +178,7 @@ async def test_lifecycle_claim_finish_recover(store: Storage) -> None:
     assert refused is not None and refused.status is AlertStatus.REFUSED
     assert refused.reason == "paused"
     await store.alerts.mark_failed(ids[3], "KIS unreachable")
-    assert (await store.alerts.claim_next()) is None
+    assert await store.alerts.claim("a/1", 1, None) == []
 
 
 async def test_recent_is_limited(store: Storage, clock: FakeClock) -> None:

@@ -33,6 +33,7 @@ EXPECTED_TABLES = {
     "instances",
     "leases",
     "conversations",
+    "fill_sessions",
     "web_sessions",
     "rate_buckets",
 }
