@@ -9,15 +9,21 @@ from dataclasses import dataclass
 from storage.crypto import SecretBox
 from storage.db import Database
 from storage.repositories import (
+    Activity,
     Alerts,
     Audit,
+    Confirmations,
     Conversations,
+    DayLimits,
     Fills,
     Instances,
     KeySets,
     Leases,
+    Options,
+    OrderCancels,
     Orders,
     Outbox,
+    ReservedOrders,
     SqlTokenStore,
     TwoFactor,
     Users,
@@ -47,6 +53,13 @@ class Storage:
     leases: Leases
     instances: Instances
     signals: Signals
+    # SPEC section 15
+    options: Options
+    limits: DayLimits
+    confirmations: Confirmations
+    cancels: OrderCancels
+    reserved: ReservedOrders
+    activity: Activity
 
     def __repr__(self) -> str:
         return f"Storage({self.db!r})"
@@ -74,6 +87,12 @@ class Storage:
                 if db.dialect == "postgresql"
                 else LocalSignals()
             ),
+            options=Options(db, clock),
+            limits=DayLimits(db, clock),
+            confirmations=Confirmations(db, clock),
+            cancels=OrderCancels(db, clock),
+            reserved=ReservedOrders(db, clock),
+            activity=Activity(db, clock),
         )
 
     @classmethod

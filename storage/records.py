@@ -17,6 +17,7 @@ class AlertStatus(enum.StrEnum):
     DONE = "done"  # an order was placed (its outcome lives on the order)
     REFUSED = "refused"  # a guard refused it; `reason` says which
     FAILED = "failed"  # something went wrong acting on it; `reason` says what
+    AWAITING = "awaiting"  # confirm mode: waiting for the user's ✅ / ❌ in the chat
 
 
 OPEN_ALERT_STATUSES = (AlertStatus.ACCEPTED, AlertStatus.PROCESSING)

@@ -30,6 +30,13 @@ EXPECTED_TABLES = {
     "instances",
     "leases",
     "conversations",
+    "user_options",
+    "limit_usage",
+    "limit_holds",
+    "confirmations",
+    "order_cancels",
+    "reserved_orders",
+    "sale_costs",
 }
 
 
