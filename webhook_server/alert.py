@@ -35,6 +35,10 @@ MAX_PRICE: Final = Decimal(10) ** 9
 DEFAULT_MARKETS: Final = default_markets()
 MAX_LAG_SECONDS: Final = 7 * 24 * 3600
 SIZING_FIELDS: Final = ("quantity", "amount", "position")
+# Where an alert came from: TradingView, or `/close` in the chat (the way out: no confirm
+# step, no risk limits, and it works while alerts are paused).
+ORIGIN_ALERT: Final = "alert"
+ORIGIN_CLOSE: Final = "close"
 
 
 class AlertError(ValueError):
@@ -105,6 +109,7 @@ class Alert:
     comment: str | None = None
     market: str = "KRX"
     exchange: str = "KRX"
+    origin: str = ORIGIN_ALERT
 
     @property
     def instrument(self) -> Instrument:
@@ -146,6 +151,7 @@ class Alert:
             "time": None if self.fired_at is None else self.fired_at.isoformat(),
             "max_lag": self.max_lag,
             "comment": self.comment,
+            **({"origin": self.origin} if self.origin != ORIGIN_ALERT else {}),
         }
 
     @classmethod
@@ -183,6 +189,7 @@ class Alert:
             comment=None if comment is None else str(comment),
             market=str(data.get("market") or "KRX"),
             exchange=str(data.get("exchange") or "KRX"),
+            origin=str(data.get("origin") or ORIGIN_ALERT),
         )
 
 

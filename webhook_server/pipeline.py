@@ -49,6 +49,8 @@ from kis.models import (
 from storage.errors import OrderAlreadyExists
 from storage.facade import Storage
 from storage.notices import Notice, NoticeKind, notice_dedupe_key
+from storage.portfolio_notices import subject_from_alert
+from storage.portfolio_records import ConfirmationStatus
 from storage.records import (
     AlertRecord,
     AlertStatus,
@@ -60,7 +62,9 @@ from storage.records import (
 from storage.repositories.orders import UNRESOLVED
 from storage.repositories.outbox import OutboxEntry
 from storage.types import utcnow
-from webhook_server.alert import Alert, JSONValue, Position, Quantity
+from webhook_server.after_hours import AfterHours
+from webhook_server.alert import ORIGIN_CLOSE, Alert, JSONValue, Position, Quantity
+from webhook_server.confirm_gate import ConfirmGate
 from webhook_server.guards import (
     FillNoticeReadiness,
     GuardInputs,
@@ -70,7 +74,8 @@ from webhook_server.guards import (
     check_guards,
     sizing_refusal,
 )
-from webhook_server.market_hours import MarketClock
+from webhook_server.limit_guard import LimitGuard
+from webhook_server.market_hours import MARKET_CLOSED, MarketClock
 from webhook_server.metrics import Metrics
 from webhook_server.reconcile import (
     NOT_PLACED,
@@ -96,6 +101,7 @@ class Wake(Protocol):
 
 Hook = Callable[[int], Awaitable[None]]
 TRANSPORT_RETRY_DELAY_S: Final = 0.2
+UNREADABLE: Final = "stored alert is unreadable"
 
 
 @dataclass(slots=True)
@@ -187,6 +193,11 @@ class OrderPipeline:
         self._inputs = GuardInputs(self._load_user_state)
         storage.users.on_change(self.forget_user)
         storage.key_sets.on_change(self.forget_user)
+        storage.options.on_change(self.forget_user)
+        # SPEC section 15: risk limits, confirm mode, after-hours reservations
+        self._limits = LimitGuard(storage, kis, self._db)
+        self._confirm = ConfirmGate(storage, self._db)
+        self._after_hours = AfterHours(storage, kis, self._db, self._limits.release)
         # (user, symbol) whose earlier order could not be reconciled: nothing more is sent
         self._blocked: dict[tuple[int, str], int] = {}
 
@@ -219,14 +230,16 @@ class OrderPipeline:
         self._inputs.forget_all()
 
     async def _load_user_state(self, user_id: int) -> UserState | None:
-        user, key_sets = await asyncio.gather(
+        user, key_sets, options = await asyncio.gather(
             self._db(self._storage.users.get(user_id)),
             self._db(self._storage.key_sets.for_user(user_id)),
+            self._db(self._storage.options.get(user_id)),
         )
         if user is None:
             return None
         env = user.active_environment
-        return UserState(user, next((k for k in key_sets if k.environment is env), None))
+        keys = next((k for k in key_sets if k.environment is env), None)
+        return UserState(user, keys, options)
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -239,6 +252,31 @@ class OrderPipeline:
 
     def _process_later(self, alert_id: int, user_id: int, alert: Alert) -> Job:
         return lambda: self._process(alert_id, user_id, alert)
+
+    def run_stored(self, alert_id: int) -> None:
+        """Act on a stored alert now: one confirmed in the chat, or a `/close` sell. It
+        is read from the database, so any instance can be woken for it."""
+        self._workers.submit((-alert_id, ""), lambda: self._submit_stored(alert_id))
+
+    async def _submit_stored(self, alert_id: int) -> None:
+        record = await self._db(self._storage.alerts.get(alert_id))
+        if record is None or record.status not in (AlertStatus.ACCEPTED,
+                                                    AlertStatus.PROCESSING):
+            return  # acted on already, or still waiting for the user
+        alert = _alert_of(record)
+        if alert is None:
+            await self._db(self._storage.alerts.mark_failed(alert_id, UNREADABLE))
+            return
+        self._workers.submit(
+            (record.user_id, alert.symbol), lambda: self._process_if_open(alert_id, record)
+        )
+
+    async def _process_if_open(self, alert_id: int, record: AlertRecord) -> None:
+        # Several wake-ups for one alert queue behind each other: only the first acts.
+        fresh = await self._db(self._storage.alerts.get(alert_id))
+        alert = _alert_of(fresh) if fresh is not None else None
+        if alert is not None:
+            await self._process(alert_id, record.user_id, alert)
 
     def _reconcile_later(self, order: OrderRecord) -> Job:
         return lambda: self._reconcile_job(order)
@@ -268,9 +306,7 @@ class OrderPipeline:
                 continue
             alert = _alert_of(record)
             if alert is None:
-                await self._db(
-                    self._storage.alerts.mark_failed(record.id, "stored alert is unreadable")
-                )
+                await self._db(self._storage.alerts.mark_failed(record.id, UNREADABLE))
                 continue
             to_process.append((record, alert))
         for order in sorted(unresolved.values(), key=lambda o: o.id):
@@ -316,9 +352,10 @@ class OrderPipeline:
         if state is None:
             await self._db(self._storage.alerts.mark_failed(alert_id, "the user no longer exists"))
             return
-        user, keys = state.user, state.keys
+        user, keys, options = state.user, state.keys, state.options
         env = user.active_environment
         market = self._markets.of(alert.instrument)
+        from_chat = alert.origin == ORIGIN_CLOSE
         base = Notice(
             kind=NoticeKind.ORDER_REFUSED,
             env=env.value,
@@ -332,15 +369,32 @@ class OrderPipeline:
             exchange=alert.exchange if market.code != "KRX" else "",
             currency=market.currency.code,
         )
+        confirming = options.confirm and not from_chat
+        confirmed = False
+        if confirming:
+            asked = await self._confirm.decision(alert_id)
+            if asked is not None and asked.status is not ConfirmationStatus.CONFIRMED:
+                return  # still waiting for the user, or skipped / expired
+            confirmed = asked is not None
+        now = self._clock()
         refusal = check_guards(
-            user=user,
+            user=replace(user, paused=False) if from_chat else user,  # /close works paused
             keys=keys,
             readiness=self._readiness,
             alert=alert,
-            now=self._clock(),
+            now=now,
             market=self._market,
             hours=market.hours,
+            check_lag=not confirmed,
         )
+        reserve = (
+            refusal is not None
+            and refusal.code == MARKET_CLOSED
+            and not from_chat
+            and AfterHours.applies(options, market, env, now)
+        )
+        if reserve:
+            refusal = None
         if refusal is None and alert.action is not None:
             refusal = _order_type_refusal(market, env, alert.order_type, alert.action)
         if refusal is not None or keys is None:
@@ -348,6 +402,14 @@ class OrderPipeline:
             return
         creds, account = credentials(keys)
         ctx = _Context(user_id, user.chat_id, env, creds, account)
+        if confirming and not confirmed:
+            self._woken(
+                await self._confirm.ask(
+                    alert_id=alert_id, user_id=user_id, chat_id=user.chat_id, env=env.value,
+                    seconds=options.confirm_seconds or 0, alert=alert,
+                )
+            )
+            return
         blocked = await self._still_blocked(user_id, alert.symbol, ctx)
         if blocked is not None:
             await self._refuse(
@@ -380,6 +442,28 @@ class OrderPipeline:
             if late is not None:
                 await self._refuse(alert_id, user_id, ctx.chat_id, base, late)
                 return
+        if not from_chat:  # /close is the way out: no caps on it
+            over = await self._limits.check(
+                alert_id=alert_id, user_id=user_id, limits=options.limits, market=market,
+                inst=alert.instrument, sized=sized, creds=creds, now=now,
+            )
+            if over is not None:
+                await self._refuse(alert_id, user_id, ctx.chat_id, base, over)
+                return
+        if sized.side is Side.SELL and sized.cost is not None:
+            await self._db(
+                self._storage.activity.record_sale_cost(alert_id, sized.cost,
+                                                        market.currency.code)
+            )
+        if reserve:
+            self._woken(
+                await self._after_hours.reserve(
+                    alert_id=alert_id, user_id=user_id, chat_id=ctx.chat_id, creds=creds,
+                    account=account, market=market, alert=alert, sized=sized,
+                    subject=subject_from_alert(alert.to_json(), env.value), now=now,
+                )
+            )
+            return
         await self._place(alert_id, alert, market, ctx, sized, name="")
 
     async def _size(
@@ -451,7 +535,8 @@ class OrderPipeline:
                 "insufficient_holding",
                 {"quantity": f"{result.quantity:,}", "sellable": f"{held.sellable:,}"},
             )
-        return replace(result, last=price)
+        cost = held.avg_price if held is not None and result.side is Side.SELL else None
+        return replace(result, last=price, cost=cost)
 
     async def _place(
         self,
@@ -648,6 +733,7 @@ class OrderPipeline:
         )
         self._metrics.orders.labels("rejected" if rejected else "failed").inc()
         self._woken(queued)
+        await self._limits.release(order.alert_id)  # not placed: its share of the day
 
     async def _unknown(self, order: OrderRecord, ctx: _Context, notice: Notice, why: str) -> None:
         log.warning("order %d: outcome unknown (%s); reconciling", order.id, why)

@@ -9,7 +9,7 @@ restart finds it like any other unprocessed alert). Skipping or expiring closes 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,13 +66,14 @@ class Confirmations:
         alert_id: int,
         user_id: int,
         chat_id: int,
-        expires_at: datetime,
+        seconds: int,
         notice: Callable[[int], OutboxEntry],
     ) -> OutboxMessage | None:
-        """Record the question, park the alert (`awaiting`) and queue the chat message
-        built by `notice(confirmation_id)` — one transaction. None when this alert was
-        asked about before (nothing changes)."""
+        """Record the question (answerable for `seconds`), park the alert (`awaiting`)
+        and queue the chat message built by `notice(confirmation_id)` — one
+        transaction. None when this alert was asked about before (nothing changes)."""
         now = self._clock()
+        expires_at = now + timedelta(seconds=seconds)
         async with self._db.transaction() as session:
             new_id = (
                 await session.execute(
