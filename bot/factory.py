@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from aiogram import Bot, Dispatcher, Router
@@ -15,24 +16,35 @@ from bot.fsm import DatabaseStorage
 from bot.middlewares import InflightMiddleware, UserMiddleware
 from bot.notifier import Notifier
 from bot.routers import (
+    approvals,
     common,
     confirm,
     delete,
     keys,
     language,
+    limits,
     mode,
     onboarding,
+    open_orders,
+    options,
     pause,
+    portfolio,
     status,
     webhook,
 )
+from bot.routers.approvals import RunAlert
+from bot.routers.open_orders import CloseOrders
 from bot.texts import LANGS, Lang, t
 from bot.watchers import WatcherSupervisor
 from kis.keycheck import KeyChecker
+from kis.markets import Markets, default_markets
 from storage.facade import Storage
+
+log = logging.getLogger(__name__)
 
 COMMANDS = (
     "start", "help", "keys", "mode", "paper", "real", "webhook", "status", "orders", "log",
+    "balance", "pnl", "limits", "confirm", "digest", "close", "afterhours",
     "pause", "resume", "delete", "lang", "cancel",
 )
 
@@ -50,6 +62,11 @@ def all_routers() -> list[Router]:
         pause.build_router(),
         delete.build_router(),
         language.build_router(),
+        portfolio.build_router(),
+        limits.build_router(),
+        options.build_router(),
+        open_orders.build_router(),
+        approvals.build_router(),
         keys.build_flow(),
         confirm.build_router(),
         common.build_fallback(),
@@ -73,7 +90,12 @@ def create_dispatcher(
     public_url: str,
     inflight: InflightMiddleware | None = None,
     forget_webhook_token: Callable[[str], None] | None = None,
+    markets: Markets | None = None,
+    run_alert: RunAlert | None = None,
+    close_orders: CloseOrders | None = None,
 ) -> Dispatcher:
+    """`run_alert(alert_id)` wakes the pipeline for an alert confirmed in the chat;
+    `close_orders` stores and wakes `/close` sells (both wired by `moahook`)."""
     """Routers, middlewares, and the services handlers receive by keyword name."""
     # Conversation state in the database, encrypted (it may hold an App Secret between
     # two steps): any instance can carry a conversation on. Updates of one chat are
@@ -92,6 +114,11 @@ def create_dispatcher(
         # Called with a webhook token that stopped being valid (rotate, delete), so a
         # cache in front of the hook endpoint drops it at once.
         forget_webhook_token=forget_webhook_token or _forget_nothing,
+        # SPEC section 15: KIS for /balance, /pnl, cancels; the pipeline's wake-ups
+        kis=keychecker.kis,
+        markets=markets or default_markets(),
+        run_alert=run_alert or _no_pipeline,
+        close_orders=close_orders or _no_close_orders,
     )
     tracker = inflight or InflightMiddleware()
     dispatcher.workflow_data["inflight"] = tracker
@@ -105,6 +132,15 @@ def create_dispatcher(
 
 
 def _forget_nothing(_token: str) -> None:
+    return None
+
+
+def _no_pipeline(alert_id: int) -> None:
+    log.warning("alert %d was confirmed but no pipeline is wired to place it", alert_id)
+
+
+async def _no_close_orders(user_id: int, instrument: object, key: str) -> int | None:
+    log.warning("/close for user %d: no pipeline is wired to place it", user_id)
     return None
 
 

@@ -123,7 +123,7 @@ def reason_text(lang: Lang, notice: Notice) -> str:
         # queued before markets existed carry no currency: theirs is the notice's).
         currency = notice.reason_params.get("currency") or notice.currency
         if currency:
-            for name in ("amount", "price"):
+            for name in ("amount", "price", "limit", "bought"):
                 if name in params:
                     params[name] = _money_param(lang, params[name], currency)
         try:

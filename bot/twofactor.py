@@ -19,18 +19,21 @@ PURPOSE_KEYS: Final = "keys"
 PURPOSE_REAL: Final = "real"
 PURPOSE_ROTATE: Final = "webhook_rotate"
 PURPOSE_DELETE: Final = "delete"
+PURPOSE_LIMITS: Final = "limits"  # raising or removing a risk limit
 
 _ACTION: Final = {
     PURPOSE_KEYS: "tfa.action_keys",
     PURPOSE_REAL: "tfa.action_real",
     PURPOSE_ROTATE: "tfa.action_rotate",
     PURPOSE_DELETE: "tfa.action_delete",
+    PURPOSE_LIMITS: "tfa.action_limits",
 }
 _RESTART: Final = {
     PURPOSE_KEYS: "/keys",
     PURPOSE_REAL: "/real",
     PURPOSE_ROTATE: "/webhook rotate",
     PURPOSE_DELETE: "/delete",
+    PURPOSE_LIMITS: "/limits",
 }
 
 

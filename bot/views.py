@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Final
@@ -122,7 +122,10 @@ def _status_label(lang: Lang, prefix: str, status: str) -> str:
     return t(lang, key) if key in CATALOGS[lang] else status
 
 
-def orders_message(lang: Lang, orders: Sequence[OrderRecord]) -> str:
+def orders_message(
+    lang: Lang, orders: Sequence[OrderRecord], marks: Mapping[int, str] | None = None
+) -> str:
+    """`marks`: a prefix per order id (open and partly filled orders are marked)."""
     if not orders:
         return t(lang, "orders.empty")
     lines = [t(lang, "orders.title", count=len(orders))]
@@ -130,8 +133,9 @@ def orders_message(lang: Lang, orders: Sequence[OrderRecord]) -> str:
         outcome = _status_label(lang, "order_status", order.status.value)
         if order.reason and order.status.value in ("rejected", "failed", "unknown"):
             outcome = f"{outcome}: {order.reason[:120]}"
+        mark = (marks or {}).get(order.id, "")
         lines.append(
-            t(lang, "orders.line", time=kst_clock(order.created_at),
+            mark + t(lang, "orders.line", time=kst_clock(order.created_at),
               side=side_label(lang, order.side),
               stock=stock(order.symbol, order.name or "", order.exchange),
               quantity=won(order.quantity), outcome=outcome)

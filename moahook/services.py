@@ -16,13 +16,15 @@ import httpx
 from aiogram import Bot
 from aiohttp import web
 
+from bot.confirm_expiry import ExpirySweeper
+from bot.digest import DigestJob
 from bot.factory import create_bot_for, create_dispatcher
 from bot.notifier import Notifier, SendObserver
 from bot.runner import attach_bot
 from bot.watchers import WatcherSupervisor
 from kis.client import KisClient, default_http_client
 from kis.keycheck import KeyChecker
-from kis.markets import default_markets
+from kis.markets import Markets, default_markets
 from moahook.log import SecretRegistry
 from moahook.observers import WatcherMetrics
 from moahook.settings import Settings
@@ -37,9 +39,11 @@ from storage.coordination import (
 from storage.crypto import load_master_keys
 from storage.facade import Storage
 from webhook_server.app import DRAINING, CleanupContext, create_app
+from webhook_server.close_orders import CloseOrders
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
 from webhook_server.pipeline import OrderPipeline, kis_metrics_observer
+from webhook_server.reservation_results import ReservationResults
 from webhook_server.store_intake import StorageIntake
 
 log = logging.getLogger(__name__)
@@ -63,6 +67,7 @@ class Services:
     intake: StorageIntake
     coordinator: Coordinator
     draining: asyncio.Event
+    markets: Markets
 
     async def close(self) -> None:
         """Release what `open_services` acquired (the app's cleanup stops the rest)."""
@@ -124,6 +129,7 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
         intake=intake,
         coordinator=coordinator,
         draining=asyncio.Event(),
+        markets=markets,
     )
 
 
@@ -191,6 +197,11 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
         notifier=services.notifier,
         public_url=settings.public_url,
         forget_webhook_token=services.intake.forget_token,
+        markets=services.markets,
+        # Confirmed alerts and /close sells are placed by the pipeline (a wake-up the
+        # lead routes across instances; here: this process's pipeline).
+        run_alert=services.pipeline.run_stored,
+        close_orders=CloseOrders(services.storage, services.pipeline.run_stored),
     )
     started = attach_bot(
         app,
@@ -207,10 +218,23 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
         coordinator=services.coordinator,
         shared=services.storage.shared,
     )
+    _portfolio_work(services)
     app.cleanup_ctx.append(_resume_ctx(services))
     app.cleanup_ctx.append(_coordination_ctx(services))
     app.cleanup_ctx.append(_ready_ctx(started, bot_started))
     return app, bot_started
+
+
+def _portfolio_work(services: Services) -> None:
+    """SPEC section 15's periodic work, done by the one instance holding the `telegram`
+    lease: confirm-mode expiry, the daily digest, reservation results."""
+    wake = services.notifier.wake
+    for work in (
+        ExpirySweeper(services.storage, wake),
+        DigestJob(services.storage, services.kis, services.markets, wake),
+        ReservationResults(services.storage, services.kis, services.markets, wake),
+    ):
+        services.coordinator.add_work(TELEGRAM_LEASE, work)
 
 
 def _intake_ctx(services: Services) -> CleanupContext:

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from kis.env import Environment
+from kis.models import Account, AppCredentials
 from kis.secret import Secret
 
 
@@ -77,6 +78,11 @@ class KeySetRecord:
     def account(self) -> str:
         """`12345678-01` form."""
         return f"{self.cano}-{self.product_code}"
+
+    def kis_access(self) -> tuple[AppCredentials, Account]:
+        """What KIS calls with these keys take: the app credentials and the account."""
+        creds = AppCredentials(self.app_key.reveal(), self.app_secret, self.environment)
+        return creds, Account(self.cano, self.product_code)
 
 
 @dataclass(frozen=True, slots=True)

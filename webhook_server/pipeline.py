@@ -152,8 +152,7 @@ def _is_error_code(msg_cd: str) -> bool:
 
 
 def credentials(keys: KeySetRecord) -> tuple[AppCredentials, Account]:
-    creds = AppCredentials(keys.app_key.reveal(), keys.app_secret, keys.environment)
-    return creds, Account(keys.cano, keys.product_code)
+    return keys.kis_access()
 
 
 class OrderPipeline:

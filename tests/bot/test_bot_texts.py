@@ -163,7 +163,8 @@ def test_reason_texts_read_without_a_bare_placeholder() -> None:
     params = {"amount": "50,000", "price": "71,500", "detail": "x", "lag": "90",
               "max_lag": "60", "quantity": "7", "sellable": "3", "percent": "10",
               "held": "5", "order_id": "12", "env": "paper", "market": "KRX",
-              "opens": "2026-03-09 09:00 KST"}
+              "opens": "2026-03-09 09:00 KST", "limit": "1,000,000", "bought": "300,000",
+              "used": "50", "orders": "50"}
     for lang in ("ko", "en"):
         for key in (k for k in KO if k.startswith("reason.")):
             text = t(lang, key, **{n: params[n] for n in _fields(KO[key])})  # type: ignore[arg-type]
