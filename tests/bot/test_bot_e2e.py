@@ -8,8 +8,9 @@ import contextlib
 import os
 import re
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -33,6 +34,7 @@ from kis.sim import KisSimulator, demo_account, demo_real_account
 from kis.ws import Backoff, HubOptions
 from storage.facade import Storage
 from webhook_server.app import create_app
+from webhook_server.close_orders import CloseOrders
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
 from webhook_server.pipeline import OrderPipeline
@@ -55,20 +57,25 @@ class Stack:
     kis: KisClient
     hook_url: str | None = None
     web_url: str = ""
+    pipeline: OrderPipeline | None = None
 
 
 @contextlib.asynccontextmanager
 async def running_stack(
     tmp_path: Path, *, webhook: bool = False, bot_token: str | None = None,
-    master_key: bytes | None = None,
+    master_key: bytes | None = None, clock: Callable[[], datetime] | None = None,
+    sim: KisSimulator | None = None,
 ) -> AsyncIterator[Stack]:
+    """`clock`: storage's clock (confirm-mode expiry); `sim`: a simulator to use instead
+    of the default one (started here)."""
     storage = await Storage.open(
-        f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", [master_key or os.urandom(32)]
+        f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", [master_key or os.urandom(32)],
+        **({"clock": clock} if clock is not None else {}),
     )
     http = httpx.AsyncClient(timeout=5.0)
     sock = socket.socket()
     try:
-        async with KisSimulator() as sim, BotApiStandIn(bot_token) as standin:
+        async with sim or KisSimulator() as sim, BotApiStandIn(bot_token) as standin:
             endpoints = Endpoints(
                 rest={env: sim.rest_url(env) for env in Environment},
                 ws={env: sim.ws_url(env) for env in Environment},
@@ -93,6 +100,8 @@ async def running_stack(
                 storage=storage, keychecker=KeyChecker(kis, fill_timeout=5.0),
                 watchers=watchers, notifier=notifier, public_url=PUBLIC_URL,
                 forget_webhook_token=intake.forget_token,
+                run_alert=pipeline.run_stored,
+                close_orders=CloseOrders(storage, pipeline.run_stored),
             )
 
             async def healthy() -> tuple[bool, str]:
@@ -114,7 +123,7 @@ async def running_stack(
                 await web.SockSite(runner, sock).start()
                 assert started.is_set()
                 yield Stack(standin, sim, storage, bot, dispatcher, notifier, watchers, kis,
-                            hook_url, f"http://127.0.0.1:{sock.getsockname()[1]}")
+                            hook_url, f"http://127.0.0.1:{sock.getsockname()[1]}", pipeline)
             finally:
                 await runner.cleanup()
                 await pipeline.close()
