@@ -29,6 +29,7 @@ from bot.formatting import format_notice
 from bot.texts import EN, KO
 from kis.client import KisClient
 from kis.env import Endpoints, Environment
+from kis.markets import Markets
 from kis.sim import (
     DEMO_APP_KEY,
     DEMO_APP_SECRET,
@@ -165,6 +166,7 @@ async def stack(
     accounts: list[SimAccount] | None = None,
     app_options: dict[str, Any] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    markets: Markets | None = None,
 ) -> AsyncIterator[Stack]:
     sim = KisSimulator(
         accounts if accounts is not None else [demo_account()],
@@ -188,7 +190,7 @@ async def stack(
             def make_pipeline(hooks: PipelineHooks | None = None) -> OrderPipeline:
                 return OrderPipeline(
                     storage=storage, kis=kis, market=market or MarketClock(enforce=False),
-                    readiness=readiness, metrics=metrics,
+                    readiness=readiness, metrics=metrics, markets=markets,
                     wake=lambda message=None: wakes.append(1),
                     clock=clock or (lambda: datetime.now(UTC)),
                     reconcile_attempts=3, reconcile_delay_s=0.01, hooks=hooks,
