@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from storage.notices import NoticeError
+from storage.portfolio_records import ReservedOrderRecord
 
 
 class CardKind(enum.StrEnum):
@@ -203,6 +204,7 @@ __all__ = [
     "card_from_payload",
     "card_payload",
     "subject_from_alert",
+    "subject_from_reservation",
 ]
 
 
@@ -230,4 +232,14 @@ def subject_from_alert(parsed: Mapping[str, object] | None, env: str) -> OrderSu
         exchange="" if market == "KRX" else exchange,
         currency="KRW" if market == "KRX" else "USD",
         comment=str(data.get("comment") or "")[:200],
+    )
+
+
+def subject_from_reservation(record: ReservedOrderRecord) -> OrderSubject:
+    """What a KIS reservation order is about, as the chat shows it."""
+    return OrderSubject(
+        env=record.environment.value, symbol=record.symbol, name=record.name or "",
+        side=record.side, sizing="quantity", value=str(record.quantity),
+        order_type=record.order_type,
+        price="" if record.price is None else str(record.price),
     )

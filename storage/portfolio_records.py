@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from kis.env import Environment
@@ -110,3 +110,9 @@ class ReservedOrderRecord:
     reported_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def entry_day(self) -> date:
+        """The KST date it was entered (KIS lists reservations by date)."""
+        raw = self.entry_date
+        return date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))

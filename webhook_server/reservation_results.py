@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from kis.client import KisClient
@@ -20,7 +20,11 @@ from kis.markets import Market, Markets
 from kis.models import Reservation
 from storage.facade import Storage
 from storage.periodic import PeriodicWork
-from storage.portfolio_notices import OrderSubject, ReservationCard, ReservationEvent
+from storage.portfolio_notices import (
+    ReservationCard,
+    ReservationEvent,
+    subject_from_reservation,
+)
 from storage.portfolio_records import ReservationStatus, ReservedOrderRecord
 from storage.records import OutboxMessage
 from storage.types import utcnow
@@ -34,20 +38,6 @@ IN_FLIGHT: Final = timedelta(minutes=1)  # a pending row younger than this may b
 LOOKAHEAD: Final = timedelta(days=10)
 PASS_S: Final = 60.0
 NOT_PLACED: Final = "KIS's reservation list does not have it: it was not placed"
-
-
-def entered_on(record: ReservedOrderRecord) -> date:
-    raw = record.entry_date
-    return date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
-
-
-def subject_of(record: ReservedOrderRecord) -> OrderSubject:
-    return OrderSubject(
-        env=record.environment.value, symbol=record.symbol, name=record.name or "",
-        side=record.side, sizing="quantity", value=str(record.quantity),
-        order_type=record.order_type,
-        price="" if record.price is None else str(record.price),
-    )
 
 
 def match_lost(record: ReservedOrderRecord, listed: list[Reservation], taken: set[str]) -> (
@@ -119,7 +109,7 @@ class ReservationResults(PeriodicWork):
         if user is None or keys is None:
             return 0
         creds, account = keys.kis_access()
-        start = min(entered_on(r) for r in records)
+        start = min(r.entry_day for r in records)
         listed = await self._market.reservations(self._kis, creds, account, start,
                                                  start + LOOKAHEAD)
         taken = {r.seq for r in records if r.seq}
@@ -137,7 +127,7 @@ class ReservationResults(PeriodicWork):
                                                             seq=item.seq)
                 told += await self._report(user.chat_id, record, item)
             else:
-                card = ReservationCard(ReservationEvent.FAILED, subject_of(record),
+                card = ReservationCard(ReservationEvent.FAILED, subject_from_reservation(record),
                                        record.quantity, reason=NOT_PLACED)
                 self._woke(await self._storage.reserved.record_outcome(
                     record, ReservationStatus.FAILED, reason=NOT_PLACED,
@@ -148,7 +138,7 @@ class ReservationResults(PeriodicWork):
 
     async def _report(self, chat_id: int, record: ReservedOrderRecord, item: Reservation) -> int:
         """Tell the result once it is there; 0 while KIS has not processed it."""
-        subject = subject_of(record)
+        subject = subject_from_reservation(record)
         if item.order_no:
             avg = item.filled_amount / item.filled_qty if item.filled_qty else None
             card = ReservationCard(

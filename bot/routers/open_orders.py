@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
@@ -33,7 +33,7 @@ from kis.client import KisClient
 from kis.errors import KisApiError, KisError, KisServerError, OrderOutcomeUnknown
 from kis.markets import Instrument, Markets, SymbolError
 from storage.facade import Storage
-from storage.portfolio_notices import OrderSubject
+from storage.portfolio_notices import subject_from_reservation
 from storage.portfolio_records import CancelStatus, ReservationStatus, ReservedOrderRecord
 from storage.records import OrderRecord, OrderStatus, UserRecord
 
@@ -161,8 +161,7 @@ async def cancel_reservation(
         return
     creds, account = keys.kis_access()
     market = markets.get("KRX")
-    entered = date(int(record.entry_date[:4]), int(record.entry_date[4:6]),
-                   int(record.entry_date[6:]))
+    entered = record.entry_day
     try:
         listed = await market.reservations(kis, creds, account, entered,
                                            entered + RESERVATION_LOOKAHEAD)
@@ -179,13 +178,9 @@ async def cancel_reservation(
         return
     await storage.reserved.finish_cancel(record.id, True, None)
     await storage.audit.record(user.id, "reservation.cancel", {"reservation_id": record.id})
-    subject = OrderSubject(
-        env=record.environment.value, symbol=record.symbol, name=record.name or "",
-        side=record.side, sizing="quantity", value=str(record.quantity),
-        order_type=record.order_type, price="" if record.price is None else str(record.price),
-    )
+    subject = subject_text(lang, subject_from_reservation(record))
     await say(t(lang, "card.resv_cancelled", env=env_label(lang, record.environment.value),
-                subject=subject_text(lang, subject)))
+                subject=subject))
 
 
 async def close(

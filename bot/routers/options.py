@@ -17,6 +17,12 @@ def _words(command: CommandObject) -> list[str]:
     return (command.args or "").strip().lower().split()
 
 
+async def _show(message: Message, lang: Lang, name: str, on: bool) -> None:
+    """`/digest`, `/afterhours` alone: whether it is on, and how to change it."""
+    state = t(lang, f"{name}.state_on" if on else f"{name}.state_off")
+    await message.answer(f"{state}\n{t(lang, f'{name}.usage')}")
+
+
 async def confirm_mode(
     message: Message, command: CommandObject, user: UserRecord, lang: Lang, storage: Storage
 ) -> None:
@@ -54,9 +60,7 @@ async def digest(
 ) -> None:
     words = _words(command)
     if not words:
-        on = (await storage.options.get(user.id)).digest
-        state = t(lang, "digest.state_on" if on else "digest.state_off")
-        await message.answer(f"{state}\n{t(lang, 'digest.usage')}")
+        await _show(message, lang, "digest", (await storage.options.get(user.id)).digest)
         return
     if words not in (["on"], ["off"]):
         await message.answer(t(lang, "digest.usage"))
@@ -73,8 +77,7 @@ async def afterhours(
     words = _words(command)
     if not words:
         on = (await storage.options.get(user.id)).afterhours_reserve
-        state = t(lang, "afterhours.state_on" if on else "afterhours.state_off")
-        await message.answer(f"{state}\n{t(lang, 'afterhours.usage')}")
+        await _show(message, lang, "afterhours", on)
         return
     if words == ["off"]:
         await storage.options.set_afterhours(user.id, False)
