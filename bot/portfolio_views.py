@@ -171,8 +171,13 @@ def limits_lines(
           orders=limit_value(lang, LimitName.ORDERS, "", limits.get(LimitName.ORDERS))),
     ]
     for market, currency, use in used:
-        lines.append(t(lang, "limits.used", market=t(lang, f"market.{market}"),
-                       orders=won(use.orders), bought=money(lang, use.bought, currency)))
+        name = t(lang, f"market.{market}")
+        if limits.get(LimitName.DAY, currency) is None:
+            # Amounts are counted only under a daily cap (a market order's needs a quote).
+            lines.append(t(lang, "limits.used_orders", market=name, orders=won(use.orders)))
+        else:
+            lines.append(t(lang, "limits.used", market=name, orders=won(use.orders),
+                           bought=money(lang, use.bought, currency)))
     lines.append("")
     lines.append(t(lang, "limits.usage"))
     return lines

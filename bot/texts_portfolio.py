@@ -55,6 +55,7 @@ KO: Final[dict[str, str]] = {
     "limits.line_orders": "하루 주문 수 최대: {orders}",
     "limits.none": "없음",
     "limits.used": "오늘 {market}: 주문 {orders}건 · 매수 {bought}",
+    "limits.used_orders": "오늘 {market}: 주문 {orders}건",
     "limits.usage": (
         "설정: /limits order 1000000 (1회 주문 최대 원), /limits day 5000000 (하루 매수 최대 원), "
         "/limits orders 50 (하루 주문 수). 미국 주식은 달러 한도: /limits order 500 usd. "
@@ -237,6 +238,7 @@ EN: Final[dict[str, str]] = {
     "limits.line_orders": "Most orders per day: {orders}",
     "limits.none": "none",
     "limits.used": "Today on {market}: {orders} orders · {bought} bought",
+    "limits.used_orders": "Today on {market}: {orders} orders",
     "limits.usage": (
         "Set: /limits order 1000000 (most KRW per order), /limits day 5000000 (most KRW bought "
         "per day), /limits orders 50 (most orders per day). US stocks have dollar limits: "

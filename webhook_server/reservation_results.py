@@ -133,6 +133,7 @@ class ReservationResults(PeriodicWork):
                     record, ReservationStatus.FAILED, reason=NOT_PLACED,
                     notice=reservation_entry(user.chat_id, record.id, card),
                 ))
+                await self._storage.limits.release(record.alert_id)  # never placed
                 told += 1
         return told
 
@@ -161,6 +162,8 @@ class ReservationResults(PeriodicWork):
             notice=reservation_entry(chat_id, record.id, card),
         )
         self._woke(queued)
+        if status is not ReservationStatus.EXECUTED:
+            await self._storage.limits.release(record.alert_id)  # refused or cancelled
         return 0 if queued is None else 1
 
     def _woke(self, queued: OutboxMessage | None) -> None:

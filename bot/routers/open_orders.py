@@ -177,6 +177,7 @@ async def cancel_reservation(
         await say(t(lang, "cancel.refused", id=record.id, reason=kis_reason(exc)))
         return
     await storage.reserved.finish_cancel(record.id, True, None)
+    await storage.limits.release(record.alert_id)  # never placed: its share of the day back
     await storage.audit.record(user.id, "reservation.cancel", {"reservation_id": record.id})
     subject = subject_text(lang, subject_from_reservation(record))
     await say(t(lang, "card.resv_cancelled", env=env_label(lang, record.environment.value),

@@ -402,6 +402,25 @@ async def test_cancel_of_an_open_order_reaches_kis_once_when_pressed_twice(
     assert again.text.splitlines()[1].startswith("🗑 ") and again.buttons == ()
 
 
+async def test_cancel_of_an_open_us_order_names_what_is_left(world: World) -> None:
+    user = world.stack.standin.user(9154, "Gu", language_code="en")
+    await register(world.stack, user)
+    mark = user.mark()
+    await world.post(user, {"ticker": "NASDAQ:AAPL", "action": "buy", "quantity": "2",
+                            "order_type": "limit", "price": "150"})
+    await user.wait_for_bot_message("Order accepted", after=mark, timeout=WAIT)
+    await world.idle()
+    order = (await world.stack.storage.orders.recent(await world.user_id(9154), 1))[0]
+    shown = await say(user, "/orders", "Last 1 orders")
+    assert shown.buttons == ((f"Cancel #{order.id} AAPL",),)
+    mark = user.mark()
+    await _press_twice(world, user, CancelOrder(order_id=order.id).pack())
+    await user.wait_for_bot_message("KIS took the cancel", after=mark, timeout=WAIT)
+    cancels = [r for r in world.sim.requests if r.endpoint == "ovrs_rvsecncl"]
+    assert [r.tr_id for r in cancels] == ["VTTT1004U"]
+    assert world.sim.us_orders[0].cancelled_qty == 2
+
+
 async def test_close_sells_the_holding_once_when_pressed_twice(world: World) -> None:
     user = world.stack.standin.user(9152, "Shin", language_code="en")
     await register(world.stack, user)
