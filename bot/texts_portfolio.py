@@ -379,10 +379,11 @@ EN: Final[dict[str, str]] = {
 # Refusal reasons of the risk limits (the pipeline's `reason_key`s).
 KO_REASONS: Final[dict[str, str]] = {
     "reason.limit_order": (
-        "주문 금액 {amount}({quantity}주 × {price})이 1회 주문 한도 {limit}를 넘습니다 (/limits)"
+        "주문 금액 {amount}({quantity}주 × {price})이 1회 주문 한도({limit})를 넘습니다 "
+        "(/limits)"
     ),
     "reason.limit_day": (
-        "{market}에서 {amount}를 더 사면 하루 매수 한도 {limit}를 넘습니다 "
+        "{market}에서 {amount}어치를 더 사면 하루 매수 한도({limit})를 넘습니다 "
         "(오늘 매수 {bought}) (/limits)"
     ),
     "reason.limit_orders": (
