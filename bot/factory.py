@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from aiogram import Bot, Dispatcher, Router
@@ -16,28 +17,39 @@ from bot.fsm import DatabaseStorage
 from bot.middlewares import InflightMiddleware, UserMiddleware
 from bot.notifier import Notifier
 from bot.routers import (
+    approvals,
     common,
     confirm,
     delete,
     keys,
     language,
+    limits,
     mode,
     onboarding,
+    open_orders,
+    options,
     pause,
+    portfolio,
     status,
     test_alert,
     totp,
     webhook,
 )
+from bot.routers.approvals import RunAlert
+from bot.routers.open_orders import CloseOrders
 from bot.routers.test_alert import AlertTester
 from bot.texts import LANGS, Lang, t
 from bot.watchers import WatcherSupervisor
 from kis.keycheck import KeyChecker
+from kis.markets import Markets, default_markets
 from storage.facade import Storage
+
+log = logging.getLogger(__name__)
 
 COMMANDS = (
     "start", "help", "keys", "mode", "paper", "real", "webhook", "status", "orders", "log",
-    "test", "pause", "resume", "delete", "totp", "lang", "cancel", "app",
+    "test", "balance", "pnl", "limits", "confirm", "digest", "close", "afterhours",
+    "pause", "resume", "delete", "totp", "lang", "cancel", "app",
 )
 
 
@@ -57,6 +69,11 @@ def all_routers() -> list[Router]:
         totp.build_router(),
         language.build_router(),
         dashboard.build_router(),
+        portfolio.build_router(),
+        limits.build_router(),
+        options.build_router(),
+        open_orders.build_router(),
+        approvals.build_router(),
         keys.build_flow(),
         totp.build_flow(),
         confirm.build_router(),
@@ -82,7 +99,12 @@ def create_dispatcher(
     inflight: InflightMiddleware | None = None,
     forget_webhook_token: Callable[[str], None] | None = None,
     alert_tester: AlertTester | None = None,
+    markets: Markets | None = None,
+    run_alert: RunAlert | None = None,
+    close_orders: CloseOrders | None = None,
 ) -> Dispatcher:
+    """`run_alert(alert_id)` wakes the pipeline for an alert confirmed in the chat;
+    `close_orders` stores and wakes `/close` sells (both wired by `moahook`)."""
     """Routers, middlewares, and the services handlers receive by keyword name."""
     # Conversation state in the database, encrypted (it may hold an App Secret between
     # two steps): any instance can carry a conversation on. Updates of one chat are
@@ -103,6 +125,11 @@ def create_dispatcher(
         forget_webhook_token=forget_webhook_token or _forget_nothing,
         # `/test`: the order pipeline's dry run (None: the command says it is unavailable).
         alert_tester=alert_tester,
+        # SPEC section 15: KIS for /balance, /pnl, cancels; the pipeline's wake-ups
+        kis=keychecker.kis,
+        markets=markets or default_markets(),
+        run_alert=run_alert or _no_pipeline,
+        close_orders=close_orders or _no_close_orders,
     )
     tracker = inflight or InflightMiddleware()
     dispatcher.workflow_data["inflight"] = tracker
@@ -116,6 +143,15 @@ def create_dispatcher(
 
 
 def _forget_nothing(_token: str) -> None:
+    return None
+
+
+def _no_pipeline(alert_id: int) -> None:
+    log.warning("alert %d was confirmed but no pipeline is wired to place it", alert_id)
+
+
+async def _no_close_orders(user_id: int, instrument: object, key: str) -> int | None:
+    log.warning("/close for user %d: no pipeline is wired to place it", user_id)
     return None
 
 

@@ -137,7 +137,7 @@ def render_reason(
         # stored before markets existed carry no currency: the caller's is used).
         money_in = str((params or {}).get("currency") or currency)
         if money_in:
-            for name in ("amount", "price"):
+            for name in ("amount", "price", "limit", "bought"):
                 if name in values:
                     values[name] = _money_param(lang, values[name], money_in)
         try:

@@ -39,6 +39,7 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 
+from bot.cards import CardRenderer, Rendered, is_card
 from bot.formatting import format_notice
 from bot.pacing import Pacer
 from bot.texts import DEFAULT_LANG, Lang, parse_lang
@@ -96,6 +97,7 @@ class Notifier:
         self._now = now
         self._sleep = sleep
         self._on_send = on_send
+        self._cards = CardRenderer(storage)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._workers: dict[int, asyncio.Task[None]] = {}
@@ -300,19 +302,25 @@ class Notifier:
         """Send one message: SENT (still to be marked), GAVE_UP (marked failed) or HELD
         (to be retried later, with its chat)."""
         try:
-            notice = Notice.from_payload(message.payload)
+            rendered = await self._render(message)
         except NoticeError as exc:
             await self._storage.outbox.mark_failed(message.id, f"bad payload: {exc}", None)
             self._observe("gave_up")
             return _Outcome.GAVE_UP
-        text = format_notice(notice, await self._language(message.user_id))
         while True:
             await self._pace(message.chat_id)
             if not self._may_send():
                 # The Telegram lease ran out: another instance may be sending now.
                 return _Outcome.HELD
             try:
-                await self._bot.send_message(message.chat_id, text)
+                if rendered.before is not None:
+                    await rendered.before(self._bot)
+                if rendered.markup is None:
+                    sent = await self._bot.send_message(message.chat_id, rendered.text)
+                else:
+                    sent = await self._bot.send_message(
+                        message.chat_id, rendered.text, reply_markup=rendered.markup
+                    )
             except TelegramRetryAfter as exc:
                 wait = float(exc.retry_after)
                 self._observe("retry_after")
@@ -347,7 +355,18 @@ class Notifier:
                 )
                 self._held_until[message.chat_id] = self._clock() + delay
                 return _Outcome.HELD
+            if rendered.after is not None:
+                try:
+                    await rendered.after(sent.message_id)
+                except Exception:  # the message is out; only a follow-up edit is lost
+                    log.exception("notifier: after-send step of message %d failed", message.id)
             return _Outcome.SENT
+
+    async def _render(self, message: OutboxMessage) -> Rendered:
+        lang = await self._language(message.user_id)
+        if is_card(message.kind):
+            return await self._cards.render(message, lang)
+        return Rendered(format_notice(Notice.from_payload(message.payload), lang))
 
     def _observe(self, outcome: str) -> None:
         if self._on_send is not None:

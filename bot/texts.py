@@ -12,6 +12,7 @@ from __future__ import annotations
 import string
 from typing import Final, Literal
 
+from bot import texts_portfolio
 from bot.korean import PAIRS, duration, with_particle
 
 Lang = Literal["ko", "en"]
@@ -44,11 +45,18 @@ KO: Final[dict[str, str]] = {
         "/mode — 현재 환경 보기·전환, /paper 모의투자, /real 실전투자\n"
         "/webhook — 웹훅 주소와 알림 메시지 (/webhook rotate: 새 주소)\n"
         "/status — 환경, 키 점검 결과 (다시 점검 버튼), 체결통보 연결, 오늘 주문\n"
-        "/orders — 최근 주문 10건\n"
+        "/orders — 최근 주문 10건, 미체결 주문과 예약주문 취소\n"
         "/log — 최근 알림 20건과 처리 결과\n"
         "/test <알림 메시지> — 주문 없이 알림 시험\n"
+        "/balance — 현금, 주문가능 금액, 보유 종목과 손익 (KRX·미국)\n"
+        "/pnl — 오늘 체결과 실현손익\n"
+        "/limits — 위험 한도 (1회 주문, 하루 매수, 하루 주문 수)\n"
+        "/confirm on [초], /confirm off — 알림마다 ✅/❌ 확인\n"
+        "/digest on|off — 장 마감 뒤 하루 요약\n"
+        "/close 종목|all — 보유 종목 매도 (확인 버튼)\n"
+        "/afterhours reserve|off — 장외 알림을 예약주문으로 (실전투자)\n"
         "/pause, /resume — 알림 처리 중지·재개\n"
-        "/delete — 키와 토큰 모두 삭제, 웹훅 주소 재발급 (2단계 인증)\n"
+        "/delete — 키와 토큰 모두 삭제, KIS 접근토큰 폐기, 웹훅 주소 재발급 (2단계 인증)\n"
         "/app — 웹 대시보드\n"
         "/totp — 인증 앱(OTP) 등록, /totp off 해제\n"
         "/lang ko|en — 언어\n"
@@ -314,8 +322,8 @@ KO: Final[dict[str, str]] = {
     "resume.already": "이미 동작 중입니다.",
     "delete.nothing": "삭제할 키가 없습니다.",
     "delete.done": (
-        "모든 키와 토큰을 지웠습니다. 웹훅 주소도 새로 바뀌어 이전 주소는 더 이상 동작하지 "
-        "않습니다 (새 주소: /webhook). 다시 쓰려면 /keys"
+        "모든 키와 토큰을 지웠고, KIS 접근토큰도 폐기했습니다. 웹훅 주소도 새로 바뀌어 이전 "
+        "주소는 더 이상 동작하지 않습니다 (새 주소: /webhook). 다시 쓰려면 /keys"
     ),
     "lang.set": "언어를 한국어로 바꿨습니다.",
     "lang.usage": "사용법: /lang ko 또는 /lang en",
@@ -458,11 +466,18 @@ EN: Final[dict[str, str]] = {
         "/webhook — webhook URL and alert messages (/webhook rotate: new URL)\n"
         "/status — environment, key check results (Re-check button), fill-notice connection, "
         "today's orders\n"
-        "/orders — last 10 orders\n"
+        "/orders — last 10 orders; cancel open orders and reservation orders\n"
         "/log — last 20 alerts and what became of them\n"
         "/test <alert message> — try an alert without ordering\n"
+        "/balance — cash, buying power, holdings and P&L (KRX and US)\n"
+        "/pnl — today's fills and realised P&L\n"
+        "/limits — risk limits (per order, bought per day, orders per day)\n"
+        "/confirm on [seconds], /confirm off — approve each alert with ✅/❌\n"
+        "/digest on|off — a daily summary after the close\n"
+        "/close SYMBOL|all — sell holdings (after a confirm button)\n"
+        "/afterhours reserve|off — alerts outside hours as reservation orders (real)\n"
         "/pause, /resume — stop or restart acting on alerts\n"
-        "/delete — forget all keys and tokens, new webhook URL (2FA)\n"
+        "/delete — forget all keys and tokens, revoke KIS access tokens, new webhook URL (2FA)\n"
         "/app — the web dashboard\n"
         "/totp — set up an authenticator app, /totp off to remove it\n"
         "/lang ko|en — language\n"
@@ -728,8 +743,9 @@ EN: Final[dict[str, str]] = {
     "resume.already": "Already acting on alerts.",
     "delete.nothing": "There are no keys to delete.",
     "delete.done": (
-        "All your keys and tokens are deleted. Your webhook URL changed too: the old one "
-        "no longer works (new one: /webhook). To start again: /keys"
+        "All your keys and tokens are deleted and KIS's access tokens revoked. Your webhook "
+        "URL changed too: the old one no longer works (new one: /webhook). To start again: "
+        "/keys"
     ),
     "lang.set": "Language set to English.",
     "lang.usage": "Usage: /lang ko or /lang en",
@@ -849,6 +865,10 @@ EN: Final[dict[str, str]] = {
     ),
     "tfa.action_signin": "Dashboard sign-in",
 }
+
+# SPEC section 15's commands keep their sentences in their own module.
+KO.update(texts_portfolio.KO | texts_portfolio.KO_REASONS)
+EN.update(texts_portfolio.EN | texts_portfolio.EN_REASONS)
 
 CATALOGS: Final[dict[Lang, dict[str, str]]] = {"ko": KO, "en": EN}
 

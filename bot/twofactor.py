@@ -21,6 +21,7 @@ PURPOSE_REAL: Final = "real"
 PURPOSE_ROTATE: Final = "webhook_rotate"
 PURPOSE_DELETE: Final = "delete"
 PURPOSE_TOTP: Final = "totp"  # enrolling an authenticator app (takes a chat code)
+PURPOSE_LIMITS: Final = "limits"  # raising or removing a risk limit
 
 _ACTION: Final = {
     PURPOSE_KEYS: "tfa.action_keys",
@@ -28,6 +29,7 @@ _ACTION: Final = {
     PURPOSE_ROTATE: "tfa.action_rotate",
     PURPOSE_DELETE: "tfa.action_delete",
     PURPOSE_TOTP: "tfa.action_totp",
+    PURPOSE_LIMITS: "tfa.action_limits",
 }
 _RESTART: Final = {
     PURPOSE_KEYS: "/keys",
@@ -35,6 +37,7 @@ _RESTART: Final = {
     PURPOSE_ROTATE: "/webhook rotate",
     PURPOSE_DELETE: "/delete",
     PURPOSE_TOTP: "/totp",
+    PURPOSE_LIMITS: "/limits",
 }
 
 

@@ -149,7 +149,10 @@ def _with_reason(
     return f"{label}: {render_reason(lang, key, params, text)[:limit]}"
 
 
-def orders_message(lang: Lang, orders: Sequence[OrderRecord]) -> str:
+def orders_message(
+    lang: Lang, orders: Sequence[OrderRecord], marks: Mapping[int, str] | None = None
+) -> str:
+    """`marks`: a prefix per order id (open and partly filled orders are marked)."""
     if not orders:
         return t(lang, "orders.empty")
     lines = [t(lang, "orders.title", count=len(orders))]
@@ -159,8 +162,9 @@ def orders_message(lang: Lang, orders: Sequence[OrderRecord]) -> str:
             outcome = _with_reason(
                 lang, outcome, order.reason_key, order.reason_params, order.reason, 160
             )
+        mark = (marks or {}).get(order.id, "")
         lines.append(
-            t(lang, "orders.line", time=kst_clock(order.created_at),
+            mark + t(lang, "orders.line", time=kst_clock(order.created_at),
               side=side_label(lang, order.side),
               stock=stock(order.symbol, order.name or "", order.exchange),
               quantity=won(order.quantity), outcome=outcome)

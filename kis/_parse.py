@@ -178,6 +178,7 @@ def balance(pages: list[JsonObject]) -> Balance:
         holdings=rows,
         cash=integer(summary, "dnca_tot_amt"),
         total_eval=integer(summary, "tot_evlu_amt"),
+        settled_cash=integer(summary, "prvs_rcdl_excc_amt"),
     )
 
 
@@ -208,6 +209,7 @@ def executions(pages: list[JsonObject]) -> list[Execution]:
                     remaining_qty=integer(row, "rmn_qty"),
                     rejected_qty=integer(row, "rjct_qty"),
                     cancelled=text(row, "cncl_yn").upper() == "Y",
+                    name=text(row, "prdt_name"),
                 )
             )
     return found

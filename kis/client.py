@@ -29,7 +29,7 @@ from typing import Literal, TypeVar
 
 import httpx
 
-from kis import _parse, overseas
+from kis import _parse, overseas, reservations
 from kis._wire import NOT_SENT_ERRORS, JsonObject, json_object, refusal, text
 from kis.env import (
     KIS_PER_SECOND,
@@ -61,6 +61,9 @@ from kis.models import (
     OverseasOrderRequest,
     OverseasQuote,
     Quote,
+    RealisedPnl,
+    Reservation,
+    ReservationRequest,
     Side,
 )
 from kis.ratelimit import RateLimiter, rate_limit_backoff
@@ -394,6 +397,54 @@ class KisClient:
                                   params=params)
         return _parsed(tr_id, lambda: overseas.buying_power(answer.body))
 
+    # -- REAL only: realised P&L, reservation orders (KIS.md sections 14, 15) ------------
+
+    async def realised_pnl(self, creds: AppCredentials, account: Account) -> RealisedPnl:
+        """Today's realised profit/loss of domestic stocks, as KIS books it."""
+        _real_only(creds, "realised P&L inquiry")
+        tr_id = reservations.RLZ_PL_TR
+        pages = await self._pages(creds, reservations.RLZ_PL_PATH, tr_id,
+                                  reservations.rlz_pl_params(account))
+        return _parsed(tr_id, lambda: reservations.realised_pnl(pages))
+
+    async def place_reservation(
+        self, creds: AppCredentials, account: Account, order: ReservationRequest
+    ) -> str:
+        """Enter a reservation once; its RSVN_ORD_SEQ. Never re-sent after it may have
+        left (`OrderOutcomeUnknown`), like an order."""
+        _real_only(creds, "reservation orders")
+        tr_id = reservations.ORDER_TR
+        context = _OrderContext()
+        answer = await self._call(creds, "POST", reservations.ORDER_PATH, tr_id,
+                                  body=reservations.order_body(account, order), order=context)
+        try:
+            return reservations.sequence(answer.body)
+        except ValueError:
+            raise OrderOutcomeUnknown(
+                f"{tr_id}: KIS took the reservation but sent no sequence number",
+                tr_id=tr_id, order=None, original_order_no=None,
+            ) from None
+
+    async def reservations(
+        self, creds: AppCredentials, account: Account, *, start: date, end: date
+    ) -> list[Reservation]:
+        """Reservations ordered for `start`..`end` (KST dates), cancelled ones included."""
+        _real_only(creds, "reservation orders")
+        tr_id = reservations.LIST_TR
+        pages = await self._pages(creds, reservations.LIST_PATH, tr_id,
+                                  reservations.list_params(account, start, end), ctx=_CTX_200)
+        return _parsed(tr_id, lambda: reservations.reservations(pages))
+
+    async def cancel_reservation(
+        self, creds: AppCredentials, account: Account, *, seq: str, order_date: str
+    ) -> None:
+        _real_only(creds, "reservation orders")
+        await self._call(
+            creds, "POST", reservations.CANCEL_PATH, reservations.CANCEL_TR,
+            body=reservations.cancel_body(account, seq, order_date),
+            order=_OrderContext(original_order_no=seq),
+        )
+
     async def _pages(
         self,
         creds: AppCredentials,
@@ -526,6 +577,11 @@ class KisClient:
             self._on_response(tr_id, seconds, msg_cd)
         except Exception:  # an observer must never break a call
             log.exception("kis response observer failed")
+
+
+def _real_only(creds: AppCredentials, what: str) -> None:
+    if creds.env is not Environment.REAL:
+        raise ValueError(f"KIS has no {what} in paper trading")
 
 
 def _parsed(tr_id: str, parse: Callable[[], _T]) -> _T:

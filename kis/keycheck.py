@@ -160,6 +160,11 @@ class KeyChecker:
         self._kis = kis
         self.fill_timeout = fill_timeout
 
+    @property
+    def kis(self) -> KisClient:
+        """The client the checks call KIS with."""
+        return self._kis
+
     async def check(
         self,
         creds: AppCredentials,

@@ -190,6 +190,7 @@ class Balance:
     holdings: list[Holding] = field(default_factory=list)
     cash: int = 0
     total_eval: int = 0
+    settled_cash: int = 0  # prvs_rcdl_excc_amt: cash after settlement (D+2)
 
     def holding(self, symbol: str) -> Holding | None:
         for item in self.holdings:
@@ -220,6 +221,7 @@ class Execution:
     remaining_qty: int
     rejected_qty: int
     cancelled: bool
+    name: str = ""  # the instrument's name, when KIS gives it
 
 
 # --- US stocks (KIS.md section 13) ----------------------------------------------------
@@ -283,3 +285,102 @@ class BuyingPower:
 
     amount: Decimal
     quantity: int
+
+
+# --- portfolio (SPEC section 15) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioHolding:
+    """A holding as `/balance` shows it, in the market's currency."""
+
+    symbol: str
+    name: str
+    exchange: str
+    quantity: int
+    sellable: int
+    avg_price: Decimal
+    price: Decimal
+
+    @property
+    def cost(self) -> Decimal:
+        return self.avg_price * self.quantity
+
+    @property
+    def value(self) -> Decimal:
+        return self.price * self.quantity
+
+    @property
+    def profit(self) -> Decimal:
+        return self.value - self.cost
+
+    @property
+    def profit_rate(self) -> Decimal | None:
+        """Percent of the cost; None when the cost is unknown (0)."""
+        return None if self.cost == 0 else self.profit / self.cost * 100
+
+
+@dataclass(frozen=True, slots=True)
+class MarketPortfolio:
+    """One market of an account: cash, what can be spent, and what is held."""
+
+    market: str
+    currency: str
+    holdings: list[PortfolioHolding]
+    cash: Decimal | None = None  # deposit (KRX `dnca_tot_amt`); None when KIS gives none
+    buying_power: Decimal | None = None
+
+    @property
+    def value(self) -> Decimal:
+        return sum((h.value for h in self.holdings), Decimal(0))
+
+    @property
+    def cost(self) -> Decimal:
+        return sum((h.cost for h in self.holdings), Decimal(0))
+
+
+@dataclass(frozen=True, slots=True)
+class RealisedPnl:
+    """KIS's realised profit/loss of the day (`inquire-balance-rlz-pl`, REAL only)."""
+
+    total: Decimal
+    rate: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationRequest:
+    """A domestic reservation order (KIS.md section 14): `ord_dvsn_cd` 00 limit or 01
+    market; `price` 0 for market."""
+
+    symbol: str
+    side: Side
+    quantity: int
+    ord_dvsn_cd: str
+    price: int = 0
+
+    def __post_init__(self) -> None:
+        if self.quantity < 1:
+            raise ValueError("order quantity must be at least 1")
+        if self.ord_dvsn_cd not in ("00", "01"):
+            raise ValueError("a reservation is a limit (00) or market (01) order")
+        if (self.ord_dvsn_cd == "00") != (self.price > 0):
+            raise ValueError("a limit reservation needs a price; a market one none")
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A row of KIS's reservation list (`order-resv-ccnl`)."""
+
+    seq: str
+    order_date: str  # RSVN_ORD_ORD_DT: the day it is (or was) sent
+    symbol: str
+    name: str
+    side: Side
+    quantity: int
+    price: Decimal
+    filled_qty: int
+    filled_amount: Decimal
+    order_no: str  # empty until KIS sent it at the open
+    result: str  # prcs_rslt as KIS words it
+    refusal: str  # rjct_rson2
+    cancelled: bool

@@ -108,15 +108,16 @@ def executions_params(
     """`inquire-ccnl`: dates are New York dates; no order-number filter exists, and paper
     takes no symbol, exchange, side or fill-state filter (KIS.md section 13)."""
     real = env is Environment.REAL
+    # REAL asks for every symbol / exchange with "%"; paper only takes "".
     return {
         "CANO": account.cano,
         "ACNT_PRDT_CD": account.product_code,
-        "PDNO": symbol if real else "",
+        "PDNO": (symbol or "%") if real else "",
         "ORD_STRT_DT": start.strftime("%Y%m%d"),
         "ORD_END_DT": end.strftime("%Y%m%d"),
         "SLL_BUY_DVSN": "00",
         "CCLD_NCCS_DVSN": "00",
-        "OVRS_EXCG_CD": _exchange(exchange) if real and exchange else "",
+        "OVRS_EXCG_CD": (_exchange(exchange) if exchange else "%") if real else "",
         "SORT_SQN": "DS",
         "ORD_DT": "",
         "ORD_GNO_BRNO": "",
@@ -199,6 +200,7 @@ def executions(pages: list[JsonObject]) -> list[Execution]:
                     remaining_qty=integer(row, "nccs_qty"),
                     rejected_qty=ordered - filled if refused else 0,
                     cancelled=False,
+                    name=text(row, "prdt_name"),
                 )
             )
     return found

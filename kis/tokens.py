@@ -123,7 +123,12 @@ class TokenManager:
             "appsecret": creds.app_secret.reveal(),
             "token": cred.value.reveal(),
         }
-        await self._post(creds, REVOKE_PATH, body, secrets=(cred.value.reveal(),))
+        try:
+            await self._post(creds, REVOKE_PATH, body, secrets=(cred.value.reveal(),))
+        except KisServerError as exc:
+            # KIS documents no answer format for revokeP: any 2xx means done.
+            if not 200 <= exc.http_status < 300:
+                raise
         log.info("kis access token revoked (%s)", creds.env.value)
         await self._drop(kind, creds, None)
 

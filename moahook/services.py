@@ -16,7 +16,9 @@ import httpx
 from aiogram import Bot
 from aiohttp import web
 
+from bot.confirm_expiry import ExpirySweeper
 from bot.dashboard import ChatCodeSender, mini_app_url
+from bot.digest import DigestJob
 from bot.factory import create_bot_for, create_dispatcher
 from bot.formatting import INDICATOR_ALERT, STRATEGY_ALERT, alert_template
 from bot.notifier import NoticeWake, Notifier, SendObserver
@@ -25,7 +27,7 @@ from bot.startup import TelegramStartup
 from bot.watchers import WatcherSupervisor
 from kis.client import KisClient, default_http_client
 from kis.keycheck import KeyChecker
-from kis.markets import default_markets
+from kis.markets import Markets, default_markets
 from moahook.log import SecretRegistry
 from moahook.observers import WatcherMetrics
 from moahook.settings import Settings
@@ -41,10 +43,12 @@ from storage.crypto import load_master_keys
 from storage.facade import Storage
 from storage.signals import USERS_CHANNEL
 from webhook_server.app import DRAINING, CleanupContext, create_app
+from webhook_server.close_orders import CloseOrders
 from webhook_server.dashboard import DashboardDeps, setup_dashboard
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
 from webhook_server.pipeline import OrderPipeline, kis_metrics_observer
+from webhook_server.reservation_results import ReservationResults
 from webhook_server.settlement import FillSettler
 from webhook_server.store_intake import StorageIntake
 
@@ -66,6 +70,7 @@ class Services:
     draining: asyncio.Event
     settler: FillSettler
     startup: TelegramStartup
+    markets: Markets
 
     async def close(self) -> None:
         """Release what `open_services` acquired (the app's cleanup stops the rest)."""
@@ -145,6 +150,7 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
         draining=asyncio.Event(),
         settler=settler,
         startup=startup,
+        markets=markets,
     )
 
 
@@ -226,6 +232,11 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
         public_url=settings.public_url,
         forget_webhook_token=services.intake.forget_token,
         alert_tester=services.pipeline,
+        markets=services.markets,
+        # Confirmed alerts and /close sells are placed by the pipeline (a wake-up the
+        # lead routes across instances; here: this process's pipeline).
+        run_alert=services.pipeline.run_stored,
+        close_orders=CloseOrders(services.storage, services.pipeline.run_stored),
     )
     started = attach_bot(
         app,
@@ -246,6 +257,7 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
     )
     # After the bot: its key checks end before the fill-notice watchers they use.
     setup_dashboard(app, dashboard_deps(services, keychecker))
+    _portfolio_work(services)
     app.cleanup_ctx.append(_resume_ctx(services))
     app.cleanup_ctx.append(_coordination_ctx(services))
     app.cleanup_ctx.append(_ready_ctx(started, bot_started))
@@ -270,6 +282,16 @@ def dashboard_deps(services: Services, keychecker: KeyChecker) -> DashboardDeps:
         },
         trusted_proxies=settings.trusted_proxies,
     )
+def _portfolio_work(services: Services) -> None:
+    """SPEC section 15's periodic work, done by the one instance holding the `telegram`
+    lease: confirm-mode expiry, the daily digest, reservation results."""
+    wake = services.notifier.wake
+    for work in (
+        ExpirySweeper(services.storage, wake),
+        DigestJob(services.storage, services.kis, services.markets, wake),
+        ReservationResults(services.storage, services.kis, services.markets, wake),
+    ):
+        services.coordinator.add_work(TELEGRAM_LEASE, work)
 
 
 def _intake_ctx(services: Services) -> CleanupContext:

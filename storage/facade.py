@@ -9,17 +9,23 @@ from dataclasses import dataclass
 from storage.crypto import SecretBox
 from storage.db import Database
 from storage.repositories import (
+    Activity,
     Alerts,
     Audit,
+    Confirmations,
     Conversations,
+    DayLimits,
     Fills,
     FillSessions,
     Instances,
     KeySets,
     Leases,
+    Options,
+    OrderCancels,
     Orders,
     Outbox,
     RateBuckets,
+    ReservedOrders,
     SqlTokenStore,
     Totp,
     TwoFactor,
@@ -57,6 +63,13 @@ class Storage:
     rate_buckets: RateBuckets
     totp: Totp
     second_factor: SecondFactor
+    # SPEC section 15
+    options: Options
+    limits: DayLimits
+    confirmations: Confirmations
+    cancels: OrderCancels
+    reserved: ReservedOrders
+    activity: Activity
 
     def __repr__(self) -> str:
         return f"Storage({self.db!r})"
@@ -92,6 +105,12 @@ class Storage:
             rate_buckets=RateBuckets(db, clock),
             totp=totp,
             second_factor=SecondFactor(two_factor, totp),
+            options=Options(db, clock),
+            limits=DayLimits(db, clock),
+            confirmations=Confirmations(db, clock),
+            cancels=OrderCancels(db, clock),
+            reserved=ReservedOrders(db, clock),
+            activity=Activity(db, clock),
         )
 
     @classmethod

@@ -369,6 +369,160 @@ class RateBucket(SQLModel, table=True):
     hits: int = Field(default=0)
 
 
+# --- SPEC section 15: options and risk limits, confirmations, open-order cancels,
+# reservation orders, the cost of what a sell sold ----------------------------------------
+
+
+def _alert_fk(table: str, *, primary_key: bool = False) -> Column[int]:
+    return Column(
+        "alert_id",
+        BigInteger,
+        ForeignKey("alerts.id", ondelete="CASCADE", name=f"fk_{table}_alert_id"),
+        nullable=False,
+        primary_key=primary_key,
+    )
+
+
+class UserOptionsRow(SQLModel, table=True):
+    """A user's options; no row = everything off, no limits."""
+
+    __tablename__ = "user_options"
+
+    user_id: int = Field(
+        sa_column=Column(
+            "user_id",
+            BigInteger,
+            ForeignKey("users.id", ondelete="CASCADE", name="fk_user_options_user_id"),
+            primary_key=True,
+        )
+    )
+    confirm_seconds: int | None = Field(default=None)
+    digest: bool = Field(default=False)
+    afterhours_reserve: bool = Field(default=False)
+    limit_order_krw: Decimal | None = Field(default=None, sa_type=Money)
+    limit_day_krw: Decimal | None = Field(default=None, sa_type=Money)
+    limit_order_usd: Decimal | None = Field(default=None, sa_type=Money)
+    limit_day_usd: Decimal | None = Field(default=None, sa_type=Money)
+    limit_orders: int | None = Field(default=None)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class LimitUsage(SQLModel, table=True):
+    """What a user's orders used of the day's limits, per market day."""
+
+    __tablename__ = "limit_usage"
+
+    user_id: int = Field(
+        sa_column=Column(
+            "user_id",
+            BigInteger,
+            ForeignKey("users.id", ondelete="CASCADE", name="fk_limit_usage_user_id"),
+            primary_key=True,
+        )
+    )
+    market: str = Field(primary_key=True, max_length=8)
+    day: str = Field(primary_key=True, max_length=10)  # the market's date, YYYY-MM-DD
+    orders: int = Field(default=0)
+    bought: Decimal = Field(default=Decimal(0), sa_type=Money)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class LimitHold(SQLModel, table=True):
+    """One alert's share of `limit_usage`, given back once if its order is not placed."""
+
+    __tablename__ = "limit_holds"
+
+    alert_id: int = Field(sa_column=_alert_fk("limit_holds", primary_key=True))
+    user_id: int = Field(sa_column=_user_fk("limit_holds"))
+    market: str = Field(max_length=8)
+    day: str = Field(max_length=10)
+    amount: Decimal = Field(default=Decimal(0), sa_type=Money)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    released_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class Confirmation(SQLModel, table=True):
+    """Confirm mode: an alert waiting for the user's ✅ / ❌ in the chat."""
+
+    __tablename__ = "confirmations"
+    __table_args__ = (
+        UniqueConstraint("alert_id", name="uq_confirmations_alert_id"),
+        Index("ix_confirmations_due", "status", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    alert_id: int = Field(sa_column=_alert_fk("confirmations"))
+    user_id: int = Field(sa_column=_user_fk("confirmations"))
+    chat_id: int = Field(sa_type=BigInteger)
+    status: str = Field(max_length=12)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class OrderCancel(SQLModel, table=True):
+    """A cancel of an open order asked for in the chat: one row, one request to KIS."""
+
+    __tablename__ = "order_cancels"
+
+    order_id: int = Field(
+        sa_column=Column(
+            "order_id",
+            BigInteger,
+            ForeignKey("orders.id", ondelete="CASCADE", name="fk_order_cancels_order_id"),
+            primary_key=True,
+        )
+    )
+    user_id: int = Field(sa_column=_user_fk("order_cancels"))
+    status: str = Field(max_length=12)
+    reason: str | None = Field(default=None, sa_type=Text)
+    requested_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class ReservedOrder(SQLModel, table=True):
+    """A KIS reservation order (예약주문) made for an alert outside KRX hours."""
+
+    __tablename__ = "reserved_orders"
+    __table_args__ = (
+        UniqueConstraint("alert_id", name="uq_reserved_orders_alert_id"),
+        Index("ix_reserved_orders_user_status", "user_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    alert_id: int = Field(sa_column=_alert_fk("reserved_orders"))
+    user_id: int = Field(sa_column=_user_fk("reserved_orders"))
+    environment: str = Field(max_length=8)
+    symbol: str = Field(max_length=12)
+    name: str | None = Field(default=None, max_length=100)
+    side: str = Field(max_length=4)
+    order_type: str = Field(max_length=8)
+    quantity: int = Field(sa_type=BigInteger)
+    price: Decimal | None = Field(default=None, sa_type=Money)
+    entry_date: str = Field(max_length=8)  # KST YYYYMMDD the reservation was entered
+    seq: str | None = Field(default=None, max_length=32)  # KIS's RSVN_ORD_SEQ
+    status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, sa_type=Text)
+    order_no: str | None = Field(default=None, max_length=32)
+    filled_qty: int = Field(default=0, sa_type=BigInteger)
+    filled_amount: Decimal = Field(default=Decimal(0), sa_type=Money)
+    reported_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class SaleCost(SQLModel, table=True):
+    """The average purchase price KIS reported when a sell was sized: what it sold at
+    cost, for P&L where KIS has no realised-P&L inquiry (paper, US)."""
+
+    __tablename__ = "sale_costs"
+
+    alert_id: int = Field(sa_column=_alert_fk("sale_costs", primary_key=True))
+    avg_price: Decimal = Field(sa_type=Money)
+    currency: str = Field(max_length=3)
+
+
 TABLES = (
     User,
     KeySet,
@@ -386,4 +540,11 @@ TABLES = (
     Conversation,
     WebSession,
     RateBucket,
+    UserOptionsRow,
+    LimitUsage,
+    LimitHold,
+    Confirmation,
+    OrderCancel,
+    ReservedOrder,
+    SaleCost,
 )

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from kis.env import Environment
+from kis.models import Account, AppCredentials
 from kis.secret import Secret
 
 
@@ -19,6 +20,7 @@ class AlertStatus(enum.StrEnum):
     REFUSED = "refused"  # a guard refused it; `reason` says which
     FAILED = "failed"  # something went wrong acting on it; `reason` says what
     DUPLICATE = "duplicate"  # a repeat of an earlier alert, dropped (kept for /log)
+    AWAITING = "awaiting"  # confirm mode: waiting for the user's ✅ / ❌ in the chat
 
 
 OPEN_ALERT_STATUSES = (AlertStatus.ACCEPTED, AlertStatus.PROCESSING)
@@ -92,6 +94,11 @@ class KeySetRecord:
     def account(self) -> str:
         """`12345678-01` form."""
         return f"{self.cano}-{self.product_code}"
+
+    def kis_access(self) -> tuple[AppCredentials, Account]:
+        """What KIS calls with these keys take: the app credentials and the account."""
+        creds = AppCredentials(self.app_key.reveal(), self.app_secret, self.environment)
+        return creds, Account(self.cano, self.product_code)
 
 
 @dataclass(frozen=True, slots=True)

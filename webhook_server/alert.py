@@ -35,6 +35,10 @@ MAX_PRICE: Final = Decimal(10) ** 9
 DEFAULT_MARKETS: Final = default_markets()
 MAX_LAG_SECONDS: Final = 7 * 24 * 3600
 SIZING_FIELDS: Final = ("quantity", "amount", "position")
+# Where an alert came from: TradingView, or `/close` in the chat (the way out: no confirm
+# step, no risk limits, and it works while alerts are paused).
+ORIGIN_ALERT: Final = "alert"
+ORIGIN_CLOSE: Final = "close"
 
 
 class AlertError(ValueError):
@@ -105,6 +109,7 @@ class Alert:
     comment: str | None = None
     market: str = "KRX"
     exchange: str = "KRX"
+    origin: str = ORIGIN_ALERT
 
     @property
     def instrument(self) -> Instrument:
@@ -150,6 +155,7 @@ class Alert:
             "max_lag": self.max_lag,
             "comment": self.comment,
             "ignored_price": self.ignored_price,
+            **({"origin": self.origin} if self.origin != ORIGIN_ALERT else {}),
         }
 
     @classmethod
@@ -189,6 +195,7 @@ class Alert:
             market=str(data.get("market") or "KRX"),
             exchange=str(data.get("exchange") or "KRX"),
             ignored_price=None if ignored is None else str(ignored),
+            origin=str(data.get("origin") or ORIGIN_ALERT),
         )
 
 

@@ -21,6 +21,7 @@ from kis.env import Environment
 from kis.markets import Closed, Market, MarketHours
 from kis.ws import NOT_READY
 from storage.notices import Notice, NoticeKind
+from storage.options import NO_OPTIONS, UserOptions
 from storage.records import KeySetRecord, UserRecord
 from webhook_server.alert import Alert, Amount, Quantity
 from webhook_server.market_hours import MARKET_CLOSED, MarketClock
@@ -48,10 +49,12 @@ FILL_NOT_READY: Final = "fill_not_ready"
 
 @dataclass(frozen=True, slots=True)
 class UserState:
-    """The guard inputs of one user: the user and the key set of their active environment."""
+    """The guard inputs of one user: the user, the key set of their active environment
+    and their options (risk limits, confirm mode, after-hours reservations)."""
 
     user: UserRecord
     keys: KeySetRecord | None
+    options: UserOptions = NO_OPTIONS
 
 
 LoadUserState = Callable[[int], Awaitable[UserState | None]]
@@ -123,8 +126,10 @@ def check_guards(
     now: datetime,
     market: MarketClock,
     hours: MarketHours | None = None,
+    check_lag: bool = True,
 ) -> Refusal | None:
-    """The guards that need no KIS call, in SPEC order; None when all pass."""
+    """The guards that need no KIS call, in SPEC order; None when all pass.
+    `check_lag` False: the user confirmed the alert in the chat, however long it took."""
     if user.paused:
         return Refusal("paused", "acting on alerts is paused (/resume)", "paused")
     env = user.active_environment
@@ -138,7 +143,7 @@ def check_guards(
         detail = _bare(why, f"{NOT_READY}: ")  # the catalog text says "not ready" already
         reason = "fill notices are not ready" + (f": {detail}" if detail else "")
         return Refusal(FILL_NOT_READY, reason, "fill_not_ready", {"detail": detail})
-    if alert.is_stale(now):
+    if check_lag and alert.is_stale(now):
         lag = alert.lag_seconds(now) or 0.0
         max_lag = alert.max_lag or 0.0
         return Refusal(

@@ -50,6 +50,8 @@ from storage.coordination import Coordinator, SoleInstance
 from storage.errors import LeaseLost, OrderAlreadyExists
 from storage.facade import Storage
 from storage.notices import CHECKED_WITH_KIS, Notice, NoticeKind, notice_dedupe_key
+from storage.portfolio_notices import subject_from_alert
+from storage.portfolio_records import ConfirmationStatus
 from storage.records import (
     AlertRecord,
     AlertStatus,
@@ -63,7 +65,9 @@ from storage.repositories.alerts import JOBS_CHANNEL
 from storage.repositories.orders import UNRESOLVED, Fence
 from storage.repositories.outbox import OutboxEntry
 from storage.types import utcnow
-from webhook_server.alert import Alert, JSONValue
+from webhook_server.after_hours import AfterHours
+from webhook_server.alert import ORIGIN_CLOSE, Alert, JSONValue
+from webhook_server.confirm_gate import ConfirmGate
 from webhook_server.dispatch import LOCAL, Claim, Route, lease_of
 from webhook_server.dryrun import DryRunParts, dry_run
 from webhook_server.figures import inquire, size
@@ -77,8 +81,9 @@ from webhook_server.guards import (
     below_one_share,
     check_guards,
 )
+from webhook_server.limit_guard import LimitGuard
 from webhook_server.log_context import alert_context
-from webhook_server.market_hours import MarketClock
+from webhook_server.market_hours import MARKET_CLOSED, MarketClock
 from webhook_server.metrics import Metrics
 from webhook_server.reconcile import (
     NOT_PLACED,
@@ -165,8 +170,7 @@ def _is_error_code(msg_cd: str) -> bool:
 
 
 def credentials(keys: KeySetRecord) -> tuple[AppCredentials, Account]:
-    creds = AppCredentials(keys.app_key.reveal(), keys.app_secret, keys.environment)
-    return creds, Account(keys.cano, keys.product_code)
+    return keys.kis_access()
 
 
 class OrderPipeline:
@@ -219,6 +223,11 @@ class OrderPipeline:
         self._inputs = GuardInputs(self._load_user_state)
         storage.users.on_change(self.forget_user)
         storage.key_sets.on_change(self.forget_user)
+        storage.options.on_change(self.forget_user)
+        # SPEC section 15: risk limits, confirm mode, after-hours reservations
+        self._limits = LimitGuard(storage, kis, self._db)
+        self._confirm = ConfirmGate(storage, self._db)
+        self._after_hours = AfterHours(storage, kis, self._db, self._limits.release)
         # (user, symbol) whose earlier order could not be reconciled: nothing more is sent
         self._blocked: dict[tuple[int, str], int] = {}
         # Several instances (SPEC section 12): this instance acts on the alerts of the
@@ -263,14 +272,16 @@ class OrderPipeline:
         self._inputs.forget_all()
 
     async def _load_user_state(self, user_id: int) -> UserState | None:
-        user, key_sets = await asyncio.gather(
+        user, key_sets, options = await asyncio.gather(
             self._db(self._storage.users.get(user_id)),
             self._db(self._storage.key_sets.for_user(user_id)),
+            self._db(self._storage.options.get(user_id)),
         )
         if user is None:
             return None
         env = user.active_environment
-        return UserState(user, next((k for k in key_sets if k.environment is env), None))
+        keys = next((k for k in key_sets if k.environment is env), None)
+        return UserState(user, keys, options)
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -306,6 +317,46 @@ class OrderPipeline:
         claim: Claim | None = None,
     ) -> Job:
         return lambda: self._process(alert_id, user_id, alert, fill_wait, claim)
+
+    def run_stored(self, alert_id: int) -> None:
+        """Act on a stored alert now: one confirmed in the chat, or a `/close` sell. It
+        is read from the database, so any instance can be woken for it (several
+        instances: its key's owner is, through the claims)."""
+        if self._shared:
+            self._spawn(self._wake_owner(alert_id))
+            return
+        self._workers.submit((-alert_id, ""), lambda: self._submit_stored(alert_id))
+
+    async def _wake_owner(self, alert_id: int) -> None:
+        record = await self._db(self._storage.alerts.get(alert_id))
+        if record is None or record.status is not AlertStatus.ACCEPTED:
+            return
+        if record.lease is None:
+            self.claim_soon(None)  # any instance takes it, then hands it to its key's owner
+        else:
+            await self._storage.signals.notify(JOBS_CHANNEL, record.lease)
+
+    async def _submit_stored(self, alert_id: int) -> None:
+        record = await self._db(self._storage.alerts.get(alert_id))
+        if record is None or record.status not in (AlertStatus.ACCEPTED,
+                                                    AlertStatus.PROCESSING):
+            return  # acted on already, or still waiting for the user
+        alert = _alert_of(record)
+        if alert is None:
+            await self._db(self._storage.alerts.mark_failed(
+                alert_id, Reason("stored alert is unreadable", "unreadable_alert")
+            ))
+            return
+        self._workers.submit(
+            (record.user_id, alert.symbol), lambda: self._process_if_open(alert_id, record)
+        )
+
+    async def _process_if_open(self, alert_id: int, record: AlertRecord) -> None:
+        # Several wake-ups for one alert queue behind each other: only the first acts.
+        fresh = await self._db(self._storage.alerts.get(alert_id))
+        alert = _alert_of(fresh) if fresh is not None else None
+        if alert is not None:
+            await self._process(alert_id, record.user_id, alert)
 
     def _reconcile_later(self, order: OrderRecord) -> Job:
         return lambda: self._reconcile_job(order)
@@ -556,7 +607,7 @@ class OrderPipeline:
                 )
             )
             return
-        user, keys = state.user, state.keys
+        user, keys, options = state.user, state.keys, state.options
         fence: Fence | None = None
         if self._shared and claim is not None:
             lease = lease_of(keys)
@@ -572,22 +623,41 @@ class OrderPipeline:
         env = user.active_environment
         market = self._markets.of(alert.instrument)
         base = alert_notice(alert, env.value, market)
-        refusal = check_guards(
-            user=user,
-            keys=keys,
-            readiness=self._readiness,
-            alert=alert,
-            now=self._clock(),
-            market=self._market,
-            hours=market.hours,
-        )
+        from_chat = alert.origin == ORIGIN_CLOSE
+        confirming = options.confirm and not from_chat
+        confirmed = False
+        if confirming:
+            asked = await self._confirm.decision(alert_id)
+            if asked is not None and asked.status is not ConfirmationStatus.CONFIRMED:
+                return  # still waiting for the user, or skipped / expired
+            confirmed = asked is not None
+        now = self._clock()
+
+        def guards() -> Refusal | None:
+            return check_guards(
+                user=replace(user, paused=False) if from_chat else user,  # /close works paused
+                keys=keys,
+                readiness=self._readiness,
+                alert=alert,
+                now=self._clock(),
+                market=self._market,
+                hours=market.hours,
+                check_lag=not confirmed,
+            )
+
+        refusal = guards()
         if refusal is not None and refusal.code == FILL_NOT_READY and fill_wait > 0:
             # A socket that is reconnecting: hold the alert (bounded), then judge again.
             await self._readiness.wait_ready(user_id, env, fill_wait)
-            refusal = check_guards(
-                user=user, keys=keys, readiness=self._readiness, alert=alert,
-                now=self._clock(), market=self._market, hours=market.hours,
-            )
+            refusal = guards()
+        reserve = (
+            refusal is not None
+            and refusal.code == MARKET_CLOSED
+            and not from_chat
+            and AfterHours.applies(options, market, env, now)
+        )
+        if reserve:
+            refusal = None
         if refusal is None and alert.action is not None:
             refusal = _order_type_refusal(market, env, alert.order_type, alert.action)
         if refusal is not None or keys is None:
@@ -595,6 +665,14 @@ class OrderPipeline:
             return
         creds, account = credentials(keys)
         ctx = _Context(user_id, user.chat_id, env, creds, account, fence)
+        if confirming and not confirmed:
+            self._woken(
+                await self._confirm.ask(
+                    alert_id=alert_id, user_id=user_id, chat_id=user.chat_id, env=env.value,
+                    seconds=options.confirm_seconds or 0, alert=alert,
+                )
+            )
+            return
         blocked = await self._still_blocked(user_id, alert.symbol, ctx)
         if blocked is not None:
             await self._refuse(
@@ -627,6 +705,28 @@ class OrderPipeline:
             if late is not None:
                 await self._refuse(alert_id, user_id, ctx.chat_id, base, late)
                 return
+        if not from_chat:  # /close is the way out: no caps on it
+            over = await self._limits.check(
+                alert_id=alert_id, user_id=user_id, limits=options.limits, market=market,
+                inst=alert.instrument, sized=sized, creds=creds, now=now,
+            )
+            if over is not None:
+                await self._refuse(alert_id, user_id, ctx.chat_id, base, over)
+                return
+        if sized.side is Side.SELL and sized.cost is not None:
+            await self._db(
+                self._storage.activity.record_sale_cost(alert_id, sized.cost,
+                                                        market.currency.code)
+            )
+        if reserve:
+            self._woken(
+                await self._after_hours.reserve(
+                    alert_id=alert_id, user_id=user_id, chat_id=ctx.chat_id, creds=creds,
+                    account=account, market=market, alert=alert, sized=sized,
+                    subject=subject_from_alert(alert.to_json(), env.value), now=now,
+                )
+            )
+            return
         await self._place(alert_id, alert, market, ctx, sized, name="")
 
     async def _size(
@@ -927,6 +1027,7 @@ class OrderPipeline:
         )
         self._metrics.orders.labels("rejected" if rejected else "failed").inc()
         self._woken(queued)
+        await self._limits.release(order.alert_id)  # not placed: its share of the day
 
     async def _unknown(self, order: OrderRecord, ctx: _Context, notice: Notice, why: str) -> None:
         log.warning("order %d: outcome unknown (%s); reconciling", order.id, why)

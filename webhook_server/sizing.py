@@ -32,6 +32,7 @@ class SizedOrder:
     order_type: OrderType
     price: Decimal  # on the market's tick for priced orders; 0 otherwise
     last: Decimal | None = None  # the current price KIS said, when it was asked
+    cost: Decimal | None = None  # a sell's average purchase price, as KIS said it
 
 
 @dataclass(frozen=True, slots=True)

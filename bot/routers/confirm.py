@@ -1,4 +1,5 @@
-"""The 2FA answer for a sensitive action started elsewhere (`/real`, rotate, delete)."""
+"""The 2FA answer for a sensitive action started elsewhere (`/real`, rotate, delete,
+raising a risk limit)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,21 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 from bot.routers.delete import confirmed_delete
+from bot.routers.limits import confirmed_limit
 from bot.routers.mode import confirmed_real
 from bot.routers.webhook import confirmed_rotate
 from bot.states import Confirm
 from bot.texts import Lang
-from bot.twofactor import PURPOSE_DELETE, PURPOSE_REAL, PURPOSE_ROTATE, CodeCheck, check_code
+from bot.twofactor import (
+    PURPOSE_DELETE,
+    PURPOSE_LIMITS,
+    PURPOSE_REAL,
+    PURPOSE_ROTATE,
+    CodeCheck,
+    check_code,
+)
 from bot.watchers import WatcherSupervisor
+from kis.client import KisClient
 from storage.facade import Storage
 from storage.records import UserRecord
 
@@ -28,9 +38,11 @@ async def got_code(
     watchers: WatcherSupervisor,
     public_url: str,
     forget_webhook_token: Callable[[str], None],
+    kis: KisClient,
 ) -> None:
-    purpose = str((await state.get_data()).get("purpose", ""))
-    if purpose not in (PURPOSE_REAL, PURPOSE_ROTATE, PURPOSE_DELETE):
+    data = await state.get_data()
+    purpose = str(data.get("purpose", ""))
+    if purpose not in (PURPOSE_REAL, PURPOSE_ROTATE, PURPOSE_DELETE, PURPOSE_LIMITS):
         await state.clear()
         return
     outcome = await check_code(message, storage, user, purpose, lang)
@@ -43,8 +55,11 @@ async def got_code(
         await confirmed_real(message, user, lang, storage, watchers)
     elif purpose == PURPOSE_ROTATE:
         await confirmed_rotate(message, user, lang, storage, public_url, forget_webhook_token)
+    elif purpose == PURPOSE_LIMITS:
+        await confirmed_limit(message, data, user, lang, storage)
     else:
-        await confirmed_delete(message, user, lang, storage, watchers, forget_webhook_token)
+        await confirmed_delete(message, user, lang, storage, watchers, forget_webhook_token,
+                               kis)
 
 
 def build_router() -> Router:

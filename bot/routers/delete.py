@@ -1,8 +1,10 @@
-"""`/delete` (2FA): forget the user's keys, their KIS tokens, and the webhook token."""
+"""`/delete` (2FA): forget the user's keys, revoke and forget their KIS access tokens,
+and the webhook token."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 
 from aiogram import Router
@@ -14,9 +16,12 @@ from bot.states import Confirm
 from bot.texts import Lang, t
 from bot.twofactor import PURPOSE_DELETE, send_code
 from bot.watchers import WatcherSupervisor
+from kis.client import KisClient
 from kis.tokenstore import CredentialKind
 from storage.facade import Storage
 from storage.records import UserRecord
+
+log = logging.getLogger(__name__)
 
 
 async def delete(
@@ -33,10 +38,16 @@ async def delete(
 
 async def confirmed_delete(
     message: Message, user: UserRecord, lang: Lang, storage: Storage,
-    watchers: WatcherSupervisor, forget_webhook_token: Callable[[str], None],
+    watchers: WatcherSupervisor, forget_webhook_token: Callable[[str], None], kis: KisClient,
 ) -> None:
     await watchers.stop_user(user.id)
     for keys in await storage.key_sets.for_user(user.id):
+        creds, _ = keys.kis_access()
+        try:  # KIS.md section 15: revoke deliberately, here only; any 2xx is done
+            await kis.revoke_token(creds)
+        except Exception as exc:  # the keys go regardless; the token expires within a day
+            log.warning("revoking the %s access token failed: %s", keys.environment.value,
+                        type(exc).__name__)
         app_key = keys.app_key.reveal()
         for kind in CredentialKind:
             with contextlib.suppress(Exception):  # best effort: the keys go regardless

@@ -1,4 +1,4 @@
-"""`/status` (with a Re-check button), `/orders`, `/log` — the asking user's own data only."""
+"""`/status` (with a Re-check button) and `/log` — the asking user's own data only."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bot.formatting import env_label
 from bot.keyboards import Recheck, recheck_keyboard
 from bot.routers.keys import run_checks
 from bot.texts import Lang, t
-from bot.views import kst_midnight, log_message, orders_message, status_message
+from bot.views import kst_midnight, log_message, status_message
 from bot.watchers import WatcherSupervisor
 from kis.env import Environment
 from kis.keycheck import FillProbe, KeyChecker, live_or_probe
@@ -85,10 +85,6 @@ def _live_or_probe(user: UserRecord, watchers: WatcherSupervisor) -> FillProbe:
     return live_or_probe(live, fresh)
 
 
-async def orders(message: Message, user: UserRecord, lang: Lang, storage: Storage) -> None:
-    await message.answer(orders_message(lang, await storage.orders.recent(user.id, 10)))
-
-
 async def log(message: Message, user: UserRecord, lang: Lang, storage: Storage) -> None:
     await message.answer(log_message(lang, await storage.alerts.recent(user.id, 20)))
 
@@ -96,8 +92,7 @@ async def log(message: Message, user: UserRecord, lang: Lang, storage: Storage) 
 def build_router(cooldown: RecheckCooldown | None = None) -> Router:
     router = Router(name="status")
     router.message.register(status, Command("status"))
-    router.message.register(orders, Command("orders"))
-    router.message.register(log, Command("log"))
+    router.message.register(log, Command("log"))  # /orders: bot.routers.open_orders
     # One cooldown per router (per dispatcher): no state at module level.
     router.callback_query.register(
         functools.partial(recheck, cooldown=cooldown or RecheckCooldown()), Recheck.filter()

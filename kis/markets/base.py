@@ -15,7 +15,16 @@ from typing import ClassVar, Final
 from kis.client import BeforeSend, KisClient
 from kis.env import KST, Environment
 from kis.fillnotice import RecordDecoder
-from kis.models import Account, AppCredentials, Execution, OrderAck, OrderType, Side
+from kis.models import (
+    Account,
+    AppCredentials,
+    Execution,
+    MarketPortfolio,
+    OrderAck,
+    OrderType,
+    Reservation,
+    Side,
+)
 
 # How far ahead the next open is searched: longer than any run of closed days.
 _HORIZON_DAYS: Final = 31
@@ -178,10 +187,12 @@ class Price:
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """A holding: `quantity` held, `sellable` what can be sold now (ord_psbl_qty)."""
+    """A holding: `quantity` held, `sellable` what can be sold now (ord_psbl_qty), and
+    the average purchase price KIS books for it."""
 
     quantity: int
     sellable: int
+    avg_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +299,53 @@ class Market(abc.ABC):
         branch: str,
         quantity: int,
     ) -> OrderAck: ...
+
+    # -- the account (SPEC section 15) ------------------------------------------------------
+
+    @abc.abstractmethod
+    async def portfolio(
+        self, kis: KisClient, creds: AppCredentials, account: Account
+    ) -> MarketPortfolio:
+        """Cash, buying power and every holding in this market, fresh from KIS."""
+
+    async def day_executions(
+        self, kis: KisClient, creds: AppCredentials, account: Account, day: date
+    ) -> list[Execution]:
+        """Every order of the market day `day` with its fills, all instruments."""
+        raise NotImplementedError
+
+    async def realised_pnl(
+        self, kis: KisClient, creds: AppCredentials, account: Account
+    ) -> Decimal | None:
+        """Today's realised P&L as KIS books it; None where KIS has no such inquiry
+        (the caller then works it out from fills and average prices)."""
+        return None
+
+    # -- reservation orders (REAL only where they exist) ----------------------------------
+
+    def reservable(self, env: Environment) -> bool:
+        """Whether KIS takes reservation orders for this market in `env`."""
+        return False
+
+    def in_reservation_window(self, now: datetime) -> bool:
+        return False
+
+    async def reserve(
+        self, kis: KisClient, creds: AppCredentials, account: Account, order: PlannedOrder
+    ) -> str:
+        """Enter a reservation order once; its KIS sequence number."""
+        raise OrderTypeError(f"KIS takes no reservation orders for {self.code}")
+
+    async def reservations(
+        self, kis: KisClient, creds: AppCredentials, account: Account, start: date, end: date
+    ) -> list[Reservation]:
+        raise OrderTypeError(f"KIS takes no reservation orders for {self.code}")
+
+    async def cancel_reservation(
+        self, kis: KisClient, creds: AppCredentials, account: Account, *, seq: str,
+        order_date: str,
+    ) -> None:
+        raise OrderTypeError(f"KIS takes no reservation orders for {self.code}")
 
     # -- fill notices -------------------------------------------------------------------
 

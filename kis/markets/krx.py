@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import ClassVar, Final, Protocol
 
 import holidays
 
+from kis import reservations
 from kis.client import BeforeSend, KisClient
 from kis.env import KST, TR_IDS, Environment
 from kis.fillnotice import RecordDecoder, notice_from_fields
@@ -30,9 +31,13 @@ from kis.models import (
     Account,
     AppCredentials,
     Execution,
+    MarketPortfolio,
     OrderAck,
     OrderRequest,
     OrderType,
+    PortfolioHolding,
+    Reservation,
+    ReservationRequest,
     Side,
 )
 from kis.ticks import Rounding, round_to_tick
@@ -170,7 +175,9 @@ class Krx(Market):
         self, kis: KisClient, creds: AppCredentials, account: Account, inst: Instrument
     ) -> Held | None:
         holding = (await kis.balance(creds, account)).holding(inst.symbol)
-        return None if holding is None else Held(holding.quantity, holding.sellable)
+        if holding is None:
+            return None
+        return Held(holding.quantity, holding.sellable, holding.avg_price or None)
 
     async def place(
         self,
@@ -217,6 +224,63 @@ class Krx(Market):
         return await kis.cancel_order(
             creds, account, branch=branch, order_no=order_no, quantity=quantity
         )
+
+    async def portfolio(
+        self, kis: KisClient, creds: AppCredentials, account: Account
+    ) -> MarketPortfolio:
+        balance = await kis.balance(creds, account)
+        holdings = [
+            PortfolioHolding(
+                symbol=h.symbol, name=h.name, exchange=CODE, quantity=h.quantity,
+                sellable=h.sellable, avg_price=h.avg_price, price=Decimal(h.price),
+            )
+            for h in balance.holdings
+        ]
+        return MarketPortfolio(
+            CODE, self.currency.code, holdings, cash=Decimal(balance.cash),
+            buying_power=Decimal(balance.settled_cash),
+        )
+
+    async def day_executions(
+        self, kis: KisClient, creds: AppCredentials, account: Account, day: date
+    ) -> list[Execution]:
+        return await kis.daily_executions(creds, account, start=day, end=day)
+
+    async def realised_pnl(
+        self, kis: KisClient, creds: AppCredentials, account: Account
+    ) -> Decimal | None:
+        if creds.env is not Environment.REAL:
+            return None  # KIS has no paper TR for it (KIS.md section 15)
+        return (await kis.realised_pnl(creds, account)).total
+
+    def reservable(self, env: Environment) -> bool:
+        return env is Environment.REAL  # KIS.md section 14: no paper TR
+
+    def in_reservation_window(self, now: datetime) -> bool:
+        day = now.astimezone(KST).date()
+        return reservations.in_entry_window(now, self.hours.session(day) is not None)
+
+    async def reserve(
+        self, kis: KisClient, creds: AppCredentials, account: Account, order: PlannedOrder
+    ) -> str:
+        market = order.order_type is OrderType.MARKET
+        request = ReservationRequest(
+            symbol=order.instrument.symbol, side=order.side, quantity=order.quantity,
+            ord_dvsn_cd="01" if market else "00",
+            price=0 if market else int(order.kis_price),
+        )
+        return await kis.place_reservation(creds, account, request)
+
+    async def reservations(
+        self, kis: KisClient, creds: AppCredentials, account: Account, start: date, end: date
+    ) -> list[Reservation]:
+        return await kis.reservations(creds, account, start=start, end=end)
+
+    async def cancel_reservation(
+        self, kis: KisClient, creds: AppCredentials, account: Account, *, seq: str,
+        order_date: str,
+    ) -> None:
+        await kis.cancel_reservation(creds, account, seq=seq, order_date=order_date)
 
     def fill_notice(self, env: Environment) -> tuple[str, RecordDecoder]:
         return TR_IDS[env].fill_notice, notice_from_fields

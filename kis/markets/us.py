@@ -17,6 +17,7 @@ import holidays
 
 from kis.client import BeforeSend, KisClient
 from kis.env import OVERSEAS_TR_IDS, Environment
+from kis.errors import KisError
 from kis.fillnotice import RecordDecoder, notice_from_overseas_fields
 from kis.markets.base import (
     USD,
@@ -34,9 +35,11 @@ from kis.models import (
     Account,
     AppCredentials,
     Execution,
+    MarketPortfolio,
     OrderAck,
     OrderType,
     OverseasOrderRequest,
+    PortfolioHolding,
     Side,
 )
 
@@ -247,7 +250,9 @@ class Us(Market):
         self, kis: KisClient, creds: AppCredentials, account: Account, inst: Instrument
     ) -> Held | None:
         holding = (await kis.overseas_balance(creds, account)).holding(inst.symbol)
-        return None if holding is None else Held(holding.quantity, holding.sellable)
+        if holding is None:
+            return None
+        return Held(holding.quantity, holding.sellable, holding.avg_price or None)
 
     async def place(
         self,
@@ -297,6 +302,36 @@ class Us(Market):
             creds, account, exchange=inst.exchange, symbol=inst.symbol, order_no=order_no,
             quantity=quantity,
         )
+
+    async def portfolio(
+        self, kis: KisClient, creds: AppCredentials, account: Account
+    ) -> MarketPortfolio:
+        balance = await kis.overseas_balance(creds, account)
+        holdings = [
+            PortfolioHolding(
+                symbol=h.symbol, name=h.name, exchange=h.exchange, quantity=h.quantity,
+                sellable=h.sellable, avg_price=h.avg_price, price=h.price,
+            )
+            for h in balance.holdings
+        ]
+        buying_power: Decimal | None = None
+        if holdings:
+            # KIS answers buying power for an instrument; the amount is the account's
+            first = holdings[0]
+            try:
+                power = await kis.overseas_buying_power(
+                    creds, account, exchange=first.exchange or "NASD", symbol=first.symbol,
+                    price=first.price if first.price > 0 else first.avg_price,
+                )
+            except KisError:
+                power = None  # the holdings are still worth showing
+            buying_power = None if power is None else power.amount
+        return MarketPortfolio(CODE, self.currency.code, holdings, buying_power=buying_power)
+
+    async def day_executions(
+        self, kis: KisClient, creds: AppCredentials, account: Account, day: date
+    ) -> list[Execution]:
+        return await kis.overseas_executions(creds, account, start=day, end=day)
 
     def fill_notice(self, env: Environment) -> tuple[str, RecordDecoder]:
         return OVERSEAS_TR_IDS[env].fill_notice, notice_from_overseas_fields

@@ -52,6 +52,10 @@ class SimAccount:
     us_avg: dict[str, Decimal] = field(default_factory=dict)
     usd_reserved: Decimal = Decimal(0)
     us_reserved: dict[str, int] = field(default_factory=dict)
+    # Realised P&L of domestic sells per KST date (YYYYMMDD), and what the sold shares
+    # cost, as KIS books them against the average purchase price.
+    realised: dict[str, int] = field(default_factory=dict)
+    realised_cost: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.hts_id:

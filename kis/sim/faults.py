@@ -2,7 +2,8 @@
 
 Endpoints: token, revoke, approval, hashkey, order, rvsecncl, price, balance, psbl,
 ccld, the overseas ovrs_order, ovrs_rvsecncl, ovrs_price, ovrs_balance, ovrs_ccnl,
-ovrs_psamount, `*` (any REST endpoint), ws.
+ovrs_psamount, the REAL-only rlz_pl, resv, resv_ccnl, resv_rvsecncl, `*` (any REST
+endpoint), ws.
 
 REST kinds:
 - a KIS code (`EGW00201`, `EGW00123`, `OPSQ0001`, `APBK0952`, …): answered with that
@@ -31,9 +32,11 @@ from kis.sim.codes import looks_like_code
 REST_ENDPOINTS = frozenset(
     {"token", "revoke", "approval", "hashkey", "order", "rvsecncl", "price", "balance",
      "psbl", "ccld", "ovrs_order", "ovrs_rvsecncl", "ovrs_price", "ovrs_balance",
-     "ovrs_ccnl", "ovrs_psamount", "*"}
+     "ovrs_ccnl", "ovrs_psamount", "rlz_pl", "resv", "resv_ccnl", "resv_rvsecncl", "*"}
 )
-ORDER_ENDPOINTS = frozenset({"order", "rvsecncl", "ovrs_order", "ovrs_rvsecncl"})
+ORDER_ENDPOINTS = frozenset(
+    {"order", "rvsecncl", "ovrs_order", "ovrs_rvsecncl", "resv", "resv_rvsecncl"}
+)
 WS_ENDPOINT = "ws"
 REST_KINDS = frozenset(
     {"http_5xx", "hang", "drop", "timeout_after_accept", "reject_after_accept"}

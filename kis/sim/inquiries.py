@@ -164,6 +164,19 @@ def balance_summary(account: SimAccount, market: Market) -> Row:
     }
 
 
+def realised_summary(account: SimAccount, market: Market, day: str) -> Row:
+    """`inquire-balance-rlz-pl` output2: the balance summary plus today's realised P&L."""
+    realised = account.realised.get(day, 0)
+    cost = account.realised_cost.get(day, 0)
+    return {
+        **balance_summary(account, market),
+        "rlzt_pfls": str(realised),
+        "rlzt_erng_rt": _rate(realised, cost),
+        "real_evlu_pfls": "0",
+        "real_evlu_pfls_erng_rt": "0.00",
+    }
+
+
 def buyable(account: SimAccount, market: Market, query: Mapping[str, str]) -> Row:
     symbol = query.get("PDNO", "")
     quote = market.get(symbol) if symbol else None

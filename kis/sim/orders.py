@@ -227,6 +227,10 @@ class Broker:
             account.cash -= price * qty
             account.reserved_cash -= order.reserved_unit * qty
         else:
+            cost = round(account.avg_prices.get(symbol, float(price)) * qty)
+            day = kst_date(self._clock())
+            account.realised[day] = account.realised.get(day, 0) + price * qty - cost
+            account.realised_cost[day] = account.realised_cost.get(day, 0) + cost
             account.holdings[symbol] = account.holdings.get(symbol, 0) - qty
             account.reserved_qty[symbol] = account.reserved_qty.get(symbol, 0) - qty
             account.cash += price * qty

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from kis import reservations as kis_reservations
 from kis.env import OVERSEAS_TR_IDS, TR_IDS, Environment
 from kis.sim import inquiries, overseas
 from kis.sim.accounts import SimAccount
-from kis.sim.clock import kst_stamp
+from kis.sim.clock import kst_date, kst_stamp
 from kis.sim.codes import (
     INQUIRY_OK_PAPER,
     INQUIRY_OK_REAL,
@@ -27,6 +28,7 @@ from kis.sim.codes import (
     bad_input,
     gateway,
     message_for,
+    refused,
 )
 from kis.sim.faults import Fault
 from kis.sim.orders import Side, SimOrder
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
     from kis.sim.server import KisSimulator
 
 JsonBody = dict[str, object]
+RESV_OK = ("KIOK0000", "정상처리 되었습니다.")
+RESV_PAGE_ROWS = 20  # KIS: at most 20 reservations per answer
 
 RVSECNCL_TR_IDS = {env: {TR_IDS[env].revise_cancel} for env in Environment}
 PRICE_TR_IDS = {env: {TR_IDS[env].price} for env in Environment}
@@ -56,6 +60,17 @@ OVRS_PRICE_TR_IDS = {env: {OVERSEAS_TR_IDS[env].price} for env in Environment}
 OVRS_BALANCE_TR_IDS = {env: {OVERSEAS_TR_IDS[env].balance} for env in Environment}
 OVRS_CCNL_TR_IDS = {env: {OVERSEAS_TR_IDS[env].executions} for env in Environment}
 OVRS_PSAMOUNT_TR_IDS = {env: {OVERSEAS_TR_IDS[env].buying_power} for env in Environment}
+
+
+def _real_only(*tr_ids: str) -> dict[Environment, set[str]]:
+    # KIS has no paper TR for these: a paper call is refused as a real TR (EGW02006).
+    return {Environment.REAL: set(tr_ids), Environment.PAPER: set()}
+
+
+RLZ_PL_TR_IDS = _real_only(kis_reservations.RLZ_PL_TR)
+RESV_TR_IDS = _real_only(kis_reservations.ORDER_TR)
+RESV_CCNL_TR_IDS = _real_only(kis_reservations.LIST_TR)
+RESV_RVSECNCL_TR_IDS = _real_only(kis_reservations.CANCEL_TR, "CTSC0013U")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +157,11 @@ class RestApi:
             ("GET", "trading/inquire-balance", "balance", BALANCE_TR_IDS, self._balance),
             ("GET", "trading/inquire-psbl-order", "psbl", PSBL_TR_IDS, self._psbl),
             ("GET", "trading/inquire-daily-ccld", "ccld", CCLD_TR_IDS, self._ccld),
+            ("GET", "trading/inquire-balance-rlz-pl", "rlz_pl", RLZ_PL_TR_IDS, self._rlz_pl),
+            ("POST", "trading/order-resv", "resv", RESV_TR_IDS, self._resv),
+            ("GET", "trading/order-resv-ccnl", "resv_ccnl", RESV_CCNL_TR_IDS, self._resv_ccnl),
+            ("POST", "trading/order-resv-rvsecncl", "resv_rvsecncl", RESV_RVSECNCL_TR_IDS,
+             self._resv_rvsecncl),
             # US stocks (KIS.md section 13), paths from the /uapi root
             ("POST", "/overseas-stock/v1/trading/order", "ovrs_order", OVRS_ORDER_TR_IDS,
              self._ovrs_order),
@@ -469,6 +489,42 @@ class RestApi:
         rows = [inquiries.ccld_row(order) for order in orders]
         page = self._paginate(call, rows, self._sim.executions_page_rows[call.env])
         return _page_answer(call.env, page, inquiries.ccld_summary(orders))
+
+    # -- REAL only: realised P&L, reservation orders ------------------------------------------
+    async def _rlz_pl(self, call: Call) -> tuple[JsonBody, str]:
+        query = call.request.query
+        inquiries.require(query, (*inquiries.BALANCE_PARAMS, "COST_ICLD_YN"))
+        inquiries.check_account(query, call.account)
+        rows = inquiries.balance_rows(call.account, self._sim.market)
+        page = self._paginate(call, rows, self._sim.balance_page_rows[call.env])
+        day = kst_date(self._sim.now())
+        summary = [inquiries.realised_summary(call.account, self._sim.market, day)]
+        return _page_answer(call.env, page, summary)
+
+    async def _resv(self, call: Call) -> tuple[JsonBody, str]:
+        body = string_body(await self._json_body(call.request))
+        item = self._sim.reservations.place(call.account, body)
+        self._sim.notify_changed()
+        return {**_ok(RESV_OK), "output": {"RSVN_ORD_SEQ": item.seq}}, "D"
+
+    async def _resv_ccnl(self, call: Call) -> tuple[JsonBody, str]:
+        rows = self._sim.reservations.listing(call.account, call.request.query)
+        page = self._paginate(call, rows, RESV_PAGE_ROWS, ctx="200")
+        body: JsonBody = {
+            **_inquiry_ok(call.env),
+            "ctx_area_fk200": page.fk100,
+            "ctx_area_nk200": page.nk100,
+            "output": page.rows,
+        }
+        return body, page.tr_cont
+
+    async def _resv_rvsecncl(self, call: Call) -> tuple[JsonBody, str]:
+        body = string_body(await self._json_body(call.request))
+        if call.tr_id != kis_reservations.CANCEL_TR:
+            raise refused("APBK1001")  # the simulator cancels reservations; it does not revise
+        self._sim.reservations.cancel(call.account, body)
+        self._sim.notify_changed()
+        return {**_ok(RESV_OK), "output": {"NRML_PRCS_YN": "Y"}}, "D"
 
     # -- US stocks ---------------------------------------------------------------------------
     async def _ovrs_order(self, call: Call) -> tuple[JsonBody, str]:

@@ -24,6 +24,7 @@ from kis.sim.orders import MARKET_LIKE, Broker, Notice, OrderStatus, SimOrder
 from kis.sim.overseas import DEFAULT_US_INSTRUMENTS, UsBook, UsInstrument, UsNotice, UsOrder
 from kis.sim.overseas import notice_fields as us_notice_fields
 from kis.sim.ratelimit import SlidingWindow
+from kis.sim.reservations import ReservationBook, SimReservation
 from kis.sim.rest import RecordedRequest, RestApi
 from kis.sim.tokens import Credentials
 from kis.sim.ws import WsServer
@@ -78,6 +79,7 @@ class KisSimulator:
             tuple(us_instruments) if us_instruments else DEFAULT_US_INSTRUMENTS,
             self._clock, self.broker.new_odno, self._on_us_notice,
         )
+        self.reservations = ReservationBook(self.market, self._clock)
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
         self.notices: list[SentNotice] = []
@@ -196,6 +198,15 @@ class KisSimulator:
     @property
     def us_orders(self) -> list[UsOrder]:
         return self.us.orders
+
+    def process_reservations(self) -> list[SimReservation]:
+        """The open: waiting reservation orders become orders (KIS sends no notice of
+        this; the orders' own fill notices follow as for any order)."""
+        done = self.reservations.process(
+            self.lookup, self.broker, lambda order: self.after_order(order, reject=False)
+        )
+        self.notify_changed()
+        return done
 
     def set_suspended(self, symbol: str, suspended: bool = True) -> None:
         self.market.quote(symbol).suspended = suspended

@@ -266,6 +266,16 @@ class Outbox:
         else:
             await self._db.write_one(_RETRY_LATER, {**params, "p_retry_at": retry_at})
 
+    async def has(self, dedupe_key: str) -> bool:
+        """Whether a message with this dedupe key was ever queued (sent or not)."""
+        async with self._db.session() as session:
+            found = (
+                await session.execute(
+                    select(col(OutboxItem.id)).where(col(OutboxItem.dedupe_key) == dedupe_key)
+                )
+            ).first()
+        return found is not None
+
     async def pending_count(self) -> int:
         async with self._db.session() as session:
             return int(

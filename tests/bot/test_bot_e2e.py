@@ -11,6 +11,7 @@ import re
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -34,6 +35,7 @@ from kis.sim import KisSimulator, demo_account, demo_real_account
 from kis.ws import Backoff, HubOptions, Status
 from storage.facade import Storage
 from webhook_server.app import create_app
+from webhook_server.close_orders import CloseOrders
 from webhook_server.market_hours import MarketClock
 from webhook_server.metrics import Metrics
 from webhook_server.pipeline import OrderPipeline
@@ -75,20 +77,25 @@ class Stack:
     hook_url: str | None = None
     web_url: str = ""
     states: StateLog = field(default_factory=StateLog)
+    pipeline: OrderPipeline | None = None
 
 
 @contextlib.asynccontextmanager
 async def running_stack(
     tmp_path: Path, *, webhook: bool = False, bot_token: str | None = None,
-    master_key: bytes | None = None,
+    master_key: bytes | None = None, clock: Callable[[], datetime] | None = None,
+    sim: KisSimulator | None = None,
 ) -> AsyncIterator[Stack]:
+    """`clock`: storage's clock (confirm-mode expiry); `sim`: a simulator to use instead
+    of the default one (started here)."""
     storage = await Storage.open(
-        f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", [master_key or os.urandom(32)]
+        f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", [master_key or os.urandom(32)],
+        **({"clock": clock} if clock is not None else {}),
     )
     http = httpx.AsyncClient(timeout=5.0)
     sock = socket.socket()
     try:
-        async with KisSimulator() as sim, BotApiStandIn(bot_token) as standin:
+        async with sim or KisSimulator() as sim, BotApiStandIn(bot_token) as standin:
             endpoints = Endpoints(
                 rest={env: sim.rest_url(env) for env in Environment},
                 ws={env: sim.ws_url(env) for env in Environment},
@@ -116,6 +123,8 @@ async def running_stack(
                 storage=storage, keychecker=KeyChecker(kis, fill_timeout=5.0),
                 watchers=watchers, notifier=notifier, public_url=PUBLIC_URL,
                 forget_webhook_token=intake.forget_token,
+                run_alert=pipeline.run_stored,
+                close_orders=CloseOrders(storage, pipeline.run_stored),
             )
 
             async def healthy() -> tuple[bool, str]:
@@ -137,7 +146,8 @@ async def running_stack(
                 await web.SockSite(runner, sock).start()
                 await asyncio.wait_for(started.wait(), 10)
                 yield Stack(standin, sim, storage, bot, dispatcher, notifier, watchers, kis,
-                            hook_url, f"http://127.0.0.1:{sock.getsockname()[1]}", states)
+                            hook_url, f"http://127.0.0.1:{sock.getsockname()[1]}", states,
+                            pipeline)
             finally:
                 await runner.cleanup()
                 await pipeline.close()

@@ -486,7 +486,7 @@ async def test_chat_delete_ends_dashboard_sessions(stack: Stack) -> None:
     code = await stack.code_for(chat, mark, expect="인증 코드")
     mark = chat.mark()
     await chat.send_text(code)
-    await chat.wait_for_bot_message("모든 키와 토큰을 지웠습니다", WAIT_S, after=mark)
+    await chat.wait_for_bot_message("모든 키와 토큰을 지웠", WAIT_S, after=mark)
     assert (await client.call("GET", "/app/api/overview")).status == 401
 
 

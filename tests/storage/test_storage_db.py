@@ -36,6 +36,13 @@ EXPECTED_TABLES = {
     "fill_sessions",
     "web_sessions",
     "rate_buckets",
+    "user_options",
+    "limit_usage",
+    "limit_holds",
+    "confirmations",
+    "order_cancels",
+    "reserved_orders",
+    "sale_costs",
 }
 
 

@@ -31,6 +31,7 @@ from bot.texts import EN, KO, t
 from bot.views import log_message, orders_message
 from kis.client import KisClient
 from kis.env import Endpoints, Environment
+from kis.markets import Markets
 from kis.sim import (
     DEMO_APP_KEY,
     DEMO_APP_SECRET,
@@ -179,6 +180,7 @@ async def stack(
     app_options: dict[str, Any] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     kis_options: dict[str, Any] | None = None,
+    markets: Markets | None = None,
 ) -> AsyncIterator[Stack]:
     sim = KisSimulator(
         accounts if accounts is not None else [demo_account()],
@@ -205,7 +207,7 @@ async def stack(
             ) -> OrderPipeline:
                 return OrderPipeline(
                     storage=storage, kis=kis, market=market or MarketClock(enforce=False),
-                    readiness=readiness, metrics=metrics,
+                    readiness=readiness, metrics=metrics, markets=markets,
                     wake=lambda message=None: wakes.append(1),
                     clock=clock or (lambda: datetime.now(UTC)),
                     reconcile_attempts=3, reconcile_delay_s=0.01, hooks=hooks,
