@@ -222,6 +222,7 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
         trusted_ips=settings.trusted_ips,
         trusted_proxies=settings.trusted_proxies,
         cleanup_ctx=[_intake_ctx(services)],
+        draining=services.draining.is_set,
     )
     keychecker = KeyChecker(services.kis)
     dispatcher = create_dispatcher(
