@@ -48,7 +48,7 @@ from kis.models import (
     Side,
 )
 from storage.coordination import Coordinator, SoleInstance
-from storage.errors import LeaseLost, OrderAlreadyExists
+from storage.errors import LeaseLost, OrderAlreadyExists, log_failure
 from storage.facade import Storage
 from storage.notices import CHECKED_WITH_KIS, Notice, NoticeKind, notice_dedupe_key
 from storage.portfolio_notices import subject_from_alert
@@ -467,8 +467,8 @@ class OrderPipeline:
             await self._carry_on(left, unknown, Claim(name, epoch))
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("taking over a key's alerts failed; its claims pick them up")
+        except Exception as exc:
+            log_failure(log, exc, "taking over a key's alerts failed; the sweep retries")
         self.claim_soon(name)
 
     def claim_soon(self, lease: str | None) -> None:

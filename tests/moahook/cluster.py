@@ -4,11 +4,13 @@ benchmark's harness)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import random
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,20 +103,24 @@ class Cluster:
         return sum(1 for order in self.sim.orders if order.app_key == user.account.app_key)
 
 
-async def register_users(storage: Storage, accounts: Sequence[SimAccount]) -> list[ClusterUser]:
-    """Users with validated paper keys, as `/keys` leaves them (done directly)."""
+async def register_users(
+    storage: Storage, accounts: Sequence[SimAccount], env: Environment = Environment.PAPER
+) -> list[ClusterUser]:
+    """Users with validated keys of `env`, as `/keys` leaves them (done directly)."""
     from storage.coordination import lease_of
 
     users: list[ClusterUser] = []
     for n, account in enumerate(accounts, start=1):
         user = await storage.users.get_or_create(telegram_id=10_000 + n, chat_id=10_000 + n)
+        if env is Environment.REAL:
+            await storage.users.set_active_environment(user.id, env)
         await storage.key_sets.save(
-            user.id, Environment.PAPER, app_key=Secret(account.app_key),
+            user.id, env, app_key=Secret(account.app_key),
             app_secret=Secret(account.app_secret), cano=account.cano,
             product_code=account.product_code, hts_id=account.hts_id,
         )
-        await storage.key_sets.record_checks(user.id, Environment.PAPER, {}, validated=True)
-        keys = await storage.key_sets.get(user.id, Environment.PAPER)
+        await storage.key_sets.record_checks(user.id, env, {}, validated=True)
+        keys = await storage.key_sets.get(user.id, env)
         users.append(ClusterUser(account, user.id, await storage.users.webhook_token(user.id),
                                  lease_of(keys) or ""))
     return users
@@ -123,11 +129,12 @@ async def register_users(storage: Storage, accounts: Sequence[SimAccount]) -> li
 @contextlib.asynccontextmanager
 async def cluster(
     tmp_path: Path, url: str, *, instances: int = 3, users: int = 6, lease_seconds: float = 3,
-    extra_env: dict[str, str] | None = None,
+    extra_env: dict[str, str] | None = None, keys: Environment = Environment.PAPER,
 ) -> AsyncIterator[Cluster]:
-    """`instances` serve processes on the database at `url` (migrated by the first)."""
+    """`instances` serve processes on the database at `url` (migrated by the first);
+    each user has their own key of the `keys` environment."""
     master = os.urandom(32)
-    accounts = generate_accounts(users, holdings={"005930": 1_000})
+    accounts = generate_accounts(users, keys, holdings={"005930": 1_000}, cash=10**13)
     async with KisSimulator(accounts) as sim, BotApiStandIn() as standin:
         env = base_env(
             **sim.env_vars(),
@@ -137,12 +144,11 @@ async def cluster(
             MOAHOOK_MASTER_KEY=encode_master_key(master),
             MOAHOOK_MARKET_HOURS="off",
             MOAHOOK_LEASE_SECONDS=str(lease_seconds),
-            MOAHOOK_LOG_LEVEL="INFO",
-            **(extra_env or {}),
+            **{"MOAHOOK_LOG_LEVEL": "INFO", **(extra_env or {})},
         )
         storage = await Storage.open(url, [master])
         try:
-            registered = await register_users(storage, accounts)
+            registered = await register_users(storage, accounts, keys)
             group = Cluster(url, sim, standin, storage, env, tmp_path, registered)
             async with aiohttp.ClientSession() as http:
                 group.http = http
@@ -167,3 +173,15 @@ async def settled(group: Cluster, within: float = 20.0) -> None:
     await group.sim.wait_for(
         lambda: all(group.sim.ws.subscribed(u.account.app_key) for u in group.users), within
     )
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float) -> None:
+    """Until `check()` holds: another process's database state, looked at again and
+    again (bounded)."""
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not so within {within} s")

@@ -9,29 +9,16 @@ import asyncio
 import itertools
 import signal
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from tests.moahook.cluster import Cluster, ClusterUser, cluster, settled
+from tests.moahook.cluster import Cluster, ClusterUser, cluster, eventually, settled
 from tests.moahook.pgdb import fresh_database
 
 LEASE_S = 3.0
 WAIT = 20.0
 _ids = itertools.count(1)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float) -> None:
-    """Until `check()` holds: another process's database state, looked at again and
-    again (bounded)."""
-
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not so within {within} s")
 
 
 def buy(quantity: int = 1) -> dict[str, object]:
@@ -91,6 +78,9 @@ async def test_any_instance_takes_any_alert_and_the_owner_places_it_once(
         assert len(owners) == len(group.procs)
         # One WebSocket session per app key, never a second one refused by KIS.
         assert group.sim.ws.in_use_refusals == {}
+        # Each instance names itself on its log lines (SPEC 12).
+        for proc in group.procs:
+            assert f"INFO [{proc.env['MOAHOOK_INSTANCE_NAME']}] " in proc.output
 
 
 async def test_a_killed_owners_key_is_taken_over_within_the_lease(tmp_path: Path) -> None:
