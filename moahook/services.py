@@ -154,10 +154,15 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
     )
 
 
+def instance_name(settings: Settings) -> str:
+    """`MOAHOOK_INSTANCE_NAME`, else host:port (on logs, `/metrics` and the leases)."""
+    return settings.instance_name or default_instance_name(settings.port)
+
+
 def build_coordinator(settings: Settings, storage: Storage) -> Coordinator:
     """One process on SQLite holds everything; on PostgreSQL instances share the work
     through leases (SPEC section 12)."""
-    name = settings.instance_name or default_instance_name(settings.port)
+    name = instance_name(settings)
     if not storage.shared:
         return SoleInstance(name)
 
