@@ -34,6 +34,7 @@ class ClusterUser:
     user_id: int
     token: str
     lease: str = ""
+    chat_id: int = 0
 
 
 @dataclass
@@ -122,7 +123,7 @@ async def register_users(
         await storage.key_sets.record_checks(user.id, env, {}, validated=True)
         keys = await storage.key_sets.get(user.id, env)
         users.append(ClusterUser(account, user.id, await storage.users.webhook_token(user.id),
-                                 lease_of(keys) or ""))
+                                 lease_of(keys) or "", 10_000 + n))
     return users
 
 
@@ -149,6 +150,8 @@ async def cluster(
         storage = await Storage.open(url, [master])
         try:
             registered = await register_users(storage, accounts, keys)
+            for user in registered:  # their chats exist, as after /start
+                standin.user(user.chat_id, user.account.hts_id)
             group = Cluster(url, sim, standin, storage, env, tmp_path, registered)
             async with aiohttp.ClientSession() as http:
                 group.http = http
