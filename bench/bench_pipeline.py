@@ -337,10 +337,12 @@ async def bench_alert_to_order(data_dir: Path, count: int = 300) -> dict[str, fl
 # --- load from another process ----------------------------------------------------------
 
 
-def run_load(url: str, tokens: list[str], *, rate: float, seconds: float,
+def run_load(url: str | list[str], tokens: list[str], *, rate: float, seconds: float,
              concurrency: int) -> dict[str, Any]:
-    """Runs `_load_main` in a child process; returns its JSON report."""
-    spec = json.dumps({"url": url, "tokens": tokens, "rate": rate, "seconds": seconds,
+    """Runs `_load_main` in a child process; returns its JSON report. Several `url`s
+    take the alerts in turn, as behind a load balancer."""
+    urls = [url] if isinstance(url, str) else url
+    spec = json.dumps({"urls": urls, "tokens": tokens, "rate": rate, "seconds": seconds,
                        "concurrency": concurrency})
     completed = subprocess.run(
         [sys.executable, "-m", "bench.bench_pipeline", "--load"], input=spec.encode(),
@@ -351,7 +353,7 @@ def run_load(url: str, tokens: list[str], *, rate: float, seconds: float,
 
 
 async def _load(spec: dict[str, object]) -> dict[str, object]:
-    url = str(spec["url"])
+    urls = [str(u) for u in spec["urls"]]  # type: ignore[attr-defined]
     tokens = [str(t) for t in spec["tokens"]]  # type: ignore[attr-defined]
     rate = float(str(spec["rate"]))
     seconds = float(str(spec["seconds"]))
@@ -368,6 +370,7 @@ async def _load(spec: dict[str, object]) -> dict[str, object]:
             body = json.dumps({"ticker": "005930", "action": "buy", "quantity": "1",
                                "id": f"{nonce}-{index}"}).encode()
             started = time.perf_counter()
+            url = urls[index % len(urls)]
             async with session.post(f"{url}/hook/{token}", data=body) as response:
                 payload = await response.json(content_type=None)
             latencies.append((time.perf_counter() - started) * 1000)

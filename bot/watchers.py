@@ -41,6 +41,7 @@ from kis.ws import (
 )
 from storage.coordination import Coordinator, SoleInstance, kis_lease, lease_of
 from storage.crypto import hash_token
+from storage.errors import log_failure
 from storage.facade import Storage
 from storage.notices import Notice, NoticeKind, notice_dedupe_key
 from storage.records import (
@@ -571,8 +572,8 @@ class WatcherSupervisor:
         assert self._settler is not None
         try:
             corrected = await self._settler.settle_user(user_id, env)
-        except Exception:
-            log.exception("recovering the fills of user %d failed", user_id)
+        except Exception as exc:  # retried at the next (re)subscription
+            log_failure(log, exc, "recovering the fills of user %d failed", user_id)
             return
         if corrected:
             log.info("fills recovered after (re)subscribing: %d order(s) of user %d",

@@ -113,13 +113,21 @@ def iso_time(record: logging.LogRecord) -> str:
 
 
 class TextFormatter(logging.Formatter):
-    """`<ISO time> LEVEL logger: message [user=… alert=…]`, traceback lines after it."""
+    """`<ISO time> LEVEL [instance] logger: message [user=… alert=…]`, traceback lines
+    after it; the instance is named when several may share one log stream."""
+
+    def __init__(self, fmt: str, instance: str | None = None) -> None:
+        super().__init__(fmt)
+        self._instance = f"[{instance}] " if instance else ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
         return iso_time(record)
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
         line = super().formatMessage(record)
+        if self._instance:
+            time_level, _, rest = line.partition(f" {record.levelname} ")
+            line = f"{time_level} {record.levelname} {self._instance}{rest}"
         ids = _ids(record)
         if ids:
             line += " [" + " ".join(f"{k.removesuffix('_id')}={v}" for k, v in ids.items()) + "]"
@@ -127,13 +135,18 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line for log shippers: time, level, logger, message, the ids
-    when known, and the (redacted) traceback as `exc`."""
+    """One JSON object per line for log shippers: time, level, instance (when named),
+    logger, message, the ids when known, and the (redacted) traceback as `exc`."""
+
+    def __init__(self, instance: str | None = None) -> None:
+        super().__init__()
+        self._instance = {"instance": instance} if instance else {}
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "time": iso_time(record),
             "level": record.levelname,
+            **self._instance,
             "logger": record.name,
             "message": record.getMessage(),
             **_ids(record),
@@ -158,10 +171,14 @@ def make_handler(
     registry: SecretRegistry | None = None,
     log_format: LogFormat = "text",
     stream: TextIO | None = None,
+    instance: str | None = None,
 ) -> logging.Handler:
     """A stream handler (stderr by default) with the redacting and id filters."""
     handler: logging.StreamHandler[TextIO] = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter(_TEXT_FORMAT))
+    formatter: logging.Formatter = (
+        JsonFormatter(instance) if log_format == "json" else TextFormatter(_TEXT_FORMAT, instance)
+    )
+    handler.setFormatter(formatter)
     handler.addFilter(AlertContextFilter())
     handler.addFilter(RedactingFilter(registry))
     return handler
@@ -171,9 +188,10 @@ def setup_logging(
     level: str | int = "INFO",
     registry: SecretRegistry | None = None,
     log_format: LogFormat = "text",
+    instance: str | None = None,
 ) -> None:
     """One stderr handler on the root logger; the redacting filter sits on the handler."""
-    handler = make_handler(registry, log_format)
+    handler = make_handler(registry, log_format, instance=instance)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

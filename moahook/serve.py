@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.reachability import describe, tradingview_problems
 from moahook.log import SecretRegistry, setup_logging
-from moahook.services import Services, build_app, open_services
+from moahook.services import Services, build_app, instance_name, open_services
 from moahook.settings import Settings
 from storage.crypto import DecryptionError, MasterKeyError
 from storage.errors import StorageError
@@ -37,7 +37,9 @@ def run_serve(settings: Settings) -> int:
         print(f"moahook: {NO_TOKEN}", file=sys.stderr)
         return 2
     registry = SecretRegistry()
-    setup_logging(settings.log_level, registry, settings.log_format)
+    setup_logging(
+        settings.log_level, registry, settings.log_format, instance=instance_name(settings)
+    )
     try:
         return asyncio.run(serve(settings, registry))
     except (MasterKeyError, DecryptionError, StorageError) as exc:

@@ -154,10 +154,15 @@ async def open_services(settings: Settings, registry: SecretRegistry | None = No
     )
 
 
+def instance_name(settings: Settings) -> str:
+    """`MOAHOOK_INSTANCE_NAME`, else host:port (on logs, `/metrics` and the leases)."""
+    return settings.instance_name or default_instance_name(settings.port)
+
+
 def build_coordinator(settings: Settings, storage: Storage) -> Coordinator:
     """One process on SQLite holds everything; on PostgreSQL instances share the work
     through leases (SPEC section 12)."""
-    name = settings.instance_name or default_instance_name(settings.port)
+    name = instance_name(settings)
     if not storage.shared:
         return SoleInstance(name)
 
@@ -222,6 +227,7 @@ def build_app(services: Services) -> tuple[web.Application, asyncio.Event]:
         trusted_ips=settings.trusted_ips,
         trusted_proxies=settings.trusted_proxies,
         cleanup_ctx=[_intake_ctx(services)],
+        draining=services.draining.is_set,
     )
     keychecker = KeyChecker(services.kis)
     dispatcher = create_dispatcher(

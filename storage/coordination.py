@@ -200,6 +200,10 @@ class LeaseKeeper:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._draining = False
+        self._drained = False
+        self._stopping: set[str] = set()
+        self._leaving: set[str] = set()  # being handed over (in the background)
+        self._handing: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()  # one balancing pass at a time
         self._handovers: set[str] = set()  # asked for by another instance
         # Taken on request (a key being checked before it is in use): kept until then.
@@ -261,29 +265,36 @@ class LeaseKeeper:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="lease-keeper")
 
     async def drain(self) -> None:
-        """Hand every lease over at once (SIGTERM): stop the work, release, tell the
-        others. The instance stays registered as draining until `close`."""
+        """Hand every lease over at once (SIGTERM): the work under each stops (what is in
+        flight finishes, still under the lease, which is renewed meanwhile), then all
+        are released and the others told. The instance stays registered as draining
+        until `close`."""
+        if self._drained:
+            return
         self._draining = True
         with contextlib.suppress(Exception):
             await self._instances.heartbeat(self.instance_id, draining=True)
+        names = list(self._held)
+        await asyncio.gather(*(self._stop(name) for name in names))
         async with self._lock:
-            names = list(self._held)
             for name in names:
-                await self._stop(name)
+                self._held.pop(name, None)
             try:
                 await self._leases.release(self.instance_id, names)
                 await self._signals.notify(LEASES_CHANNEL, "released")
             except Exception as exc:  # the database is gone: the leases simply expire
                 log.warning("could not hand the leases over (%s); they expire in %.0f s",
                             type(exc).__name__, self._ttl)
+        self._drained = True
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        if not self._draining:
+        if not self._drained:
             await self.drain()
+        for task in [*([self._task] if self._task else []), *self._handing]:
+            task.cancel()
+        await asyncio.gather(*([self._task] if self._task else []), *self._handing,
+                             return_exceptions=True)
+        self._task = None
         with contextlib.suppress(Exception):
             await self._instances.remove(self.instance_id)
 
@@ -297,7 +308,7 @@ class LeaseKeeper:
     # -- the loop --------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        while not self._draining:
+        while not self._drained:
             delay = self._renew_every
             try:
                 delay = await self._pass()
@@ -316,25 +327,26 @@ class LeaseKeeper:
         """Heartbeat, renew, take a fair share, give back a surplus. Returns how long
         until the next pass should run."""
         async with self._lock:
-            if self._draining:
-                return self._renew_every
             started = self._clock()
-            await self._instances.heartbeat(self.instance_id)
+            await self._instances.heartbeat(self.instance_id, draining=self._draining)
             renewed = await self._leases.renew(self.instance_id, self._ttl)
             valid_until = started + self._ttl - self._margin
             for name in list(self._held):
                 if renewed.get(name) != self._held[name].epoch:
                     log.warning("lease %s was lost", _short(name))
+                    self._held.pop(name, None)  # lost: nothing more is done under it
                     await self._stop(name)
             for name, epoch in renewed.items():
                 if name in self._held:
                     self._held[name] = Held(name, epoch, valid_until)
-                else:  # held under our id but not known locally (a pass that failed late)
+                elif not self._draining:  # ours in the database only (a pass failed late)
                     await self._leases.release(self.instance_id, [name])
+            if self._draining:  # renewing what is being handed over, nothing more
+                return self._renew_every
             for name in sorted(self._handovers):
                 self._handovers.discard(name)
                 if name in self._held:
-                    await self._give_back(name)
+                    self._give_back(name)
             wanted = await self._wanted()
             live = max(1, len(await self._instances.live(within=self._ttl)))
             next_in = await self._balance(wanted, live)
@@ -350,8 +362,8 @@ class LeaseKeeper:
             del self._pinned[name]
         # Leases no longer wanted (keys deleted) are given back at once.
         for name in [n for n in mine if n not in wanted and n not in self._pinned]:
-            await self._give_back(name)
-        mine = [n for n in mine if n in wanted or n in self._pinned]
+            self._give_back(name)
+        mine = [n for n in mine if (n in wanted or n in self._pinned) and n not in self._leaving]
         next_in = self._renew_every
         if len(mine) < share:
             taken = {lease.name for lease in await self._leases.holders(keys)}
@@ -366,8 +378,8 @@ class LeaseKeeper:
             # Instances joined: give back the surplus (the newest first, never one taken
             # on request), one per pass so the handovers stay orderly.
             surplus = [n for n in mine if n not in self._pinned]
-            if surplus:
-                await self._give_back(surplus[-1])
+            if surplus and not self._leaving:
+                self._give_back(surplus[-1])
                 next_in = min(next_in, 0.2)
         for name in self._singletons:
             if name in wanted and name not in self._held:
@@ -389,14 +401,42 @@ class LeaseKeeper:
                     log.exception("starting the work of lease %s failed", _short(name))
         return True
 
-    async def _give_back(self, name: str) -> None:
-        await self._stop(name)
-        await self._leases.release(self.instance_id, [name])
-        await self._signals.notify(LEASES_CHANNEL, "released")
-        log.info("lease %s handed over", _short(name))
+    def _give_back(self, name: str) -> None:
+        """Hand `name` over in the background: its work stops first (what is in flight
+        finishes under the lease, which the passes keep renewing meanwhile), then it is
+        released and the others told."""
+        if name in self._leaving:
+            return
+        self._leaving.add(name)
+        task = asyncio.get_running_loop().create_task(self._hand_over(name))
+        self._handing.add(task)
+        task.add_done_callback(self._handing.discard)
+
+    async def _hand_over(self, name: str) -> None:
+        try:
+            await self._stop(name)
+            async with self._lock:
+                if self._held.pop(name, None) is not None:
+                    await self._leases.release(self.instance_id, [name])
+                    await self._signals.notify(LEASES_CHANNEL, "released")
+                    log.info("lease %s handed over", _short(name))
+        except Exception as exc:  # the database is gone: the lease simply expires
+            log.warning("handing lease %s over failed (%s)", _short(name), type(exc).__name__)
+        finally:
+            self._leaving.discard(name)
 
     async def _stop(self, name: str) -> None:
-        self._held.pop(name, None)
+        """The work under `name` stops; the caller forgets the lease (before this when
+        it was lost, after this when it is handed over)."""
+        if name in self._stopping:
+            return
+        self._stopping.add(name)
+        try:
+            await self._stop_work(name)
+        finally:
+            self._stopping.discard(name)
+
+    async def _stop_work(self, name: str) -> None:
         for prefix, work in reversed(self._work):  # the reverse of how it started
             if name.startswith(prefix):
                 try:
@@ -411,6 +451,7 @@ class LeaseKeeper:
         for name in [n for n, lease in self._held.items() if lease.valid_until <= now]:
             log.warning("lease %s ran out without renewal; stopping its work", _short(name))
             async with self._lock:
+                self._held.pop(name, None)
                 await self._stop(name)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from storage.crypto import DecryptionError, MasterKeyError
 
 
@@ -54,8 +56,35 @@ class MigrationFailed(StorageError):
     """A schema migration failed; the database is left at the last revision that applied."""
 
 
+def database_unreachable(exc: BaseException) -> bool:
+    """The database could not be reached or the connection broke (an outage, a
+    restart, a network split), as opposed to a bug: worth one line in the log, not a
+    traceback, since whatever failed is retried."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return cause is not None and cause is not exc and isinstance(
+        cause, OSError | TimeoutError | ConnectionError
+    )
+
+
+def log_failure(log: logging.Logger, exc: BaseException, what: str, *args: object) -> None:
+    """`what` failed: one warning line when the database is out of reach, the traceback
+    otherwise."""
+    if database_unreachable(exc):
+        log.warning(what + " (the database is unreachable: %s)", *args, type(exc).__name__)
+    else:
+        log.error(what, *args, exc_info=exc)
+
+
 __all__ = [
     "DatabaseInUse",
+    "database_unreachable",
+    "log_failure",
     "LeaseLost",
     "DatabaseUnavailable",
     "DecryptionError",

@@ -10,6 +10,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from storage.errors import log_failure
+
 log = logging.getLogger(__name__)
 
 Step = Callable[[], Awaitable[float]]
@@ -52,8 +54,8 @@ class PeriodicWork:
                 wait = await self._step()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("%s: a pass failed", self._name)
+            except Exception as exc:
+                log_failure(log, exc, "%s: a pass failed", self._name)
                 wait = RETRY_AFTER_ERROR_S
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poked.wait(), max(0.05, min(wait, self._max_wait)))

@@ -166,6 +166,10 @@ class PgSignals:
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._closing = False
+        # asyncpg runs one operation at a time per connection: a NOTIFY racing another
+        # (or the keep-alive query) failed with InterfaceError, and the keep-alive's
+        # failure then dropped the listening connection with its notifications.
+        self._using = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"PgSignals({self._display!r}, connected={self._connected.is_set()})"
@@ -212,9 +216,10 @@ class PgSignals:
         conn = self._conn
         if conn is None or conn.is_closed():
             raise ConnectionError("not connected to PostgreSQL")
-        await conn.execute(
-            "SELECT pg_notify($1, $2)", channel_name(channel, self._schema), _bounded(payload)
-        )
+        async with self._using:
+            await conn.execute(
+                "SELECT pg_notify($1, $2)", channel_name(channel, self._schema), _bounded(payload)
+            )
 
     async def start(self) -> None:
         """Connect and listen (waits for the first connection, bounded by asyncpg's
@@ -256,7 +261,8 @@ class PgSignals:
         def received(_conn: object, _pid: int, _channel: str, payload: str) -> None:
             self._handlers.dispatch(channel, payload)
 
-        await conn.add_listener(channel_name(channel, self._schema), received)
+        async with self._using:
+            await conn.add_listener(channel_name(channel, self._schema), received)
 
     async def _watch(self) -> None:
         """Reconnect whenever the listening connection is lost (or stops answering: a
@@ -297,7 +303,8 @@ class PgSignals:
             if closed.is_set() or self._closing:
                 return
             try:
-                await asyncio.wait_for(conn.fetchval("SELECT 1"), self._keepalive)
+                async with asyncio.timeout(self._keepalive), self._using:
+                    await conn.fetchval("SELECT 1")
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
                 conn.terminate()
                 return

@@ -61,6 +61,12 @@ METRICS_KEY: Final = web.AppKey("moahook.metrics", Metrics)
 HEALTH_KEY: Final = web.AppKey[HealthCheck]("moahook.health")
 CLOCK_KEY: Final = web.AppKey[Clock]("moahook.clock")
 POLICY_KEY: Final = web.AppKey("moahook.hook_policy", HookPolicy)
+Draining = Callable[[], bool]
+DRAINING_KEY: Final[web.AppKey[Draining]] = web.AppKey("moahook.draining")
+
+
+def _never() -> bool:
+    return False
 
 
 def create_app(
@@ -74,7 +80,10 @@ def create_app(
     cleanup_ctx: Iterable[CleanupContext] = (),
     max_body: int = MAX_BODY_BYTES,
     body_timeout: float = BODY_TIMEOUT_SECONDS,
+    draining: Callable[[], bool] | None = None,
 ) -> web.Application:
+    """`draining()` True (SIGTERM): alerts are refused with 503 and the connection closed,
+    so a proxy sends them, and the next ones on a kept-alive connection, elsewhere."""
     app = web.Application(
         middlewares=[_error_middleware],
         # Bounds request.read()/post() too; the hook handler reads by hand to answer JSON.
@@ -84,6 +93,7 @@ def create_app(
     app[METRICS_KEY] = metrics
     app[HEALTH_KEY] = health
     app[CLOCK_KEY] = clock
+    app[DRAINING_KEY] = draining or _never
     app[POLICY_KEY] = HookPolicy(
         tuple(trusted_ips), tuple(trusted_proxies), max_body, body_timeout
     )
@@ -215,6 +225,11 @@ async def _hook(request: web.Request) -> web.Response:
 
 
 async def _handle_hook(request: web.Request, metrics: Metrics) -> web.Response:
+    if request.app[DRAINING_KEY]():
+        response = json_body(503, {"error": "this instance is shutting down: send it again"})
+        response.headers["Retry-After"] = "1"
+        response.force_close()  # a kept-alive connection must not bring the next one here
+        return response
     policy = request.app[POLICY_KEY]
     client = client_address(
         request.remote, request.headers.getall("X-Forwarded-For", []), policy.trusted_proxies

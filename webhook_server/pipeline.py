@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
@@ -47,7 +48,7 @@ from kis.models import (
     Side,
 )
 from storage.coordination import Coordinator, SoleInstance
-from storage.errors import LeaseLost, OrderAlreadyExists
+from storage.errors import LeaseLost, OrderAlreadyExists, log_failure
 from storage.facade import Storage
 from storage.notices import CHECKED_WITH_KIS, Notice, NoticeKind, notice_dedupe_key
 from storage.portfolio_notices import subject_from_alert
@@ -118,6 +119,7 @@ Hook = Callable[[int], Awaitable[None]]
 TRANSPORT_RETRY_DELAY_S: Final = 0.2
 LEASE_DRAIN_S: Final = 5.0  # a key handed over waits this long for its alerts in flight
 CLAIM_BATCH: Final = 200
+SWEEP_EVERY: Final = 5  # claim timer ticks between looks for alerts left half done
 STALE_KEYLESS: Final = timedelta(seconds=60)  # a refusal nobody finished: its taker died
 
 
@@ -448,18 +450,25 @@ class OrderPipeline:
             log.warning("key handed over with %d alert(s) still in flight",
                         self._inflight.get(name, 0))
 
-    async def _take_over(self, name: str, epoch: int) -> None:
+    async def _take_over(self, name: str, epoch: int, *, reconcile: bool = True) -> None:
+        """`reconcile`: also the orders of unknown outcome (only when the key is gained:
+        later, an order of this instance may be on its way)."""
         try:
             me = self._coordinator.instance_id
             left = await self._db(self._storage.alerts.take_over(me, epoch, name))
-            unknown = await self._db(self._storage.orders.unknown_orders(lease=name))
+            unknown = (
+                await self._db(self._storage.orders.unknown_orders(lease=name))
+                if reconcile else []
+            )
             if self._leases.get(name) != epoch:
                 return  # lost again meanwhile
+            if not reconcile and not left:
+                return
             await self._carry_on(left, unknown, Claim(name, epoch))
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("taking over a key's alerts failed; its claims pick them up")
+        except Exception as exc:
+            log_failure(log, exc, "taking over a key's alerts failed; the sweep retries")
         self.claim_soon(name)
 
     def claim_soon(self, lease: str | None) -> None:
@@ -484,11 +493,16 @@ class OrderPipeline:
 
     async def _claim_loop(self) -> None:
         me = self._coordinator.instance_id
-        while True:
+        for tick in itertools.count(1):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._claim_wanted.wait(), self._claim_every)
             if not self._claim_wanted.is_set():
                 self._claim_all()  # the timer: look everywhere once in a while
+                if tick % SWEEP_EVERY == 0:
+                    # Alerts an instance took and never finished (it died while the
+                    # lease was moving): carried on here, their key's owner now.
+                    for held, held_epoch in list(self._leases.items()):
+                        self._spawn(self._take_over(held, held_epoch, reconcile=False))
             self._claim_wanted.clear()
             pending, self._to_claim = self._to_claim, set()
             for lease in sorted(pending, key=lambda lease: lease or ""):
@@ -561,6 +575,15 @@ class OrderPipeline:
         claim: Claim | None = None,
     ) -> None:
         lease = None if claim is None else claim.lease
+        if self._shared and claim is not None and lease is not None and (
+            self._leases.get(lease) != claim.epoch
+        ):
+            # Queued here before the key's lease went to another instance: its new owner
+            # acts on it (the release is a no-op when the new owner took it already).
+            await self._db(self._storage.alerts.release(
+                alert_id, self._coordinator.instance_id, claim.epoch
+            ))
+            return
         self._inflight[lease] = self._inflight.get(lease, 0) + 1
         try:
             with alert_context(user_id, alert_id):

@@ -28,6 +28,7 @@ from kis.client import KisClient
 from kis.env import KST, Environment
 from kis.errors import KisError
 from kis.markets import Instrument, Markets, default_markets
+from storage.errors import log_failure
 from storage.facade import Storage
 from storage.notices import FROM_EXECUTIONS, Notice, NoticeKind
 from storage.records import OrderRecord, OrderStatus
@@ -94,8 +95,8 @@ class FillSettler:
             outcome = await self.settle(order_id)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("settling the fills of order %d failed", order_id)
+        except Exception as exc:
+            log_failure(log, exc, "settling the fills of order %d failed", order_id)
             return Settled.UNCHECKED
         if outcome is Settled.UNCHECKED:
             tries = self._unchecked.get(order_id, 0) + 1

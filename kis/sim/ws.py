@@ -65,6 +65,9 @@ class WsServer:
         self.wrong_hts_id = wrong_hts_id  # "refuse" or "silent_drop"
         self._server: Server | None = None
         self._sessions: set[Session] = set()
+        # A second session for an app key while one is live (KIS answers OPSP8996): how
+        # often each key was refused so (tests: never two sessions per key).
+        self.in_use_refusals: dict[str, int] = {}
         self._by_app_key: dict[str, Session] = {}
         self._released: dict[str, float] = {}
         # (env, hts_id) -> sessions subscribed to that HTS ID's fill notices
@@ -115,6 +118,11 @@ class WsServer:
     # -- queries for the simulator ------------------------------------------------------
     def connected(self, app_key: str) -> bool:
         return app_key in self._by_app_key
+
+    def subscribed(self, app_key: str) -> bool:
+        """A session of this app key has its fill notices registered."""
+        session = self._by_app_key.get(app_key)
+        return session is not None and bool(session.subscriptions)
 
     def connection_count(self) -> int:
         return len(self._sessions)
@@ -235,6 +243,7 @@ class WsServer:
             await answer(session, tr_id, tr_key, "1", "OPSP0011", "invalid approval : NOT FOUND")
             return
         if not session.app_key and not self._claim(session, app_key):
+            self.in_use_refusals[app_key] = self.in_use_refusals.get(app_key, 0) + 1
             await answer(session, tr_id, tr_key, "1", "OPSP8996", "ALREADY IN USE appkey")
             await session.conn.close()
             return

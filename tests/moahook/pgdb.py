@@ -22,9 +22,10 @@ def require_postgresql() -> str:
 
 
 @contextlib.asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    """Yields a `postgresql+asyncpg://` URL of an empty database."""
-    base = make_url(require_postgresql())
+async def fresh_database(server: str | None = None) -> AsyncIterator[str]:
+    """Yields a `postgresql+asyncpg://` URL of an empty database on `server` (a URL of
+    any database there; the tests' server unless given)."""
+    base = make_url(server or require_postgresql())
     name = f"moahook_t_{secrets.token_hex(5)}"
     admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(admin_dsn)

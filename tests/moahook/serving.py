@@ -13,6 +13,17 @@ from pathlib import Path
 READY_LINE = "moahook serving on"
 
 
+def _die_with_parent() -> None:
+    """Linux: the serve process gets SIGKILL when the test process dies, even by kill -9
+    or a timeout, so no instance outlives its test and goes on holding leases."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -55,6 +66,7 @@ class ServeProcess:
             sys.executable, "-m", "moahook.cli", "serve",
             cwd=self.cwd, env=self.env,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            preexec_fn=_die_with_parent,
         )
         self._reader = asyncio.create_task(self._read())
         if ready_within is not None:

@@ -102,3 +102,26 @@ def test_secrets_are_redacted_in_both_formats(logger: tuple, fmt: str) -> None: 
     assert SECRET not in output
     assert BOT_TOKEN.split(":")[1] not in output
     assert "****" in output and "RuntimeError" in output
+
+
+def test_the_instance_is_named_on_every_line_when_set() -> None:
+    text, as_json = io.StringIO(), io.StringIO()
+    log = logging.getLogger("moahook.test.instance")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    handlers = [make_handler(None, "text", text, instance="web-2"),
+                make_handler(None, "json", as_json, instance="web-2")]
+    for handler in handlers:
+        log.addHandler(handler)
+    try:
+        with alert_context(5, 12):
+            log.info("placed")
+    finally:
+        for handler in handlers:
+            log.removeHandler(handler)
+    assert re.fullmatch(
+        r"\S+Z INFO \[web-2\] moahook\.test\.instance: placed \[user=5 alert=12\]",
+        text.getvalue().strip(),
+    ), text.getvalue()
+    entry = json.loads(as_json.getvalue())
+    assert entry["instance"] == "web-2" and entry["message"] == "placed"

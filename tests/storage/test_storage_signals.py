@@ -66,6 +66,25 @@ async def test_every_instance_hears_a_signal(store: Storage, second: PgSignals) 
     assert await mine.next() == "8"
 
 
+async def test_many_signals_at_once_all_arrive_and_keep_the_connection(
+    store: Storage, second: PgSignals
+) -> None:
+    """NOTIFYs from many tasks at once, while the keep-alive runs (0.5 s here): asyncpg
+    does one operation at a time per connection, so unserialised they failed and the
+    failed keep-alive dropped the listening connection."""
+    heard = Inbox()
+    second.listen("jobs", heard)
+    await second.start()
+    pid = second.server_pid
+    for _round in range(4):
+        await asyncio.gather(*(second.notify("jobs", str(n)) for n in range(100)))
+        assert sorted([await heard.next() for _ in range(100)], key=int) == [
+            str(n) for n in range(100)
+        ]
+        await asyncio.sleep(0.2)  # lets keep-alive passes interleave with the next burst
+    assert second.server_pid == pid and second.connected
+
+
 async def test_lost_listening_connection_comes_back_and_reports_it(
     store: Storage, second: PgSignals
 ) -> None:
