@@ -12,7 +12,7 @@ from __future__ import annotations
 import string
 from typing import Final, Literal
 
-from bot import texts_portfolio
+from bot import texts_accounts, texts_portfolio
 from bot.korean import PAIRS, duration, with_particle
 
 Lang = Literal["ko", "en"]
@@ -867,8 +867,8 @@ EN: Final[dict[str, str]] = {
 }
 
 # SPEC section 15's commands keep their sentences in their own module.
-KO.update(texts_portfolio.KO | texts_portfolio.KO_REASONS)
-EN.update(texts_portfolio.EN | texts_portfolio.EN_REASONS)
+KO.update(texts_portfolio.KO | texts_portfolio.KO_REASONS | texts_accounts.KO)
+EN.update(texts_portfolio.EN | texts_portfolio.EN_REASONS | texts_accounts.EN)
 
 CATALOGS: Final[dict[Lang, dict[str, str]]] = {"ko": KO, "en": EN}
 

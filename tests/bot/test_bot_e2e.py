@@ -398,9 +398,11 @@ async def test_fill_notices_reach_the_chat_formatted(stack: Stack) -> None:
         user_id, '{"ticker":"005930","action":"buy","quantity":"3"}',
         {"ticker": "005930", "action": "buy", "quantity": 3}, None,
     )
+    main = await stack.storage.accounts.default(user_id)
+    assert main is not None
     order = await stack.storage.orders.create_pending(
         accepted.alert_id, user_id=user_id, environment=Environment.PAPER, symbol="005930",
-        side="buy", order_type="market", quantity=3, name="삼성전자",
+        side="buy", order_type="market", quantity=3, name="삼성전자", account_id=main.id,
     )
     account = demo_account()
     creds = AppCredentials(app_key=account.app_key, app_secret=Secret(account.app_secret),
