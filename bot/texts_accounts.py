@@ -16,10 +16,11 @@ KO: Final[dict[str, str]] = {
         "어느 계좌의 키인가요? 짧은 이름을 보내거나 아래에서 고르세요 "
         "(영문·숫자·-·_ 16자까지, 예: main, isa)."
     ),
-    "keys.ask_name_first": (
-        "이 키를 등록할 계좌 이름을 정해 주세요. 첫 계좌라면 main을 누르면 됩니다 "
-        "(영문·숫자·-·_ 16자까지, 예: main, isa)."
+    "keys.first_account": (
+        "계좌 {account}의 키를 등록합니다 (다른 이름으로 하려면 App Key 대신 이름을 보내거나 "
+        "/keys 이름)."
     ),
+    "keys.summary_account": "계좌 이름: {name}",
     "keys.bad_name": "쓸 수 없는 이름입니다: {reason}. 다시 보내 주세요.",
     "keys.for_account": "계좌 {account}의 키를 등록합니다.",
     "keys.key_as_name": (
@@ -27,6 +28,8 @@ KO: Final[dict[str, str]] = {
     ),
     "keys.saved_for": "계좌 {account}: 키를 암호화해 저장했습니다. KIS로 점검합니다…",
     # /accounts
+    "tfa.action_account_delete": "계좌와 그 키 삭제",
+    "commands.accounts": "계좌 목록·기본 계좌·이름·삭제",
     "accounts.title": "계좌 {count}개 (⭐ 기본 계좌: 알림에 account가 없을 때)",
     "accounts.line": "{star} {name} — {env} · {keys}{number}",
     "accounts.number": " · {number}",
@@ -69,10 +72,11 @@ EN: Final[dict[str, str]] = {
         "Which account are these keys for? Send a short name or pick one below "
         "(letters, digits, - and _, up to 16; e.g. main, isa)."
     ),
-    "keys.ask_name_first": (
-        "Name the account these keys are for. For your first account just press main "
-        "(letters, digits, - and _, up to 16; e.g. main, isa)."
+    "keys.first_account": (
+        "Keys for account {account} (to name it otherwise, send the name instead of the "
+        "App Key, or /keys NAME)."
     ),
+    "keys.summary_account": "Account name: {name}",
     "keys.bad_name": "That name cannot be used: {reason}. Send another.",
     "keys.for_account": "Keys for account {account}.",
     "keys.key_as_name": (
@@ -80,6 +84,8 @@ EN: Final[dict[str, str]] = {
         "/keys name)."
     ),
     "keys.saved_for": "Account {account}: keys saved, encrypted. Checking them with KIS…",
+    "tfa.action_account_delete": "Delete an account and its keys",
+    "commands.accounts": "Accounts: list, default, rename, delete",
     "accounts.title": "{count} accounts (⭐ the default: alerts without \"account\" go there)",
     "accounts.line": "{star} {name} — {env} · {keys}{number}",
     "accounts.number": " · {number}",

@@ -2,7 +2,8 @@
 
 It runs what the pipeline runs for a real alert — parsing, the guards, the size from
 fresh KIS figures — and answers with a `Notice` per account the alert is for (SPEC
-section 16): `ORDER_ACCEPTED` for the order that would be placed (with the figures used in `reason_params`: `current_price`, `held`, and
+section 16): `ORDER_ACCEPTED` for the order that would be placed (with the figures used
+in `reason_params`: `current_price`, `held`, and
 `market_closed` when the session is closed right now), `ORDER_REFUSED` with the reason
 for a refusal or an invalid message, `ORDER_FAILED` when KIS could not be asked.
 """
@@ -19,9 +20,8 @@ from kis.markets import Markets
 from kis.models import Account, AppCredentials
 from storage.notices import Notice, NoticeKind
 from storage.records import KeySetRecord
-from webhook_server.alert import AlertError, parse_alert
+from webhook_server.alert import Alert, AlertError, parse_alert
 from webhook_server.figures import inquire, size
-from webhook_server.alert import Alert
 from webhook_server.guards import (
     FillNoticeReadiness,
     Refusal,

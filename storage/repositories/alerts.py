@@ -196,7 +196,9 @@ def _accept_steps(conn: sqlite3.Connection, steps: Sequence[_DirectStep]) -> lis
         if inserted:
             alert_id = require_id(inserted[0][0])
             legs = tuple(
-                require_id(conn.execute(step.leg.sql, step.leg.positional(values)).fetchall()[0][0])
+                require_id(
+                    conn.execute(step.leg.sql, step.leg.positional(values)).fetchall()[0][0]
+                )
                 for values in step.item.leg_values(alert_id)
             )
             results.append(AcceptResult(alert_id=alert_id, duplicate=False, legs=legs))

@@ -36,7 +36,8 @@ class PublishedState:
 
 def _record(row: FillSession) -> PublishedState:
     return PublishedState(
-        row.account_id, row.user_id, Environment(row.environment), row.hts_id, row.status, row.reason,
+        row.account_id, row.user_id, Environment(row.environment), row.hts_id, row.status,
+        row.reason,
         row.since, row.instance, row.updated_at,
     )
 
@@ -59,7 +60,8 @@ class FillSessions:
         instance: str,
     ) -> None:
         values: dict[str, object] = {
-            "account_id": account_id, "user_id": user_id, "environment": Environment(environment).value,
+            "account_id": account_id, "user_id": user_id,
+            "environment": Environment(environment).value,
             "hts_id": hts_id, "status": status, "reason": reason, "since": since,
             "instance": instance, "updated_at": self._clock(),
         }

@@ -19,8 +19,8 @@ from storage.db import Database
 from storage.errors import UnknownUser
 from storage.models import AccountRow, KeySet, User
 from storage.records import ActiveKeySet, KeySetRecord
-from storage.repositories.accounts import account_record
 from storage.repositories._sql import ChangeListener, ChangeListeners, Clock, rowcount, upsert
+from storage.repositories.accounts import account_record
 from storage.repositories.users import user_record
 from storage.signals import Signals
 from storage.types import utcnow

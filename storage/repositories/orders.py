@@ -88,7 +88,8 @@ def order_record(row: Order) -> OrderRecord:
 
 
 _PENDING_COLUMNS = (
-    "alert_id", "user_id", "account_id", "environment", "symbol", "name", "side", "order_type", "quantity",
+    "alert_id", "user_id", "account_id", "environment", "symbol", "name", "side", "order_type",
+    "quantity",
     "price", "status", "filled_qty", "filled_amount", "notice_qty", "notice_amount",
     "settled_qty", "created_at", "updated_at", "market", "exchange", "currency",
 )

@@ -87,7 +87,8 @@ class ReservedOrders:
                         ReservedOrder,
                         {
                             "alert_id": alert_id, "user_id": user_id,
-                            "account_id": account_id, "environment": environment.value, "symbol": symbol, "name": name,
+                            "account_id": account_id, "environment": environment.value,
+                            "symbol": symbol, "name": name,
                             "side": side, "order_type": order_type, "quantity": quantity,
                             "price": price, "entry_date": entry_date,
                             "status": ReservationStatus.PENDING.value, "filled_qty": 0,

@@ -169,12 +169,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("account_id", "market", "day"),
     )
     if kept:
-        mains = {
-            user_id: account_id
-            for user_id, account_id in op.get_bind().execute(
-                sa.select(_accounts.c.user_id, _accounts.c.id)
-            ).all()
-        }
+        mains = dict(
+            op.get_bind().execute(sa.select(_accounts.c.user_id, _accounts.c.id)).all()
+        )
         new_usage = sa.table(
             "limit_usage", sa.column("account_id", sa.BigInteger()),
             *(sa.column(name) for name in usage_columns),
