@@ -307,7 +307,8 @@ async def test_quantity_alert_becomes_one_order(tmp_path: Path, backend: str) ->
         assert [n["kind"] for n in notices] == ["order_accepted"]
         assert notices[0]["order_no"] == order.order_no and notices[0]["comment"] == "go"
         assert s.wakes, "the notifier is woken after a notice is queued"
-        assert s.readiness.asked == [(s.user.id, PAPER)]
+        main = await s.storage.accounts.default(s.user.id)
+        assert main is not None and s.readiness.asked == [(main.id, PAPER)]
         rendered = s.metrics.render().decode()
         assert 'moahook_orders_total{outcome="accepted"} 1.0' in rendered
         assert "moahook_kis_request_seconds_count" in rendered
