@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlmodel import col
 
 from bot.formatting import format_notice
 from bot.views import account_names, log_message
-from kis.env import Environment
 from kis.sim import SimAccount, demo_account, generate_accounts
+from storage.models import Alert
 from storage.notices import Notice
 from storage.options import LimitName
-from storage.records import AccountRecord, AlertStatus, OrderStatus
+from storage.records import AccountRecord, AlertStatus
 from webhook_server.alert import parse_alert
 from webhook_server.pipeline import PipelineHooks
 from webhook_server.store_intake import StorageIntake
@@ -54,11 +56,6 @@ def canos(s: Stack) -> list[str]:
 async def rows_of(s: Stack, received: str | int) -> list[Any]:
     """The accounts' rows of a received alert, in the order they were stored."""
     async with s.storage.db.session() as session:
-        from sqlalchemy import select
-        from sqlmodel import col
-
-        from storage.models import Alert
-
         ids = (await session.execute(
             select(col(Alert.id)).where(col(Alert.parent_id) == int(received))
             .order_by(col(Alert.id))
