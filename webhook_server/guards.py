@@ -12,6 +12,7 @@ catalog text (`reason_key == ""`) are shown as the literal `reason`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -131,6 +132,9 @@ class GuardInputs:
         self._max_users = max_users
         self._states: dict[int, UserState] = {}
         self._forgets = 0  # bumped by every forget: loads that overlap one are not kept
+        # Loads under way (with the forget count they started at): a burst of alerts of
+        # one user waits for one load instead of starting one each.
+        self._loading: dict[int, tuple[int, asyncio.Future[UserState | None]]] = {}
 
     def __repr__(self) -> str:
         return f"GuardInputs(cached_users={len(self._states)})"
@@ -140,7 +144,29 @@ class GuardInputs:
         if state is not None:
             return state
         forgets = self._forgets
-        state = await self._load(user_id)
+        loading = self._loading.get(user_id)
+        if loading is not None and loading[0] == forgets:
+            try:
+                return await asyncio.shield(loading[1])
+            except asyncio.CancelledError:
+                if not loading[1].cancelled():
+                    raise  # this caller was cancelled
+                return await self.get(user_id)  # the loader was: load here
+        future: asyncio.Future[UserState | None] = asyncio.get_running_loop().create_future()
+        self._loading[user_id] = (forgets, future)
+        try:
+            state = await self._load(user_id)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here: waiters (if any) see it raised
+            raise
+        finally:
+            if self._loading.get(user_id, (0, None))[1] is future:
+                del self._loading[user_id]
+        future.set_result(state)
         if state is not None and forgets == self._forgets:
             if len(self._states) >= self._max_users:
                 self._states.pop(next(iter(self._states)))
