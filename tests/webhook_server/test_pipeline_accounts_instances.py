@@ -40,6 +40,19 @@ from .test_pipeline_e2e import PG_URL
 BOUND = 15.0
 
 
+class LeaseChanges:
+    """Lease work that only says when this instance's KIS leases changed."""
+
+    def __init__(self, changed: asyncio.Event) -> None:
+        self._changed = changed
+
+    async def gained(self, name: str, epoch: int) -> None:
+        self._changed.set()
+
+    async def losing(self, name: str) -> None:
+        self._changed.set()
+
+
 @dataclass
 class Instance:
     storage: Storage
@@ -48,11 +61,13 @@ class Instance:
     intake: StorageIntake
 
 
-async def until(condition: Callable[[], bool], within: float = BOUND) -> None:
-    """Polls a condition the instances reach on their own (lease passes, claims)."""
+async def until(condition: Callable[[], bool], changed: asyncio.Event,
+                within: float = BOUND) -> None:
+    """Until `condition` holds, judged again each time the leases change."""
     async def wait() -> None:
         while not condition():
-            await asyncio.sleep(0.05)
+            changed.clear()
+            await changed.wait()
 
     await asyncio.wait_for(wait(), within)
 
@@ -73,7 +88,7 @@ async def schema() -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def instance(
-    name: str, schema_name: str, master: bytes, kis: KisClient
+    name: str, schema_name: str, master: bytes, kis: KisClient, changed: asyncio.Event
 ) -> AsyncIterator[Instance]:
     storage = await Storage.open(PG_URL, [master], schema=schema_name)
 
@@ -88,6 +103,7 @@ async def instance(
         metrics=Metrics(), coordinator=keeper, shared=True, claim_every_s=0.5,
     )
     keeper.add_work("kis:", pipeline)
+    keeper.add_work("kis:", LeaseChanges(changed))
     intake = StorageIntake(storage, pipeline, instance_id=keeper.instance_id)
     try:
         await storage.signals.start()
@@ -137,14 +153,15 @@ async def test_a_fan_out_over_keys_owned_by_two_instances_places_each_order_once
                 token = await setup.users.webhook_token(user.id)
             finally:
                 await setup.close()
-            async with instance("a", name, master, kis) as a, \
-                    instance("b", name, master, kis) as b:
+            changed = asyncio.Event()
+            async with instance("a", name, master, kis, changed) as a, \
+                    instance("b", name, master, kis, changed) as b:
                 def each_holds_a_key() -> bool:
                     held = [{n for n in i.keeper.held_names() if n.startswith("kis:")}
                             for i in (a, b)]
                     return all(len(h) == 1 for h in held) and held[0] != held[1]
 
-                await until(each_holds_a_key)
+                await until(each_holds_a_key, changed)
                 raw = json.dumps({"ticker": "005930", "action": "buy", "quantity": "1",
                                   "account": "all", "id": "fan-1"}).encode()
                 answer = await a.intake.submit(token, raw, parse_alert(raw),
@@ -154,28 +171,16 @@ async def test_a_fan_out_over_keys_owned_by_two_instances_places_each_order_once
                 assert type(again).__name__ == "Duplicate"
                 assert again.alert_id == answer.alert_id  # type: ignore[union-attr]
 
-                async def legs() -> list[Alert]:
-                    async with a.storage.db.session() as session:
-                        rows = (await session.execute(
-                            select(Alert).where(col(Alert.parent_id)
-                                                == int(answer.alert_id))  # type: ignore[union-attr]
-                            .order_by(col(Alert.id))
-                        )).scalars().all()
-                    return list(rows)
-
-                done: list[Alert] = []
-
-                async def all_done() -> None:
-                    nonlocal done
-                    while True:
-                        done = await legs()
-                        if len(done) == 2 and all(r.status == "done" for r in done):
-                            return
-                        await asyncio.sleep(0.05)
-
-                await asyncio.wait_for(all_done(), BOUND)
+                # The key's owner elsewhere hears of its row and places it.
+                await sim.wait_for(lambda: len(sim.orders) >= 2, BOUND)
                 await asyncio.wait_for(a.pipeline.wait_idle(), BOUND)
                 await asyncio.wait_for(b.pipeline.wait_idle(), BOUND)
+                async with a.storage.db.session() as session:
+                    done = list((await session.execute(
+                        select(Alert).where(col(Alert.parent_id)
+                                            == int(answer.alert_id))  # type: ignore[union-attr]
+                        .order_by(col(Alert.id))
+                    )).scalars().all())
                 assert sorted(o.cano for o in sim.orders) == sorted([main_sim.cano,
                                                                     isa_sim.cano])
                 # Each account's row was acted on by the owner of that account's key.
