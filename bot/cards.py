@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from aiogram import Bot
 from aiogram.types import InlineKeyboardMarkup
 
-from bot.formatting import env_and_account, env_label, money, side_label, stock, won
+from bot.formatting import env_and_account, money, side_label, stock, won
 from bot.portfolio_keyboards import approval_keyboard
 from bot.texts import Lang, t
 from storage.facade import Storage
@@ -94,7 +94,7 @@ def subject_text(lang: Lang, subject: OrderSubject) -> str:
 
 
 def digest_text(lang: Lang, card: Digest) -> str:
-    env = env_label(lang, card.env)
+    env = env_and_account(lang, card.env, card.account)
     lines = [t(lang, "card.digest_title", market=t(lang, f"market.{card.market}"),
                day=card.day, env=env)]
     if card.orders:

@@ -190,6 +190,14 @@ class WatcherSupervisor:
         self._changing = asyncio.Lock()  # targets and connections change one at a time
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        # An account added, renamed or deleted changes how notices name accounts.
+        storage.accounts.on_change(self._accounts_changed)
+
+    def _accounts_changed(self, user_id: int) -> None:
+        if self._closed or not any(t.user_id == user_id for t in self._targets.values()):
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing watched here
+            self._spawn(self._resync(user_id))
 
     def __repr__(self) -> str:
         return (f"WatcherSupervisor(connections={len(self._hub)}, "

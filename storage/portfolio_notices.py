@@ -71,7 +71,7 @@ class DigestFill:
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """One market day of one user: orders by outcome, fills, refusals, P&L."""
+    """One market day of one account: orders by outcome, fills, refusals, P&L."""
 
     kind: ClassVar[CardKind] = CardKind.DIGEST
     env: str
@@ -87,6 +87,7 @@ class Digest:
     pnl_source: str  # "kis" | "computed" | "unavailable"
     bought: str = "0"
     sold: str = "0"
+    account: str = ""  # the account's name, when the user has several (one card each)
 
 
 class ReservationEvent(enum.StrEnum):

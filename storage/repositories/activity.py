@@ -98,7 +98,8 @@ class Activity:
         return [order_record(row) for row in rows]
 
     async def refused_between(
-        self, user_id: int, market: str, start: datetime, end: datetime
+        self, user_id: int, market: str, start: datetime, end: datetime,
+        account_id: int | None = None,
     ) -> list[AlertRecord]:
         """Alerts the guards refused in the period, for `market`'s instruments."""
         async with self._db.session() as session:
@@ -107,6 +108,7 @@ class Activity:
                     select(Alert)
                     .where(
                         col(Alert.user_id) == user_id,
+                        *([] if account_id is None else [col(Alert.account_id) == account_id]),
                         col(Alert.status) == AlertStatus.REFUSED.value,
                         col(Alert.received_at) >= start,
                         col(Alert.received_at) < end,
