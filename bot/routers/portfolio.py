@@ -3,6 +3,7 @@ page. Without a name a user with several accounts sees each of them, named."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiogram import Router
@@ -59,10 +60,19 @@ async def balance(
     message: Message, user: UserRecord, lang: Lang, storage: Storage, kis: KisClient,
     markets: Markets, command: CommandObject | None = None,
 ) -> None:
+    await _each(message, user, lang, storage, command,
+                lambda account: _balance(message, user, lang, storage, kis, markets, account))
+
+
+async def _each(
+    message: Message, user: UserRecord, lang: Lang, storage: Storage,
+    command: CommandObject | None, show: Callable[[AccountRecord], Awaitable[None]],
+) -> None:
+    """`show` each account the command is about, under its header when it has one."""
     for account, header in await accounts_asked(message, user, lang, storage, command):
         if header:
             await message.answer(header)
-        await _balance(message, user, lang, storage, kis, markets, account)
+        await show(account)
 
 
 async def _balance(
@@ -88,10 +98,8 @@ async def pnl(
     message: Message, user: UserRecord, lang: Lang, storage: Storage, kis: KisClient,
     markets: Markets, command: CommandObject | None = None,
 ) -> None:
-    for account, header in await accounts_asked(message, user, lang, storage, command):
-        if header:
-            await message.answer(header)
-        await _pnl(message, user, lang, storage, kis, markets, account)
+    await _each(message, user, lang, storage, command,
+                lambda account: _pnl(message, user, lang, storage, kis, markets, account))
 
 
 async def _pnl(

@@ -8,6 +8,7 @@ reads about "the user's environment" stays true).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -43,6 +44,9 @@ class UnknownAccount(StorageError, LookupError):
     def __init__(self, account_id: int) -> None:
         super().__init__(f"no account with id {account_id}")
         self.account_id = account_id
+
+
+_Change = Callable[[AsyncSession, AccountRow, datetime], Awaitable[None]]
 
 
 def account_record(row: AccountRow) -> AccountRecord:
@@ -184,52 +188,46 @@ class Accounts:
 
     async def rename(self, account_id: int, name: str) -> AccountRecord:
         wanted = normalize_account_name(name)
-        now = self._clock()
+
+        async def change(session: AsyncSession, row: AccountRow, now: datetime) -> None:
+            await session.execute(
+                update(AccountRow).where(col(AccountRow.id) == row.id)
+                .values(name=wanted, updated_at=now)
+            )
+
         try:
-            async with self._db.transaction() as session:
-                row = await session.get(AccountRow, account_id)
-                if row is None:
-                    raise UnknownAccount(account_id)
-                user_id = row.user_id
-                await session.execute(
-                    update(AccountRow)
-                    .where(col(AccountRow.id) == account_id)
-                    .values(name=wanted, updated_at=now)
-                )
-                await self._changes.signal_in(session, user_id)
+            await self._change(account_id, change)
         except IntegrityError:
             raise AccountNameTaken(wanted) from None
-        self._changes.notify(user_id)
         renamed = await self.get(account_id)
         assert renamed is not None
         return renamed
 
     async def set_default(self, account_id: int) -> None:
-        now = self._clock()
-        async with self._db.transaction() as session:
-            row = await session.get(AccountRow, account_id)
-            if row is None:
-                raise UnknownAccount(account_id)
-            user_id = row.user_id
-            await _make_default(session, row, now)
-            await self._changes.signal_in(session, user_id)
-        self._changes.notify(user_id)
+        await self._change(account_id, _make_default)
 
     async def set_environment(self, account_id: int, environment: Environment) -> None:
         env = Environment(environment)
+
+        async def change(session: AsyncSession, row: AccountRow, now: datetime) -> None:
+            await session.execute(
+                update(AccountRow).where(col(AccountRow.id) == row.id)
+                .values(active_environment=env.value, updated_at=now)
+            )
+            if row.is_default:
+                await _mirror(session, row.user_id, env, now)
+
+        await self._change(account_id, change)
+
+    async def _change(self, account_id: int, change: _Change) -> None:
+        """`change` on the account in one transaction that signals its user's caches."""
         now = self._clock()
         async with self._db.transaction() as session:
             row = await session.get(AccountRow, account_id)
             if row is None:
                 raise UnknownAccount(account_id)
             user_id = row.user_id
-            await session.execute(
-                update(AccountRow)
-                .where(col(AccountRow.id) == account_id)
-                .values(active_environment=env.value, updated_at=now)
-            )
-            if row.is_default:
-                await _mirror(session, user_id, env, now)
+            await change(session, row, now)
             await self._changes.signal_in(session, user_id)
         self._changes.notify(user_id)
 
