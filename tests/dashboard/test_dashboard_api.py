@@ -529,7 +529,9 @@ async def test_recheck_runs_on_the_stored_keys_once_a_minute_and_keeps_the_live_
     await register_keys(stack, client, ALICE)
     user = await stack.services.storage.users.by_telegram_id(ALICE)
     assert user is not None
-    live = stack.services.watchers.connection_state(user.id)
+    main = await stack.services.storage.accounts.default(user.id)
+    assert main is not None
+    live = stack.services.watchers.connection_state(main.id)
     assert live is not None and live.ready
 
     again = await client.call("POST", "/app/api/keys/recheck", {"env": "paper"})
@@ -539,6 +541,6 @@ async def test_recheck_runs_on_the_stored_keys_once_a_minute_and_keeps_the_live_
     paper = overview.body["keys"]["paper"]  # type: ignore[index]
     assert paper["validated"] and [i["status"] for i in paper["checks"]["items"]] == ["ok"] * 3
     # The READY connection was the fill check's answer: it was not restarted.
-    assert stack.services.watchers.connection_state(user.id) == live
+    assert stack.services.watchers.connection_state(main.id) == live
     paced = await client.call("POST", "/app/api/keys/recheck", {"env": "paper"})
     assert paced.status == 429 and paced.body["code"] == "rate_limited"
