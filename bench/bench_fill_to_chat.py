@@ -202,6 +202,7 @@ class Trader:
     chat_id: int
     creds: AppCredentials
     account: Account
+    account_id: int  # moahook's account: its orders, fills and fill-notice connection
 
 
 async def _setup_users(
@@ -218,14 +219,16 @@ async def _setup_users(
         )
         await storage.key_sets.record_checks(user.id, env, {}, validated=True)
         await watchers.sync(user.id)
+        main = await storage.accounts.default(user.id)
+        assert main is not None
         traders.append(Trader(
             user.id, chat_id,
             AppCredentials(app_key=sim_account.app_key, app_secret=Secret(sim_account.app_secret),
                            env=env),
-            Account(sim_account.cano, sim_account.product_code),
+            Account(sim_account.cano, sim_account.product_code), main.id,
         ))
     await watchers.wait_settled(15.0)
-    not_ready = [t.user_id for t in traders if not watchers.is_ready(t.user_id)]
+    not_ready = [t.user_id for t in traders if not watchers.is_ready(t.account_id)]
     if not_ready:
         raise RuntimeError(f"fill-notice connections not ready for users {not_ready}")
     return traders
@@ -238,10 +241,11 @@ async def _place(storage: Storage, kis: KisClient, trader: Trader, index: int) -
     KIS's acceptance notice; here it queues none, so the message measured is the one
     from KIS's notice."""
     body = json.dumps({"ticker": SYMBOL, "action": "buy", "quantity": "1", "id": f"f{index}"})
-    alert = await storage.alerts.accept(trader.user_id, body, json.loads(body), f"f{index}")
+    alert = await storage.alerts.accept(trader.user_id, body, json.loads(body), f"f{index}",
+                                        account_id=trader.account_id)
     order = await storage.orders.create_pending(
         alert.alert_id, user_id=trader.user_id, environment=trader.creds.env, symbol=SYMBOL,
-        side="buy", order_type="market", quantity=1,
+        side="buy", order_type="market", quantity=1, account_id=trader.account_id,
     )
     ack = await kis.place_order(trader.creds, trader.account, OrderRequest(SYMBOL, Side.BUY, 1))
     await storage.orders.record_accepted(order, ack.order_no, ack.branch)

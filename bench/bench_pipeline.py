@@ -21,6 +21,9 @@ Prints `name=value` lines:
   in the database. front_only_*: the same without the pipeline (alerts only stored).
 - kis_rate_utilization: one REAL key with a backlog of orders: orders/s at the
   simulator ÷ 20 (KIS's per-key limit), and the simulator's EGW00201 count must be 0.
+- fanout10_ms_p50/p99: one alert for `"account": "all"` of a user with 10 accounts (ten
+  app keys): from its HTTP request reaching the server to the last of its ten
+  order-cash requests leaving, one alert at a time, quantity mode.
 """
 
 from __future__ import annotations
@@ -182,24 +185,36 @@ class Service:
     arrivals: list[float]
     order_sent: list[float]
     order_event: asyncio.Event
+    orders_awaited: list[int]  # order_event fires once this many requests left
+
+    def expect(self, orders: int) -> None:
+        self.order_event.clear()
+        self.arrivals.clear()
+        self.order_sent.clear()
+        self.orders_awaited[0] = orders
 
 
 @asynccontextmanager
 async def service(
     data_dir: Path, spec: SimSpec, *,
     client_limits: dict[Environment, float] | None = None, pipeline_attached: bool = True,
+    one_user: bool = False,
 ) -> AsyncIterator[Service]:
+    """`one_user`: the spec's accounts are the accounts of one user (`main`, `a2`, …)
+    instead of one user each."""
     accounts = spec.accounts()
     sim = SimProcess(spec)
     await sim.start()
     arrivals: list[float] = []
     order_sent: list[float] = []
     order_event = asyncio.Event()
+    awaited = [1]
 
     async def on_request(request: httpx.Request) -> None:
         if request.url.path.endswith("order-cash"):
             order_sent.append(time.perf_counter())
-            order_event.set()
+            if len(order_sent) >= awaited[0]:
+                order_event.set()
 
     http = httpx.AsyncClient(
         timeout=10.0, event_hooks={"request": [on_request]},
@@ -223,15 +238,23 @@ async def service(
     await intake.start()
     tokens: list[str] = []
     for index, account in enumerate(accounts, start=1):
-        user = await storage.users.get_or_create(index, index)
-        if account.env is Environment.REAL:
+        user = await storage.users.get_or_create(1 if one_user else index,
+                                                 1 if one_user else index)
+        holder = (
+            (await storage.accounts.create(user.id, f"a{index}", environment=account.env)).id
+            if one_user and index > 1 else None
+        )
+        if account.env is Environment.REAL and holder is None:
             await storage.users.set_active_environment(user.id, Environment.REAL)
         await storage.key_sets.save(
             user.id, account.env, app_key=account.app_key, app_secret=account.app_secret,
             cano=account.cano, product_code=account.product_code, hts_id=account.hts_id,
+            account_id=holder,
         )
-        await storage.key_sets.record_checks(user.id, account.env, {}, validated=True)
-        tokens.append(await storage.users.webhook_token(user.id))
+        await storage.key_sets.record_checks(user.id, account.env, {}, validated=True,
+                                             account_id=holder)
+        if not one_user or index == 1:
+            tokens.append(await storage.users.webhook_token(user.id))
         # tokens cached (SPEC section 11): issued before anything is measured
         await kis.tokens.access_token(
             AppCredentials(account.app_key, Secret(account.app_secret), account.env)
@@ -256,7 +279,7 @@ async def service(
     port = runner.addresses[0][1]
     try:
         yield Service(sim, storage, pipeline, intake, f"http://127.0.0.1:{port}", tokens,
-                      arrivals, order_sent, order_event)
+                      arrivals, order_sent, order_event, awaited)
     finally:
         await runner.cleanup()
         await intake.close()
@@ -295,8 +318,8 @@ class _Drop:
     def submit(self, accepted: AcceptedAlert) -> None:
         return None
 
-    async def route(self, user_id: int) -> Route:
-        return LOCAL
+    async def route(self, user_id: int, accounts: tuple[str, ...] = ()) -> list[Route]:
+        return [LOCAL]
 
 
 def alert_body(index: int) -> bytes:
@@ -317,9 +340,7 @@ async def bench_alert_to_order(data_dir: Path, count: int = 300) -> dict[str, fl
         url = f"{svc.url}/hook/{svc.tokens[0]}"
         samples: list[float] = []
         for index in range(count + 20):  # the first 20 warm up (token, connections)
-            svc.order_event.clear()
-            svc.arrivals.clear()
-            svc.order_sent.clear()
+            svc.expect(1)
             async with session.post(url, data=alert_body(index)) as response:
                 await response.read()
             await asyncio.wait_for(svc.order_event.wait(), 10)
@@ -440,6 +461,36 @@ async def bench_intake(
     }
 
 
+# --- one alert to ten accounts ---------------------------------------------------------
+
+
+async def bench_fanout(data_dir: Path, accounts: int = 10, count: int = 200) -> dict[str, float]:
+    spec = SimSpec(accounts, Environment.PAPER, "fan", {Environment.PAPER: 10_000,
+                                                       Environment.REAL: 10_000})
+    async with service(data_dir, spec, client_limits=dict.fromkeys(Environment, 5000.0),
+                       one_user=True) as svc, aiohttp.ClientSession() as session:
+        url = f"{svc.url}/hook/{svc.tokens[0]}"
+        samples: list[float] = []
+        for index in range(count + 20):  # the first 20 warm up (tokens, connections)
+            svc.expect(accounts)
+            body = json.dumps({"ticker": "005930", "action": "buy", "quantity": "1",
+                               "id": f"f{index}", "account": "all"}).encode()
+            async with session.post(url, data=body) as response:
+                await response.read()
+            await asyncio.wait_for(svc.order_event.wait(), 10)
+            if index >= 20:
+                samples.append((svc.order_sent[accounts - 1] - svc.arrivals[0]) * 1000)
+            await asyncio.wait_for(svc.pipeline.wait_idle(), 10)
+        report = await svc.sim.report()
+    if report.placed != (count + 20) * accounts:
+        raise SystemExit(f"fan-out bench: {report.placed} orders placed, "
+                         f"{(count + 20) * accounts} expected")
+    return {
+        f"fanout{accounts}_ms_p50": percentile(samples, 50),
+        f"fanout{accounts}_ms_p99": percentile(samples, 99),
+    }
+
+
 # --- KIS rate utilisation ---------------------------------------------------------------
 
 
@@ -480,6 +531,7 @@ async def _main() -> dict[str, float]:
         front = await bench_intake(data_dir, pipeline_attached=False)
         results.update({f"front_only_{name}": value for name, value in front.items()})
         results.update(await bench_rate(data_dir))
+        results.update(await bench_fanout(data_dir))
     return results
 
 
@@ -489,6 +541,8 @@ def main() -> dict[str, float]:
           "loopback, tokens issued beforehand")
     print("# ack/alerts_per_s: load generator in its own process, 200 users, SQLite, "
           "pipeline placing every order (front_only_*: pipeline detached)")
+    print("# fanout10: one alert for all of a user's 10 accounts (10 app keys): request "
+          "received -> the 10th order-cash request leaving")
     results = asyncio.run(_main())
     for name, value in results.items():
         print(f"{name}={value:.3f}")

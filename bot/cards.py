@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from aiogram import Bot
 from aiogram.types import InlineKeyboardMarkup
 
-from bot.formatting import env_label, money, side_label, stock, won
+from bot.formatting import env_and_account, money, side_label, stock, won
 from bot.portfolio_keyboards import approval_keyboard
 from bot.texts import Lang, t
 from storage.facade import Storage
@@ -94,7 +94,7 @@ def subject_text(lang: Lang, subject: OrderSubject) -> str:
 
 
 def digest_text(lang: Lang, card: Digest) -> str:
-    env = env_label(lang, card.env)
+    env = env_and_account(lang, card.env, card.account)
     lines = [t(lang, "card.digest_title", market=t(lang, f"market.{card.market}"),
                day=card.day, env=env)]
     if card.orders:
@@ -146,7 +146,7 @@ def _status(lang: Lang, status: str) -> str:
 
 def reservation_text(lang: Lang, card: ReservationCard) -> str:
     subject = card.subject
-    env = env_label(lang, subject.env)
+    env = env_and_account(lang, subject.env, subject.account)
     text = subject_text(lang, subject)
     if card.event is ReservationEvent.PLACED:
         return t(lang, "card.resv_placed", env=env, subject=text, opens=card.opens)
@@ -182,7 +182,8 @@ class CardRenderer:
         raise NoticeError("unknown card")  # pragma: no cover - the union is exhausted
 
     def _question(self, card: ConfirmRequest, lang: Lang) -> Rendered:
-        text = t(lang, "card.confirm", env=env_label(lang, card.subject.env),
+        text = t(lang, "card.confirm",
+                 env=env_and_account(lang, card.subject.env, card.subject.account),
                  subject=subject_text(lang, card.subject), seconds=card.seconds)
         confirmations = self._storage.confirmations
 
@@ -192,7 +193,8 @@ class CardRenderer:
         return Rendered(text, approval_keyboard(card.confirmation_id), after=remember)
 
     async def _expired(self, card: ConfirmExpired, chat_id: int, lang: Lang) -> Rendered:
-        text = t(lang, "card.confirm_expired", env=env_label(lang, card.subject.env),
+        text = t(lang, "card.confirm_expired",
+                 env=env_and_account(lang, card.subject.env, card.subject.account),
                  subject=subject_text(lang, card.subject))
         asked = await self._storage.confirmations.get(card.confirmation_id)
         message_id = asked.message_id if asked is not None else None

@@ -22,7 +22,7 @@ from kis.markets import Market, Markets
 from storage.facade import Storage
 from storage.periodic import PeriodicWork
 from storage.portfolio_notices import Digest, DigestFill, card_payload
-from storage.records import OutboxMessage
+from storage.records import AccountRecord, OutboxMessage
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ def digest_card(
     outcomes: Counter[str],
     refusals: list[str],
     trades: MarketDay,
+    account: str = "",
 ) -> Digest:
     fills = [
         DigestFill(t.symbol, t.name, t.side, t.quantity, str(t.price), t.exchange)
@@ -96,6 +97,7 @@ def digest_card(
         pnl_source=trades.source if available else SOURCE_UNAVAILABLE,
         bought=str(bought),
         sold=str(sold),
+        account=account,
     )
 
 
@@ -125,48 +127,53 @@ class DigestJob(PeriodicWork):
 
     async def send_day(self, market: Market, day: date, now: datetime) -> int:
         """Queue the digest of `market`'s `day` for every user who wants one and has not
-        had it; how many were queued."""
+        had it — one per account with checked keys (SPEC section 16: every notice names
+        its account); how many were queued."""
         queued = 0
         for user_id, chat_id in await self._storage.options.digest_users():
-            key = digest_dedupe(user_id, market.code, day)
-            if await self._storage.outbox.has(key):
-                continue
-            try:
-                card = await self._build(user_id, market, day, now)
-            except Exception:
-                log.exception("digest of user %d for %s %s failed", user_id, market.code, day)
-                continue
-            if card is None:
-                continue
-            message = await self._storage.outbox.add(
-                user_id, chat_id, card.kind.value, card_payload(card), key
-            )
-            if message is not None:
-                queued += 1
-                self._wake(message)
+            accounts = await self._storage.accounts.for_user(user_id)
+            for account in accounts:
+                key = digest_dedupe(user_id, market.code, day)
+                label = ""
+                if len(accounts) > 1:
+                    key, label = f"{key}:{account.id}", account.name
+                if await self._storage.outbox.has(key):
+                    continue
+                try:
+                    card = await self._build(user_id, account, market, day, label)
+                except Exception:
+                    log.exception("digest of user %d for %s %s failed", user_id, market.code,
+                                  day)
+                    continue
+                if card is None:
+                    continue
+                message = await self._storage.outbox.add(
+                    user_id, chat_id, card.kind.value, card_payload(card), key
+                )
+                if message is not None:
+                    queued += 1
+                    self._wake(message)
         return queued
 
     async def _build(
-        self, user_id: int, market: Market, day: date, now: datetime
+        self, user_id: int, account: AccountRecord, market: Market, day: date, label: str
     ) -> Digest | None:
-        user = await self._storage.users.get(user_id)
-        if user is None:
-            return None
-        env = user.active_environment
-        keys = await self._storage.key_sets.get(user_id, env)
-        if keys is None:
+        env = account.active_environment
+        keys = await self._storage.key_sets.get(user_id, env, account_id=account.id)
+        if keys is None or not keys.validated:
             return None
         start, end = day_bounds(market, day)
         orders = await self._storage.activity.orders_between(user_id, env, market.code, start,
-                                                             end)
-        refused = await self._storage.activity.refused_between(user_id, market.code, start, end)
-        creds, account = keys.kis_access()
+                                                             end, account.id)
+        refused = await self._storage.activity.refused_between(user_id, market.code, start, end,
+                                                               account.id)
+        creds, kis_account = keys.kis_access()
         trades = await market_day(
             kis=self._kis, storage=self._storage, market=market, user_id=user_id, creds=creds,
-            account=account, day=day,
+            account=kis_account, day=day, account_id=account.id,
         )
         return digest_card(
             env=env.value, market=market, day=day,
             outcomes=Counter(order.status.value for order in orders),
-            refusals=[alert.reason or "-" for alert in refused], trades=trades,
+            refusals=[alert.reason or "-" for alert in refused], trades=trades, account=label,
         )

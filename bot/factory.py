@@ -17,6 +17,7 @@ from bot.fsm import DatabaseStorage
 from bot.middlewares import InflightMiddleware, UserMiddleware
 from bot.notifier import Notifier
 from bot.routers import (
+    accounts,
     approvals,
     common,
     confirm,
@@ -47,7 +48,8 @@ from storage.facade import Storage
 log = logging.getLogger(__name__)
 
 COMMANDS = (
-    "start", "help", "keys", "mode", "paper", "real", "webhook", "status", "orders", "log",
+    "start", "help", "keys", "accounts", "mode", "paper", "real", "webhook", "status",
+    "orders", "log",
     "test", "balance", "pnl", "limits", "confirm", "digest", "close", "afterhours",
     "pause", "resume", "delete", "totp", "lang", "cancel", "app",
 )
@@ -60,6 +62,7 @@ def all_routers() -> list[Router]:
         common.build_router(),
         onboarding.build_router(),
         keys.build_router(),
+        accounts.build_router(),
         mode.build_router(),
         webhook.build_router(),
         status.build_router(),
@@ -150,7 +153,9 @@ def _no_pipeline(alert_id: int) -> None:
     log.warning("alert %d was confirmed but no pipeline is wired to place it", alert_id)
 
 
-async def _no_close_orders(user_id: int, instrument: object, key: str) -> int | None:
+async def _no_close_orders(
+    user_id: int, instrument: object, key: str, account_id: int | None = None
+) -> int | None:
     log.warning("/close for user %d: no pipeline is wired to place it", user_id)
     return None
 

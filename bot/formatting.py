@@ -172,9 +172,16 @@ def _subject(lang: Lang, notice: Notice) -> str:
     return " ".join(parts) or "-"
 
 
+def env_and_account(lang: Lang, env: str, account: str) -> str:
+    """`모의투자` or, for a user with several accounts, `모의투자 · isa`."""
+    label = env_label(lang, env)
+    return f"{label} · {account}" if account else label
+
+
 def format_notice(notice: Notice, lang: Lang) -> str:
-    """The chat message for one notice: short, stock name + code, KRW separators, KST."""
-    env = env_label(lang, notice.env)
+    """The chat message for one notice: short, stock name + code, KRW separators, KST;
+    the account named when the user has several."""
+    env = env_and_account(lang, notice.env, notice.account)
     name = stock(notice.symbol, notice.name, notice.exchange)
     currency = notice.currency
     side = side_label(lang, notice.side)
@@ -236,8 +243,12 @@ def format_notice(notice: Notice, lang: Lang) -> str:
         )
     elif kind is NoticeKind.FILL_NOTICE_DOWN:
         text = t(lang, "notice.fill_down", reason=reason_text(lang, notice))
+        if notice.account:
+            text = f"[{notice.account}] {text}"
     else:
         text = t(lang, "notice.fill_up")
+        if notice.account:
+            text = f"[{notice.account}] {text}"
     if kind in (NoticeKind.ORDER_FILLED, NoticeKind.ORDER_PARTIAL) and (
         notice.reason_key == FROM_EXECUTIONS
     ):
@@ -253,7 +264,8 @@ def format_notice(notice: Notice, lang: Lang) -> str:
 def format_dry_run(notice: Notice, lang: Lang) -> str:
     """`/test`'s answer: the order the alert would place now (and the KIS figures used),
     or why it would be refused; always said to be a test."""
-    lines = [t(lang, "test.title", env=env_label(lang, notice.env) if notice.env else "-")]
+    lines = [t(lang, "test.title",
+               env=env_and_account(lang, notice.env, notice.account) if notice.env else "-")]
     if notice.kind is NoticeKind.ORDER_ACCEPTED:
         if notice.price and (notice.order_type != "market" or notice.marketable):
             price = t(lang, "notice.price_limit", price=money(lang, notice.price, notice.currency))

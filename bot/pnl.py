@@ -119,9 +119,11 @@ async def market_day(
     creds: AppCredentials,
     account: Account,
     day: date,
+    account_id: int | None = None,
 ) -> MarketDay:
-    """The market day `day` (the market's own date; KIS's realised-P&L inquiry only
-    knows today, so pass today's for `/pnl`)."""
+    """The market day `day` of one account (the market's own date; KIS's realised-P&L
+    inquiry only knows today, so pass today's for `/pnl`); `account_id` is moahook's
+    account of `account` (None: every account of the user)."""
     currency = market.currency.code
     env = creds.env
     try:
@@ -135,7 +137,8 @@ async def market_day(
     from_records = False
     if not trades:
         start, end = day_bounds(market, day)
-        records = await storage.activity.fills_between(user_id, env, market.code, start, end)
+        records = await storage.activity.fills_between(user_id, env, market.code, start, end,
+                                                       account_id)
         if records:
             trades, from_records = trades_from_records(records), True
             recorded_costs = {r.order_no: r.cost for r in records if r.cost is not None}
@@ -150,7 +153,7 @@ async def market_day(
                          from_records=from_records)
     sells = [t for t in trades if t.side == "sell"]
     costs = {**recorded_costs, **await storage.activity.sale_costs(
-        user_id, env, [t.order_no for t in sells]
+        user_id, env, [t.order_no for t in sells], account_id
     )}
     held: dict[str, Decimal] = {}
     if any(t.order_no not in costs for t in sells):

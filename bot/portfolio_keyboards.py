@@ -34,6 +34,7 @@ class CloseChoice(CallbackData, prefix="close"):
     exchange: str
     symbol: str
     sell: bool
+    account: int = 0  # the account it sells in (0: the default)
 
 
 def approval_keyboard(confirmation_id: int) -> InlineKeyboardMarkup:
@@ -70,9 +71,12 @@ def cancel_keyboard(
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
-def close_keyboard(lang: Lang, nonce: str, exchange: str, symbol: str) -> InlineKeyboardMarkup:
+def close_keyboard(
+    lang: Lang, nonce: str, exchange: str, symbol: str, account: int = 0
+) -> InlineKeyboardMarkup:
     def button(key: str, sell: bool) -> InlineKeyboardButton:
-        data = CloseChoice(nonce=nonce, exchange=exchange, symbol=symbol, sell=sell)
+        data = CloseChoice(nonce=nonce, exchange=exchange, symbol=symbol, sell=sell,
+                           account=account)
         return InlineKeyboardButton(text=t(lang, key), callback_data=data.pack())
 
     return InlineKeyboardMarkup(inline_keyboard=[[

@@ -6,8 +6,10 @@ from aiogram.fsm.state import State, StatesGroup
 
 
 class KeyFlow(StatesGroup):
-    """`/keys`: one message per answer, in SPEC order, then the 2FA code."""
+    """`/keys`: the account's name (SPEC section 16; skipped by `/keys NAME`), then one
+    message per answer in SPEC order, then the 2FA code."""
 
+    name = State()
     app_key = State()
     app_secret = State()
     account = State()

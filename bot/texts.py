@@ -12,7 +12,7 @@ from __future__ import annotations
 import string
 from typing import Final, Literal
 
-from bot import texts_portfolio
+from bot import texts_accounts, texts_portfolio
 from bot.korean import PAIRS, duration, with_particle
 
 Lang = Literal["ko", "en"]
@@ -41,15 +41,16 @@ KO: Final[dict[str, str]] = {
         "명령어\n"
         "/start — 소개와 시작 단계\n"
         "/help — 이 목록\n"
-        "/keys — KIS 키 등록 (2단계 인증)\n"
-        "/mode — 현재 환경 보기·전환, /paper 모의투자, /real 실전투자\n"
+        "/keys [이름] — KIS 키 등록 (2단계 인증). 이름: 계좌 (main, isa…)\n"
+        "/accounts — 계좌 목록, 기본 계좌, 이름 바꾸기, 삭제\n"
+        "/mode [이름] — 현재 환경 보기·전환, /paper 모의투자, /real 실전투자\n"
         "/webhook — 웹훅 주소와 알림 메시지 (/webhook rotate: 새 주소)\n"
         "/status — 환경, 키 점검 결과 (다시 점검 버튼), 체결통보 연결, 오늘 주문\n"
         "/orders — 최근 주문 10건, 미체결 주문과 예약주문 취소\n"
         "/log — 최근 알림 20건과 처리 결과\n"
         "/test <알림 메시지> — 주문 없이 알림 시험\n"
-        "/balance — 현금, 주문가능 금액, 보유 종목과 손익 (KRX·미국)\n"
-        "/pnl — 오늘 체결과 실현손익\n"
+        "/balance [이름] — 현금, 주문가능 금액, 보유 종목과 손익 (KRX·미국)\n"
+        "/pnl [이름] — 오늘 체결과 실현손익\n"
         "/limits — 위험 한도 (1회 주문, 하루 매수, 하루 주문 수)\n"
         "/confirm on [초], /confirm off — 알림마다 ✅/❌ 확인\n"
         "/digest on|off — 장 마감 뒤 하루 요약\n"
@@ -461,16 +462,17 @@ EN: Final[dict[str, str]] = {
         "Commands\n"
         "/start — introduction and first steps\n"
         "/help — this list\n"
-        "/keys — register KIS keys (2FA)\n"
-        "/mode — show or switch environment, /paper paper trading, /real real trading\n"
+        "/keys [NAME] — register KIS keys (2FA); NAME: the account (main, isa…)\n"
+        "/accounts — your accounts: the default, rename, delete\n"
+        "/mode [NAME] — show or switch environment, /paper paper trading, /real real trading\n"
         "/webhook — webhook URL and alert messages (/webhook rotate: new URL)\n"
         "/status — environment, key check results (Re-check button), fill-notice connection, "
         "today's orders\n"
         "/orders — last 10 orders; cancel open orders and reservation orders\n"
         "/log — last 20 alerts and what became of them\n"
         "/test <alert message> — try an alert without ordering\n"
-        "/balance — cash, buying power, holdings and P&L (KRX and US)\n"
-        "/pnl — today's fills and realised P&L\n"
+        "/balance [NAME] — cash, buying power, holdings and P&L (KRX and US)\n"
+        "/pnl [NAME] — today's fills and realised P&L\n"
         "/limits — risk limits (per order, bought per day, orders per day)\n"
         "/confirm on [seconds], /confirm off — approve each alert with ✅/❌\n"
         "/digest on|off — a daily summary after the close\n"
@@ -867,8 +869,8 @@ EN: Final[dict[str, str]] = {
 }
 
 # SPEC section 15's commands keep their sentences in their own module.
-KO.update(texts_portfolio.KO | texts_portfolio.KO_REASONS)
-EN.update(texts_portfolio.EN | texts_portfolio.EN_REASONS)
+KO.update(texts_portfolio.KO | texts_portfolio.KO_REASONS | texts_accounts.KO)
+EN.update(texts_portfolio.EN | texts_portfolio.EN_REASONS | texts_accounts.EN)
 
 CATALOGS: Final[dict[Lang, dict[str, str]]] = {"ko": KO, "en": EN}
 

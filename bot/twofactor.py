@@ -22,6 +22,7 @@ PURPOSE_ROTATE: Final = "webhook_rotate"
 PURPOSE_DELETE: Final = "delete"
 PURPOSE_TOTP: Final = "totp"  # enrolling an authenticator app (takes a chat code)
 PURPOSE_LIMITS: Final = "limits"  # raising or removing a risk limit
+PURPOSE_ACCOUNT_DELETE: Final = "account_delete"  # deleting one account and its keys
 
 _ACTION: Final = {
     PURPOSE_KEYS: "tfa.action_keys",
@@ -30,6 +31,7 @@ _ACTION: Final = {
     PURPOSE_DELETE: "tfa.action_delete",
     PURPOSE_TOTP: "tfa.action_totp",
     PURPOSE_LIMITS: "tfa.action_limits",
+    PURPOSE_ACCOUNT_DELETE: "tfa.action_account_delete",
 }
 _RESTART: Final = {
     PURPOSE_KEYS: "/keys",
@@ -38,6 +40,7 @@ _RESTART: Final = {
     PURPOSE_DELETE: "/delete",
     PURPOSE_TOTP: "/totp",
     PURPOSE_LIMITS: "/limits",
+    PURPOSE_ACCOUNT_DELETE: "/accounts",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Final
@@ -29,7 +30,7 @@ from bot.reachability import tradingview_problems
 from bot.texts import CATALOGS, Lang, t
 from kis.env import KST
 from kis.ws import ConnectionState, Status
-from storage.records import AlertRecord, KeySetRecord, OrderRecord, UserRecord
+from storage.records import AccountRecord, AlertRecord, KeySetRecord, OrderRecord, UserRecord
 
 NO_PREVIEW: Final = LinkPreviewOptions(is_disabled=True)
 
@@ -115,7 +116,41 @@ def status_message(
 ) -> str:
     lines = [
         t(lang, "status.title"),
-        t(lang, "status.env", env=env_label(lang, user.active_environment.value)),
+        *_account_status(lang, user.active_environment.value, keys, fill_state),
+    ]
+    return "\n".join(_status_tail(lang, lines, user, orders_today, public_url))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStatus:
+    """One account as `/status` shows it for a user with several."""
+
+    account: AccountRecord
+    keys: KeySetRecord | None  # of its active environment
+    fill_state: ConnectionState | None
+
+
+def accounts_status_message(
+    lang: Lang, user: UserRecord, accounts: Sequence[AccountStatus], orders_today: int,
+    public_url: str = "",
+) -> str:
+    """`/status` of a user with several accounts: each account's environment, keys,
+    checks and fill-notice connection, then what is the user's (pause, today)."""
+    lines = [t(lang, "status.title")]
+    for item in accounts:
+        lines.append(t(lang, "status.account", name=item.account.name,
+                       star=" ⭐" if item.account.is_default else ""))
+        lines += _account_status(
+            lang, item.account.active_environment.value, item.keys, item.fill_state
+        )
+    return "\n".join(_status_tail(lang, lines, user, orders_today, public_url))
+
+
+def _account_status(
+    lang: Lang, env: str, keys: KeySetRecord | None, fill_state: ConnectionState | None
+) -> list[str]:
+    lines = [
+        t(lang, "status.env", env=env_label(lang, env)),
         t(lang, "status.keys", state=status_keys_state(lang, keys)),
     ]
     if keys is not None and keys.check_results is not None:
@@ -127,12 +162,31 @@ def status_message(
         if keys.checked_at is not None:
             lines.append(t(lang, "status.checked_at", time=kst_time(keys.checked_at)))
     lines.append(t(lang, "status.fill", state=fill_state_text(lang, fill_state)))
+    return lines
+
+
+def _status_tail(
+    lang: Lang, lines: list[str], user: UserRecord, orders_today: int, public_url: str
+) -> list[str]:
     lines.append(t(lang, "status.paused_yes" if user.paused else "status.paused_no"))
     lines.append(t(lang, "status.today", count=orders_today))
     warning = reachability_warning(lang, public_url) if public_url else None
     if warning:
         lines.append(warning)
-    return "\n".join(lines)
+    return lines
+
+
+def account_names(accounts: Sequence[AccountRecord]) -> dict[int, str]:
+    """Account id → name, for lists that name the account: empty for a user with one
+    (a single-account chat reads as before accounts existed)."""
+    if len(accounts) < 2:
+        return {}
+    return {a.id: a.name for a in accounts}
+
+
+def _prefix(lang: Lang, names: Mapping[int, str], account_id: int | None) -> str:
+    name = names.get(account_id) if account_id is not None else None
+    return t(lang, "account.prefix", account=name) if name else ""
 
 
 def _status_label(lang: Lang, prefix: str, status: str) -> str:
@@ -150,9 +204,11 @@ def _with_reason(
 
 
 def orders_message(
-    lang: Lang, orders: Sequence[OrderRecord], marks: Mapping[int, str] | None = None
+    lang: Lang, orders: Sequence[OrderRecord], marks: Mapping[int, str] | None = None,
+    names: Mapping[int, str] | None = None,
 ) -> str:
-    """`marks`: a prefix per order id (open and partly filled orders are marked)."""
+    """`marks`: a prefix per order id (open and partly filled orders are marked);
+    `names`: account names to show (`account_names`)."""
     if not orders:
         return t(lang, "orders.empty")
     lines = [t(lang, "orders.title", count=len(orders))]
@@ -162,7 +218,7 @@ def orders_message(
             outcome = _with_reason(
                 lang, outcome, order.reason_key, order.reason_params, order.reason, 160
             )
-        mark = (marks or {}).get(order.id, "")
+        mark = (marks or {}).get(order.id, "") + _prefix(lang, names or {}, order.account_id)
         lines.append(
             mark + t(lang, "orders.line", time=kst_clock(order.created_at),
               side=side_label(lang, order.side),
@@ -228,7 +284,11 @@ def _number(value: str) -> str:
 _REASON_LABELS: Final = {"kis_rejected": "order_status.rejected"}
 
 
-def log_message(lang: Lang, alerts: Sequence[AlertRecord]) -> str:
+def log_message(
+    lang: Lang, alerts: Sequence[AlertRecord], names: Mapping[int, str] | None = None
+) -> str:
+    """`names`: account names to show (`account_names`); an alert for an account the
+    user does not have names the account it asked for."""
     if not alerts:
         return t(lang, "log.empty")
     lines = [t(lang, "log.title", count=len(alerts))]
@@ -241,9 +301,13 @@ def log_message(lang: Lang, alerts: Sequence[AlertRecord]) -> str:
         outcome = _with_reason(
             lang, label, alert.reason_key, alert.reason_params, alert.reason, 200
         )
+        prefix = _prefix(lang, names or {}, alert.account_id)
+        asked = (alert.parsed or {}).get("account")
+        if not prefix and alert.account_id is None and names and isinstance(asked, str):
+            prefix = t(lang, "account.prefix", account=asked)
         lines.append(
-            t(lang, "log.line", time=kst_clock(alert.received_at),
-              summary=alert_summary(lang, alert), outcome=outcome)
+            prefix + t(lang, "log.line", time=kst_clock(alert.received_at),
+                       summary=alert_summary(lang, alert), outcome=outcome)
         )
     return "\n".join(lines)
 

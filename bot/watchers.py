@@ -1,9 +1,14 @@
-"""The fill-notice supervisor: one KIS fill-notice connection per user.
+"""The fill-notice supervisor: one KIS fill-notice connection per app key in use.
 
-A user gets a connection when their active environment has a validated key set:
-at boot (from storage), after a key check, after a mode switch. It is stopped when
-the keys go (`/delete`) or stop being validated. `state_for(user_id, env)` is what the
-order guard reads: only READY lets an order through.
+An account gets watched when its active environment has a validated key set: at boot
+(from storage), after a key check, after a mode switch. It stops being watched when
+its keys go (`/delete`, an account deleted) or stop being validated. KIS allows one
+WebSocket session per app key (KIS.md 9), so every account watched through one key —
+several accounts of a user, or of several users, on one app key — shares that key's
+one connection, registered with each distinct HTS ID among them; each notice goes to
+its account by the account number and HTS ID it carries (`bot.notice_routes`).
+`state_for(account_id, env)` is what the order guard reads: only READY lets an order
+through.
 
 Each notice is stored (fills, order status) and queued in the outbox as a chat
 notice before the notifier is woken, so a notice survives a crash at any point. A fill
@@ -17,12 +22,13 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from bot.formatting import kis_time_today
+from bot.notice_routes import Watched, notice_accounts
 from kis.client import KisClient
 from kis.env import Endpoints, Environment
 from kis.fillnotice import FillNotice
@@ -45,12 +51,12 @@ from storage.errors import log_failure
 from storage.facade import Storage
 from storage.notices import Notice, NoticeKind, notice_dedupe_key
 from storage.records import (
+    ActiveKeySet,
     FillResult,
     KeySetRecord,
     OrderStatus,
     OutboxMessage,
     Reason,
-    UserRecord,
 )
 from storage.repositories.fill_sessions import STATES_CHANNEL
 from storage.repositories.outbox import OutboxEntry
@@ -76,6 +82,11 @@ def credentials(keys: KeySetRecord) -> AppCredentials:
     )
 
 
+def connection_key(creds: AppCredentials) -> str:
+    """One connection per app key and environment: named as that key's lease."""
+    return kis_lease(hash_token(creds.app_key), creds.env.value)
+
+
 def fill_notice_key(notice: FillNotice) -> str:
     """What identifies one fill: its fields and its position among identical records of
     one subscription. Equal lots in one second differ by position; the same record
@@ -95,8 +106,10 @@ class SettleLater(Protocol):
 
     def settle_later(self, order_id: int) -> None: ...
 
-    async def settle_user(self, user_id: int, env: Environment) -> int:
-        """Every order of the user's day not filled in full, checked now (fills made
+    async def settle_user(
+        self, user_id: int, env: Environment, account_id: int | None = None
+    ) -> int:
+        """Every order of the account's day not filled in full, checked now (fills made
         while no fill-notice socket was live); returns how many were corrected."""
         ...
 
@@ -106,14 +119,38 @@ class WatcherObserver(Protocol):
 
     def notice(self, kind: str) -> None: ...
 
-    def state(self, user_id: int, status: str) -> None: ...
+    def state(self, connection: Hashable, status: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
-class _Target:
+class Target:
+    """One watched account: whom its notices are for, and through which keys."""
+
+    account_id: int
+    user_id: int
+    chat_id: int
     creds: AppCredentials
     hts_id: str
-    chat_id: int
+    cano: str
+    product_code: str
+    label: str = ""  # the account's name in notices, when its user has several
+
+    @property
+    def connection(self) -> str:
+        return connection_key(self.creds)
+
+    @property
+    def env(self) -> Environment:
+        return self.creds.env
+
+    def watched(self) -> Watched:
+        return Watched(self.account_id, self.hts_id, self.cano, self.product_code)
+
+
+def target_of(active: ActiveKeySet, label: str = "") -> Target:
+    keys = active.keys
+    return Target(active.account.id, active.user.id, active.user.chat_id, credentials(keys),
+                  keys.hts_id, keys.cano, keys.product_code, label)
 
 
 class WatcherSupervisor:
@@ -133,12 +170,11 @@ class WatcherSupervisor:
         shared: bool = False,
     ) -> None:
         self._storage = storage
-        # Several instances (SPEC section 12): a user's connection runs on the owner of
-        # their KIS key's lease; the others see its state as the owner publishes it.
+        # Several instances (SPEC section 12): a key's connection runs on the owner of
+        # its lease; the others see its accounts' states as the owner publishes them.
         self._coordinator = coordinator or SoleInstance()
         self._shared = shared
-        self._published: dict[int, ConnectionState] = {}
-        self._leases: dict[int, str] = {}  # users connected here → their key's lease
+        self._published: dict[int, ConnectionState] = {}  # account id → state
         self._markets = markets or default_markets()
         self._observer = observer
         self._settler = settler
@@ -146,51 +182,66 @@ class WatcherSupervisor:
         self._endpoints = endpoints
         self._wake = wake
         self._options = hub_options or HubOptions()
-        self._hub: FillNoticeHub[int] = FillNoticeHub(self._options)
-        self._targets: dict[int, _Target] = {}
-        self._down_reported: set[int] = set()
+        self._hub: FillNoticeHub[str] = FillNoticeHub(self._options)
+        self._targets: dict[int, Target] = {}  # account id → how it is watched
+        # connection → what it was started with (creds, HTS IDs): a change restarts it
+        self._specs: dict[str, tuple[AppCredentials, tuple[str, ...]]] = {}
+        self._down_reported: set[int] = set()  # account ids
         self._was_ready: set[int] = set()
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._changing = asyncio.Lock()  # targets and connections change one at a time
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        # An account added, renamed or deleted changes how notices name accounts.
+        storage.accounts.on_change(self._accounts_changed)
+
+    def _accounts_changed(self, user_id: int) -> None:
+        if self._closed or not any(t.user_id == user_id for t in self._targets.values()):
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing watched here
+            self._spawn(self._resync(user_id))
 
     def __repr__(self) -> str:
-        return f"WatcherSupervisor(connections={len(self._hub)})"
+        return (f"WatcherSupervisor(connections={len(self._hub)}, "
+                f"accounts={len(self._targets)})")
 
     def set_wake(self, wake: Wake) -> None:
         self._wake = wake
 
     # --- what the order guard reads --------------------------------------------------
 
-    def connection_state(self, user_id: int) -> ConnectionState | None:
-        """The user's fill-notice connection state (here, or as its owner published it
-        when it runs on another instance); None when none runs for them."""
-        return self._hub.state(user_id) or self._published.get(user_id)
+    def connection_state(self, account_id: int) -> ConnectionState | None:
+        """The account's fill-notice connection state (here, or as its owner published
+        it when it runs on another instance); None when none runs for it."""
+        target = self._targets.get(account_id)
+        here = None if target is None else self._hub.state(target.connection)
+        return here or self._published.get(account_id)
 
-    def is_ready(self, user_id: int) -> bool:
-        state = self._hub.state(user_id)
+    def is_ready(self, account_id: int) -> bool:
+        target = self._targets.get(account_id)
+        state = None if target is None else self._hub.state(target.connection)
         return state is not None and state.ready
 
-    def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]:
+    def state_for(self, account_id: int, env: Environment) -> tuple[bool, str]:
         """(ready, reason) for the order guard (`webhook_server.guards.FillNoticeReadiness`):
         only a READY subscription in that very environment lets an order through."""
-        target = self._targets.get(user_id)
-        state = self._hub.state(user_id)
+        target = self._targets.get(account_id)
+        state = None if target is None else self._hub.state(target.connection)
         if state is None or target is None:
             return False, f"{NOT_READY}: no fill-notice connection (see /status)"
-        if target.creds.env is not env:
-            return False, f"{NOT_READY}: the fill-notice connection is for {target.creds.env}"
+        if target.env is not env:
+            return False, f"{NOT_READY}: the fill-notice connection is for {target.env}"
         if state.ready:
             return True, ""
         reason = state.reason or state.status.value
         return False, reason if reason.startswith(NOT_READY) else f"{NOT_READY}: {reason}"
 
-    async def wait_ready(self, user_id: int, env: Environment, within: float) -> None:
-        """While the user's connection in `env` is (re)connecting, wait for it (at most
-        `within` seconds). One that FAILED (a refused HTS ID), or none, is not waited for."""
-        target = self._targets.get(user_id)
-        connection = self._hub.get(user_id)
-        if target is None or connection is None or target.creds.env is not env:
+    async def wait_ready(self, account_id: int, env: Environment, within: float) -> None:
+        """While the account's connection in `env` is (re)connecting, wait for it (at
+        most `within` seconds). One that FAILED (a refused HTS ID), or none, is not
+        waited for."""
+        target = self._targets.get(account_id)
+        connection = None if target is None else self._hub.get(target.connection)
+        if target is None or connection is None or target.env is not env:
             return
         if connection.state.status is Status.CONNECTING:
             await connection.wait_ready(within)
@@ -200,7 +251,7 @@ class WatcherSupervisor:
 
     async def wait_settled(self, within: float) -> None:
         """Until every connection is READY, FAILED or stopped, at most `within` seconds
-        (benchmarks wait on it; alerts wait per user, `wait_ready`)."""
+        (benchmarks wait on it; alerts wait per account, `wait_ready`)."""
         connections = [c for c in map(self._hub.get, self._hub.keys()) if c is not None]
         if connections:
             await asyncio.gather(*(c.wait_ready(within) for c in connections))
@@ -208,7 +259,8 @@ class WatcherSupervisor:
     # --- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> int:
-        """Connect every user whose active environment has validated keys; returns how many.
+        """Watch every account whose active environment has validated keys; returns how
+        many.
 
         Several instances: only what the owned keys' leases cover, as they are gained;
         the states of the others are read as their owners publish them."""
@@ -220,30 +272,41 @@ class WatcherSupervisor:
             signals.on_reconnect(lambda: self._spawn(self._load_published()))
             await self._load_published()
             return 0
-        started = 0
-        for active in await self._storage.key_sets.validated_for_active():
-            await self._ensure(active.user, active.keys)
-            started += 1
-        log.info("fill-notice watchers started for %d users", started)
-        return started
+        wanted = await self._wanted(await self._storage.key_sets.validated_for_active())
+        async with self._changing:
+            await self._apply(wanted, replace_accounts=None)
+        log.info("fill-notice watchers started for %d accounts on %d connections",
+                 len(wanted), len(self._hub))
+        return len(wanted)
+
+    async def _wanted(self, active: Sequence[ActiveKeySet]) -> list[Target]:
+        """The targets of these accounts, each named when its user has several."""
+        counts: dict[int, int] = {}
+        for user_id in {a.user.id for a in active}:
+            counts[user_id] = len(await self._storage.accounts.for_user(user_id))
+        return [
+            target_of(a, a.account.name if counts.get(a.user.id, 1) > 1 else "")
+            for a in active
+        ]
 
     # --- several instances -----------------------------------------------------------
 
     async def gained(self, name: str, epoch: int) -> None:
-        """This instance owns the KIS key `name` now: connect its users."""
-        users = [a for a in await self._storage.key_sets.validated_for_active()
-                 if lease_of(a.keys) == name]
-        for active in users:
-            async with self._lock(active.user.id):
-                await self._ensure(active.user, active.keys)
-        log.info("fill-notice connections of a key taken over: %d", len(users))
+        """This instance owns the KIS key `name` now: connect its accounts."""
+        active = [a for a in await self._storage.key_sets.validated_for_active()
+                  if lease_of(a.keys) == name]
+        wanted = await self._wanted(active)
+        async with self._changing:
+            await self._apply(wanted, replace_accounts=None)
+        log.info("fill-notice connection of a key taken over: %d account(s)", len(wanted))
 
     async def losing(self, name: str) -> None:
-        """Another instance will own the key: close its connections first (KIS takes one
+        """Another instance will own the key: close its connection first (KIS takes one
         session per app key)."""
-        for user_id in [u for u, lease in self._leases.items() if lease == name]:
-            async with self._lock(user_id):
-                await self._stop(user_id)
+        async with self._changing:
+            for account_id in [a for a, t in self._targets.items() if t.connection == name]:
+                self._forget(account_id)
+            await self._refresh({name})
 
     def _heard_user(self, payload: str) -> None:
         if payload.isdigit():
@@ -256,18 +319,18 @@ class WatcherSupervisor:
         if payload.isdigit():
             self._spawn(self._load_published(int(payload)))
 
-    async def _load_published(self, user_id: int | None = None) -> None:
+    async def _load_published(self, account_id: int | None = None) -> None:
         rows = (
-            await self._storage.fill_sessions.all() if user_id is None
-            else [r for r in [await self._storage.fill_sessions.get(user_id)] if r]
+            await self._storage.fill_sessions.all() if account_id is None
+            else [r for r in [await self._storage.fill_sessions.get(account_id)] if r]
         )
-        if user_id is None:
+        if account_id is None:
             self._published.clear()
         else:
-            self._published.pop(user_id, None)
+            self._published.pop(account_id, None)
         for row in rows:
             with contextlib.suppress(ValueError):
-                self._published[row.user_id] = ConnectionState(
+                self._published[row.account_id] = ConnectionState(
                     Status(row.status), row.reason, row.since
                 )
 
@@ -275,24 +338,25 @@ class WatcherSupervisor:
         self._closed = True
         await self._hub.close()
         self._targets.clear()
+        self._specs.clear()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _subscriptions(self, env: Environment, hts_id: str) -> list[Subscription]:
-        """Every market's fill-notice TR on the one session of the key (KIS.md 9, 13)."""
+    def _subscriptions(self, env: Environment, hts_ids: Sequence[str]) -> list[Subscription]:
+        """Every market's fill-notice TR for each HTS ID, on the one session of the key
+        (KIS.md 9, 13)."""
         return [
             Subscription(tr_id, hts_id, decode)
+            for hts_id in hts_ids
             for tr_id, decode in self._markets.fill_notices(env)
         ]
 
-    def _lock(self, user_id: int) -> asyncio.Lock:
-        return self._locks.setdefault(user_id, asyncio.Lock())
-
     async def sync(self, user_id: int) -> ConnectionState | None:
-        """Make the user's connection match storage (keys changed, mode switched, …).
-        Several instances: every instance hears of it, and the key's owner connects."""
+        """Make the user's accounts' connections match storage (keys changed, mode
+        switched, account added or deleted, …); returns the default account's state.
+        Several instances: every instance hears of it, and each key's owner connects."""
         state = await self._sync_here(user_id)
         if self._shared:
             await self._storage.signals.notify(USERS_CHANNEL, str(user_id))
@@ -300,48 +364,80 @@ class WatcherSupervisor:
         return state
 
     async def _sync_here(self, user_id: int) -> ConnectionState | None:
-        async with self._lock(user_id):
-            user = await self._storage.users.get(user_id)
-            keys = None
-            if user is not None:
-                keys = await self._storage.key_sets.get(user_id, user.active_environment)
-            if user is None or keys is None or not keys.validated or self._closed:
-                await self._stop(user_id)
-                return None
-            lease = lease_of(keys)
-            if self._shared and (lease is None or self._coordinator.held(lease) is None):
-                await self._stop(user_id)  # its key's owner runs it (see `gained`)
-                return self.connection_state(user_id)
-            await self._ensure(user, keys)
-            return self._hub.state(user_id)
+        accounts = await self._storage.accounts.for_user(user_id)
+        active = [a for a in await self._storage.key_sets.validated_for_active()
+                  if a.user.id == user_id] if accounts else []
+        wanted = [
+            t for t in await self._wanted(active)
+            if not self._shared or self._coordinator.held(t.connection) is not None
+        ]
+        async with self._changing:
+            if self._closed:
+                wanted = []
+            await self._apply(wanted, replace_accounts={a.id for a in accounts} | {
+                a for a, t in self._targets.items() if t.user_id == user_id
+            })
+        default = next((a for a in accounts if a.is_default), None)
+        return None if default is None else self.connection_state(default.id)
 
     async def stop_user(self, user_id: int) -> None:
-        async with self._lock(user_id):
-            await self._stop(user_id)
+        async with self._changing:
+            gone = [a for a, t in self._targets.items() if t.user_id == user_id]
+            connections = {self._targets[a].connection for a in gone}
+            for account_id in gone:
+                self._forget(account_id)
+            await self._refresh(connections)
         if self._shared:
             await self._storage.signals.notify(USERS_CHANNEL, str(user_id))
 
-    async def _stop(self, user_id: int) -> None:
-        self._targets.pop(user_id, None)
-        self._leases.pop(user_id, None)
-        self._was_ready.discard(user_id)
-        self._down_reported.discard(user_id)
-        await self._hub.stop(user_id)
+    # --- targets and connections (under `_changing`) ----------------------------------
 
-    async def _ensure(self, user: UserRecord, keys: KeySetRecord) -> FillNoticeConnection:
-        target = _Target(credentials(keys), keys.hts_id, user.chat_id)
-        lease = lease_of(keys)
-        if lease is not None:
-            self._leases[user.id] = lease
-        if self._targets.get(user.id) != target:
-            # New app key / secret / HTS ID: a fresh connection (the hub alone would
-            # keep an old one whose URL, TR and HTS ID still match).
-            await self._hub.stop(user.id)
-            self._targets[user.id] = target
-        return await self._start(user.id, target)
+    async def _apply(self, wanted: Sequence[Target], *, replace_accounts: set[int] | None) -> None:
+        """Watch `wanted`; with `replace_accounts`, those accounts not in `wanted` stop
+        being watched. Connections whose accounts changed are started, restarted or
+        stopped to match."""
+        touched: set[str] = set()
+        keep = {t.account_id for t in wanted}
+        for account_id in replace_accounts or ():
+            if account_id not in keep and account_id in self._targets:
+                touched.add(self._targets[account_id].connection)
+                self._forget(account_id)
+        for target in wanted:
+            old = self._targets.get(target.account_id)
+            if old is not None and old != target:
+                touched.add(old.connection)
+            self._targets[target.account_id] = target
+            touched.add(target.connection)
+        await self._refresh(touched)
 
-    async def _start(self, user_id: int, target: _Target) -> FillNoticeConnection:
-        creds = target.creds
+    def _forget(self, account_id: int) -> None:
+        self._targets.pop(account_id, None)
+        self._was_ready.discard(account_id)
+        self._down_reported.discard(account_id)
+
+    def _on(self, connection: str) -> list[Target]:
+        return [t for t in self._targets.values() if t.connection == connection]
+
+    async def _refresh(self, connections: set[str]) -> None:
+        for connection in sorted(connections):
+            targets = self._on(connection)
+            if not targets:
+                self._specs.pop(connection, None)
+                await self._hub.stop(connection)
+                continue
+            creds = targets[0].creds
+            hts_ids = tuple(sorted({t.hts_id for t in targets}))
+            spec = (creds, hts_ids)
+            if self._specs.get(connection) != spec:
+                # New secret or HTS IDs: a fresh connection (the hub alone would keep an
+                # old one whose URL and TRs still match).
+                await self._hub.stop(connection)
+                self._specs[connection] = spec
+            await self._start(connection, creds, hts_ids)
+
+    async def _start(
+        self, connection: str, creds: AppCredentials, hts_ids: Sequence[str]
+    ) -> FillNoticeConnection:
         env = creds.env
 
         async def approval_key() -> Secret:
@@ -351,33 +447,35 @@ class WatcherSupervisor:
             await self._kis.invalidate_approval_key(creds)
 
         async def on_notice(notice: FillNotice) -> None:
-            await self.handle_notice(user_id, target.chat_id, env, notice)
+            await self._route(connection, notice)
 
         def on_state(state: ConnectionState) -> None:
-            self._on_state(user_id, target.chat_id, env, state)
+            self._on_state(connection, env, state)
 
         return await self._hub.ensure(
-            user_id,
+            connection,
             url=self._endpoints.ws_url(env),
-            subscriptions=self._subscriptions(env, target.hts_id),
+            subscriptions=self._subscriptions(env, hts_ids),
             approval_key=approval_key,
             invalidate_approval=invalidate,
             on_notice=on_notice,
             on_state=on_state,
-            name=f"user {user_id} {env.value}",
+            name=f"key {connection.split(':')[1][:8]} {env.value}",
         )
 
     # --- the key check's fill-notice probe -------------------------------------------
 
     async def probe(
-        self, user_id: int, chat_id: int, creds: AppCredentials, hts_id: str, timeout: float  # noqa: ASYNC109
+        self, account_id: int, chat_id: int, creds: AppCredentials, hts_id: str,
+        timeout: float,  # noqa: ASYNC109
     ) -> ConnectionState:
         """Subscribe with these keys and wait (bounded) for READY or FAILED.
 
-        KIS allows one WebSocket session per app key, so for the user's active
-        environment the probe *is* the live connection (restarted with the new keys);
-        for the other environment a short-lived connection is opened and closed.
-        `sync` afterwards keeps or stops the live one according to the check results.
+        KIS allows one WebSocket session per app key, so when the account watches this
+        environment, or the key's session runs here for other accounts, the probe *is*
+        the live connection (restarted with these keys); otherwise a short-lived
+        connection is opened and closed. `sync` afterwards keeps or stops the account's
+        watching according to the check results.
         """
         if self._shared:
             # One session per app key, whichever instance: probe where the key's lease
@@ -390,36 +488,49 @@ class WatcherSupervisor:
                     "check again in a moment",
                     _utcnow(),
                 )
-        user = await self._storage.users.get(user_id)
-        if user is not None and user.active_environment is creds.env:
-            async with self._lock(user_id):
-                await self._hub.stop(user_id)
-                target = _Target(creds, hts_id, chat_id)
-                self._targets[user_id] = target
-                connection = await self._start(user_id, target)
-            return await connection.wait_ready(timeout)
-        return await self._probe_alone(user_id, chat_id, creds, hts_id, timeout)
+        account = await self._storage.accounts.get(account_id)
+        connection = connection_key(creds)
+        if account is not None and (
+            account.active_environment is creds.env or self._hub.get(connection) is not None
+        ):
+            async with self._changing:
+                old = self._targets.get(account_id)
+                probe = Target(
+                    account_id, account.user_id, chat_id, creds, hts_id,
+                    old.cano if old is not None else "",
+                    old.product_code if old is not None else "",
+                    old.label if old is not None else "",
+                )
+                touched = {connection} | ({old.connection} if old is not None else set())
+                self._targets[account_id] = probe
+                self._specs.pop(connection, None)  # restarted with these keys
+                await self._refresh(touched)
+                live = self._hub.get(connection)
+            if live is not None:
+                return await live.wait_ready(timeout)
+        return await self._probe_alone(account_id, chat_id, creds, hts_id, timeout)
 
     async def _probe_alone(
-        self, user_id: int, chat_id: int, creds: AppCredentials, hts_id: str, timeout: float  # noqa: ASYNC109
+        self, account_id: int, chat_id: int, creds: AppCredentials, hts_id: str,
+        timeout: float,  # noqa: ASYNC109
     ) -> ConnectionState:
         async def approval_key() -> Secret:
             return await self._kis.approval_key(creds)
 
         async def on_notice(notice: FillNotice) -> None:
-            await self.handle_notice(user_id, chat_id, creds.env, notice)
+            log.debug("a notice on a probe of account %d (not stored)", account_id)
 
         options = self._options
         connection = FillNoticeConnection(
             url=self._endpoints.ws_url(creds.env),
-            subscriptions=self._subscriptions(creds.env, hts_id),
+            subscriptions=self._subscriptions(creds.env, [hts_id]),
             approval_key=approval_key,
             on_notice=on_notice,
             backoff=options.backoff,
             refused_backoff=options.refused_backoff,
             sleep=options.sleep,
             connect=options.connect,
-            name=f"user {user_id} {creds.env.value} probe",
+            name=f"account {account_id} {creds.env.value} probe",
             ping_interval=options.ping_interval,
             ping_timeout=options.ping_timeout,
         )
@@ -429,12 +540,37 @@ class WatcherSupervisor:
         finally:
             await connection.stop()
 
+    # --- routing ---------------------------------------------------------------------
+
+    async def _route(self, connection: str, notice: FillNotice) -> None:
+        """A notice from a key's session, to the account it is for."""
+        targets = self._on(connection)
+        by_id = {t.account_id: t for t in targets}
+        candidates = [by_id[w.account_id] for w in notice_accounts(
+            [t.watched() for t in targets], notice.hts_id, notice.account
+        )]
+        if not candidates:
+            log.info("a fill notice for an account not watched on this key; ignored")
+            return
+        target = candidates[0]
+        if len(candidates) > 1:  # one KIS account under several names: whose order?
+            for candidate in candidates:
+                if await self._storage.orders.by_order_no(
+                    candidate.user_id, notice.order_no, candidate.env,
+                    account_id=candidate.account_id,
+                ) is not None:
+                    target = candidate
+                    break
+        await self.handle_notice(target, notice)
+
     # --- notices ---------------------------------------------------------------------
 
-    async def handle_notice(
-        self, user_id: int, chat_id: int, env: Environment, notice: FillNotice
-    ) -> None:
-        """Store one fill notice and queue the chat message (then wake the notifier)."""
+    async def handle_notice(self, target: Target, notice: FillNotice) -> None:
+        """Store one fill notice of `target`'s account and queue the chat message (then
+        wake the notifier)."""
+        user_id, account_id, chat_id, env = (
+            target.user_id, target.account_id, target.chat_id, target.env
+        )
         kind = notice.kind
         if self._observer is not None:
             self._observer.notice(kind.value)
@@ -443,6 +579,7 @@ class WatcherSupervisor:
         market = notice.market
         currency = self._markets.get(market).currency.code
         exchange = notice.exchange
+        label = target.label
         if kind is KisNoticeKind.FILLED:
             key = fill_notice_key(notice)
 
@@ -460,14 +597,14 @@ class WatcherSupervisor:
                     env=env.value, at=at, symbol=notice.symbol, name=notice.name or name,
                     side=notice.side, quantity=notice.quantity, price=notice.price,
                     filled=filled, ordered=ordered, order_no=notice.order_no, market=market,
-                    exchange=exchange, currency=currency,
+                    exchange=exchange, currency=currency, account=label,
                 )
                 return _entry(chat_id, message, f"fill:{user_id}:{key}")
 
             result, queued = await self._storage.fills.record_and_queue(
                 user_id, env, notice.order_no, quantity=notice.quantity, price=notice.price,
                 filled_at=at, notice_key=key, notice=fill_message, market=market,
-                currency=currency,
+                currency=currency, account_id=account_id,
             )
             order = result.order
             if (
@@ -479,16 +616,18 @@ class WatcherSupervisor:
                 # are quiet, the sum is checked against KIS's daily executions.
                 self._settler.settle_later(order.id)
         elif kind is KisNoticeKind.REJECTED:
-            order = await self._storage.orders.by_order_no(user_id, notice.order_no, env)
+            order = await self._storage.orders.by_order_no(
+                user_id, notice.order_no, env, account_id=account_id
+            )
             message = Notice(
                 kind=NoticeKind.ORDER_REJECTED, env=env.value, at=at, symbol=notice.symbol,
                 name=notice.name or (order.name or "" if order else ""), side=notice.side,
                 quantity=notice.order_qty or notice.quantity, order_no=notice.order_no,
                 reason="rejected by KIS (fill notice)", reason_key="kis_rejected_notice",
-                market=market, exchange=exchange, currency=currency,
+                market=market, exchange=exchange, currency=currency, account=label,
             )
             dedupe = notice_dedupe_key(
-                NoticeKind.ORDER_REJECTED, user_id, env.value, notice.order_no
+                NoticeKind.ORDER_REJECTED, user_id, env.value, notice.order_no, account_id
             )
             if order is None:
                 queued = await self._enqueue(user_id, chat_id, message, dedupe)
@@ -502,7 +641,9 @@ class WatcherSupervisor:
         elif kind is KisNoticeKind.ACCEPTED:
             name = notice.name
             if not name:  # only the stock name is wanted from the stored order
-                order = await self._storage.orders.by_order_no(user_id, notice.order_no, env)
+                order = await self._storage.orders.by_order_no(
+                    user_id, notice.order_no, env, account_id=account_id
+                )
                 name = order.name or "" if order else ""
             message = Notice(
                 kind=NoticeKind.ORDER_ACCEPTED, env=env.value, at=at, symbol=notice.symbol,
@@ -510,15 +651,17 @@ class WatcherSupervisor:
                 quantity=notice.order_qty or notice.quantity,
                 order_type="limit" if notice.order_kind == "00" else "market",
                 price=notice.order_price or None, order_no=notice.order_no, market=market,
-                exchange=exchange, currency=currency,
+                exchange=exchange, currency=currency, account=label,
             )
             # Same key as the pipeline's "accepted": whichever comes first is sent, once.
             queued = await self._enqueue(
                 user_id, chat_id, message,
-                notice_dedupe_key(NoticeKind.ORDER_ACCEPTED, user_id, env.value, notice.order_no),
+                notice_dedupe_key(NoticeKind.ORDER_ACCEPTED, user_id, env.value,
+                                  notice.order_no, account_id),
             )
         else:
-            log.info("fill notice of kind %s for user %d (no chat message)", kind, user_id)
+            log.info("fill notice of kind %s for account %d (no chat message)", kind,
+                     account_id)
         if queued is not None and self._wake is not None:
             self._wake(queued)
 
@@ -531,53 +674,56 @@ class WatcherSupervisor:
             user_id, entry.chat_id, entry.kind, entry.payload, entry.dedupe_key, urgent=True
         )
 
-    def _on_state(
-        self, user_id: int, chat_id: int, env: Environment, state: ConnectionState
-    ) -> None:
+    def _on_state(self, connection: str, env: Environment, state: ConnectionState) -> None:
+        """A key's connection changed state: so did every account watched through it."""
         if self._observer is not None:
-            self._observer.state(user_id, state.status.value)
+            self._observer.state(connection, state.status.value)
+        for target in self._on(connection):
+            self._account_state(target, env, state)
+
+    def _account_state(self, target: Target, env: Environment, state: ConnectionState) -> None:
+        account_id = target.account_id
         if self._shared:
-            target = self._targets.get(user_id)
-            if target is not None:
-                self._spawn(self._publish(user_id, env, target.hts_id, state))
+            self._spawn(self._publish(target, state))
         if state.status is Status.READY and self._settler is not None:
             # Fills made while no socket was live (a reconnect, a failover, start-up)
             # come from KIS's daily executions now, each told once.
-            self._spawn(self._recover_fills(user_id, env))
+            self._spawn(self._recover_fills(target))
         if state.status is Status.READY:
-            self._was_ready.add(user_id)
-            if user_id in self._down_reported:
-                self._down_reported.discard(user_id)
-                self._spawn(self._notify_state(user_id, chat_id, env, state, up=True))
+            self._was_ready.add(account_id)
+            if account_id in self._down_reported:
+                self._down_reported.discard(account_id)
+                self._spawn(self._notify_state(target, env, state, up=True))
         elif (
             state.status is Status.FAILED
-            and user_id in self._was_ready
-            and user_id not in self._down_reported
+            and account_id in self._was_ready
+            and account_id not in self._down_reported
         ):
-            self._down_reported.add(user_id)
-            self._spawn(self._notify_state(user_id, chat_id, env, state, up=False))
+            self._down_reported.add(account_id)
+            self._spawn(self._notify_state(target, env, state, up=False))
 
-    async def _publish(
-        self, user_id: int, env: Environment, hts_id: str, state: ConnectionState
-    ) -> None:
+    async def _publish(self, target: Target, state: ConnectionState) -> None:
         try:
             await self._storage.fill_sessions.publish(
-                user_id, env, hts_id, state.status.value, state.reason, state.since,
+                target.account_id, target.user_id, target.env, target.hts_id,
+                state.status.value, state.reason, state.since,
                 self._coordinator.instance_name,
             )
         except Exception as exc:
             log.warning("could not publish a fill-notice state (%s)", type(exc).__name__)
 
-    async def _recover_fills(self, user_id: int, env: Environment) -> None:
+    async def _recover_fills(self, target: Target) -> None:
         assert self._settler is not None
         try:
-            corrected = await self._settler.settle_user(user_id, env)
+            corrected = await self._settler.settle_user(target.user_id, target.env,
+                                                        target.account_id)
         except Exception as exc:  # retried at the next (re)subscription
-            log_failure(log, exc, "recovering the fills of user %d failed", user_id)
+            log_failure(log, exc, "recovering the fills of account %d failed",
+                        target.account_id)
             return
         if corrected:
-            log.info("fills recovered after (re)subscribing: %d order(s) of user %d",
-                     corrected, user_id)
+            log.info("fills recovered after (re)subscribing: %d order(s) of account %d",
+                     corrected, target.account_id)
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -585,20 +731,24 @@ class WatcherSupervisor:
         task.add_done_callback(self._tasks.discard)
 
     async def _notify_state(
-        self, user_id: int, chat_id: int, env: Environment, state: ConnectionState, *, up: bool
+        self, target: Target, env: Environment, state: ConnectionState, *, up: bool
     ) -> None:
         notice = Notice(
             kind=NoticeKind.FILL_NOTICE_UP if up else NoticeKind.FILL_NOTICE_DOWN,
-            env=env.value, at=state.since, reason=state.reason or "",
+            env=env.value, at=state.since, reason=state.reason or "", account=target.label,
         )
         stamp = state.since.isoformat()
         try:
-            dedupe = f"{notice.kind.value}:{user_id}:{stamp}"
-            queued = await self._enqueue(user_id, chat_id, notice, dedupe)
+            # One account's first: older messages (before accounts) were per user.
+            dedupe = f"{notice.kind.value}:{target.user_id}:{stamp}"
+            if target.label:
+                dedupe += f":{target.account_id}"
+            queued = await self._enqueue(target.user_id, target.chat_id, notice, dedupe)
             if queued is not None and self._wake is not None:
                 self._wake(queued)
         except Exception:
-            log.exception("could not queue the fill-notice state message for user %d", user_id)
+            log.exception("could not queue the fill-notice state message for account %d",
+                          target.account_id)
 
 
 def _entry(chat_id: int, notice: Notice, dedupe: str) -> OutboxEntry:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from webhook_server.metrics import Metrics
 
 
@@ -10,20 +12,20 @@ class WatcherMetrics:
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
-        self._status: dict[int, str] = {}
+        self._status: dict[Hashable, str] = {}
 
     def notice(self, kind: str) -> None:
         self._metrics.fill_notices.inc()
 
-    def state(self, user_id: int, status: str) -> None:
-        old = self._status.get(user_id)
+    def state(self, connection: Hashable, status: str) -> None:
+        old = self._status.get(connection)
         if old == status:
             return
         gauge = self._metrics.websocket_connections
         if old is not None:
             gauge.labels(state=old).dec()
         if status == "stopped":
-            self._status.pop(user_id, None)
+            self._status.pop(connection, None)
             return
-        self._status[user_id] = status
+        self._status[connection] = status
         gauge.labels(state=status).inc()

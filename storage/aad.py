@@ -11,12 +11,17 @@ def webhook_token(telegram_id: int) -> str:
     return f"users.webhook_token_enc:{telegram_id}"
 
 
-def app_key(user_id: int, environment: str) -> str:
-    return f"key_sets.app_key_enc:{user_id}:{environment}"
+def app_key(user_id: int, environment: str, account_id: int | None = None) -> str:
+    """`account_id` None: a set sealed before accounts existed (one set per environment)."""
+    return f"key_sets.app_key_enc:{user_id}:{environment}" + _account(account_id)
 
 
-def app_secret(user_id: int, environment: str) -> str:
-    return f"key_sets.app_secret_enc:{user_id}:{environment}"
+def app_secret(user_id: int, environment: str, account_id: int | None = None) -> str:
+    return f"key_sets.app_secret_enc:{user_id}:{environment}" + _account(account_id)
+
+
+def _account(account_id: int | None) -> str:
+    return "" if account_id is None else f":{account_id}"
 
 
 def kis_credential(kind: str, app_key_hash: str, environment: str) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from storage.crypto import SecretBox
 from storage.db import Database
 from storage.repositories import (
+    Accounts,
     Activity,
     Alerts,
     Audit,
@@ -46,6 +47,7 @@ class Storage:
     db: Database
     box: SecretBox
     users: Users
+    accounts: Accounts
     key_sets: KeySets
     tokens: SqlTokenStore
     alerts: Alerts
@@ -88,6 +90,7 @@ class Storage:
             db=db,
             box=box,
             users=Users(db, box, clock, signals),
+            accounts=Accounts(db, clock, signals),
             key_sets=KeySets(db, box, clock, signals),
             tokens=SqlTokenStore(db, box),
             alerts=Alerts(db, clock, signals),

@@ -18,6 +18,7 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -56,14 +57,56 @@ class User(SQLModel, table=True):
     username: str | None = Field(default=None, max_length=32, index=True)
 
 
+def _account_fk(table: str, *, primary_key: bool = False) -> Column[int]:
+    return Column(
+        "account_id",
+        BigInteger,
+        ForeignKey("accounts.id", ondelete="CASCADE", name=f"fk_{table}_account_id"),
+        nullable=False,
+        primary_key=primary_key,
+    )
+
+
+class AccountRow(SQLModel, table=True):
+    """A named set of KIS keys of one user (SPEC section 16), with its own active
+    environment; exactly one account of each user is the default."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        UniqueConstraint("user_id", "name", name="uq_accounts_user_name"),
+        # At most one default per user (storage keeps exactly one).
+        Index(
+            "uq_accounts_user_default", "user_id", unique=True,
+            sqlite_where=text("is_default"), postgresql_where=text("is_default"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    user_id: int = Field(sa_column=_user_fk("accounts"))
+    name: str = Field(max_length=16)  # lowercase: names are case-insensitive
+    active_environment: str = Field(default="paper", max_length=8)
+    is_default: bool = Field(default=False)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
 class KeySet(SQLModel, table=True):
     __tablename__ = "key_sets"
     __table_args__ = (
-        UniqueConstraint("user_id", "environment", name="uq_key_sets_user_environment"),
+        UniqueConstraint(
+            "account_id", "environment", name="uq_key_sets_account_environment"
+        ),
+        Index("ix_key_sets_user", "user_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
     user_id: int = Field(sa_column=_user_fk("key_sets"))
+    account_id: int = Field(
+        sa_column=_account_fk("key_sets")
+    )
+    # Secrets sealed with the account in their associated data; False: a set saved
+    # before accounts existed, sealed with its user and environment only.
+    account_bound: bool = Field(default=True)
     environment: str = Field(max_length=8)
     app_key_enc: bytes = Field(sa_type=LargeBinary)
     app_key_hash: str = Field(max_length=64, index=True)
@@ -102,10 +145,17 @@ class Alert(SQLModel, table=True):
         Index("ix_alerts_user_body", "user_id", "body_hash", "received_at"),
         Index("ix_alerts_status", "status"),
         Index("ix_alerts_status_lease", "status", "lease"),
+        Index("ix_alerts_parent", "parent_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
     user_id: int = Field(sa_column=_user_fk("alerts"))
+    # The account this row's order goes to (None: no such account, refused). A message
+    # for several accounts is one row that was received (`parent_id` None, status
+    # `fanned_out`) and one row per account with `parent_id` naming it. History keeps
+    # the ids of deleted accounts (no foreign key: rows of a deleted account stay).
+    account_id: int | None = Field(default=None, sa_type=BigInteger)
+    parent_id: int | None = Field(default=None, sa_type=BigInteger)
     received_at: datetime = Field(sa_type=UtcDateTime)
     raw_body: str = Field(sa_type=Text)
     parsed: dict[str, object] | None = Field(default=None, sa_type=JSON)
@@ -133,6 +183,7 @@ class Order(SQLModel, table=True):
         Index("ix_orders_user_order_no", "user_id", "order_no"),
         Index("ix_orders_status", "status"),
         Index("ix_orders_user_created", "user_id", "created_at"),
+        Index("ix_orders_account_order_no", "account_id", "order_no"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
@@ -145,6 +196,7 @@ class Order(SQLModel, table=True):
         )
     )
     user_id: int = Field(sa_column=_user_fk("orders"))
+    account_id: int | None = Field(default=None, sa_type=BigInteger)  # as on alerts
     environment: str = Field(max_length=8)
     market: str = Field(default="KRX", max_length=8)
     exchange: str = Field(default="KRX", max_length=8)
@@ -181,10 +233,12 @@ class Fill(SQLModel, table=True):
         UniqueConstraint("user_id", "notice_key", name="uq_fills_user_notice"),
         Index("ix_fills_order", "order_id"),
         Index("ix_fills_user_order_no", "user_id", "order_no"),
+        Index("ix_fills_account_order_no", "account_id", "order_no"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
     user_id: int = Field(sa_column=_user_fk("fills"))
+    account_id: int | None = Field(default=None, sa_type=BigInteger)  # as on alerts
     order_id: int | None = Field(
         default=None,
         sa_column=Column(
@@ -304,19 +358,15 @@ class Lease(SQLModel, table=True):
 
 
 class FillSession(SQLModel, table=True):
-    """A user's fill-notice connection as its KIS key's owner last saw it, so that any
-    instance (the bot's `/status`, a key check) can tell."""
+    """An account's fill-notice connection as its KIS key's owner last saw it, so that
+    any instance (the bot's `/status`, a key check) can tell."""
 
     __tablename__ = "fill_sessions"
 
-    user_id: int = Field(
-        sa_column=Column(
-            "user_id",
-            BigInteger,
-            ForeignKey("users.id", ondelete="CASCADE", name="fk_fill_sessions_user_id"),
-            primary_key=True,
-        )
+    account_id: int = Field(
+        sa_column=_account_fk("fill_sessions", primary_key=True)
     )
+    user_id: int = Field(sa_column=_user_fk("fill_sessions"))
     environment: str = Field(max_length=8)
     hts_id: str = Field(max_length=64)
     status: str = Field(max_length=16)
@@ -408,18 +458,15 @@ class UserOptionsRow(SQLModel, table=True):
 
 
 class LimitUsage(SQLModel, table=True):
-    """What a user's orders used of the day's limits, per market day."""
+    """What an account's orders used of the day's limits, per market day (a user's
+    limits apply to each of their accounts on its own)."""
 
     __tablename__ = "limit_usage"
 
-    user_id: int = Field(
-        sa_column=Column(
-            "user_id",
-            BigInteger,
-            ForeignKey("users.id", ondelete="CASCADE", name="fk_limit_usage_user_id"),
-            primary_key=True,
-        )
+    account_id: int = Field(
+        sa_column=_account_fk("limit_usage", primary_key=True)
     )
+    user_id: int = Field(sa_column=_user_fk("limit_usage"))
     market: str = Field(primary_key=True, max_length=8)
     day: str = Field(primary_key=True, max_length=10)  # the market's date, YYYY-MM-DD
     orders: int = Field(default=0)
@@ -434,6 +481,7 @@ class LimitHold(SQLModel, table=True):
 
     alert_id: int = Field(sa_column=_alert_fk("limit_holds", primary_key=True))
     user_id: int = Field(sa_column=_user_fk("limit_holds"))
+    account_id: int | None = Field(default=None, sa_type=BigInteger)
     market: str = Field(max_length=8)
     day: str = Field(max_length=10)
     amount: Decimal = Field(default=Decimal(0), sa_type=Money)
@@ -493,6 +541,7 @@ class ReservedOrder(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
     alert_id: int = Field(sa_column=_alert_fk("reserved_orders"))
     user_id: int = Field(sa_column=_user_fk("reserved_orders"))
+    account_id: int | None = Field(default=None, sa_type=BigInteger)
     environment: str = Field(max_length=8)
     symbol: str = Field(max_length=12)
     name: str | None = Field(default=None, max_length=100)
@@ -525,6 +574,7 @@ class SaleCost(SQLModel, table=True):
 
 TABLES = (
     User,
+    AccountRow,
     KeySet,
     KisCredential,
     Alert,

@@ -68,6 +68,7 @@ class Notice:
     currency: str = "KRW"
     marketable: bool = False  # a market order sent as a limit at this marketable price
     ignored_price: str = ""  # a price sent with a market order, not used
+    account: str = ""  # the account's name, when the user has several (SPEC section 16)
 
     def to_payload(self) -> dict[str, object]:
         return {
@@ -92,6 +93,7 @@ class Notice:
             "currency": self.currency,
             "marketable": self.marketable,
             "ignored_price": self.ignored_price,
+            **({"account": self.account} if self.account else {}),
         }
 
     @classmethod
@@ -133,6 +135,7 @@ class Notice:
             currency=_str(payload, "currency") or "KRW",
             marketable=payload.get("marketable") is True,
             ignored_price=_str(payload, "ignored_price"),
+            account=_str(payload, "account"),
         )
 
 
@@ -176,11 +179,15 @@ def _decimal(payload: Mapping[str, object], name: str) -> Decimal:
     return number
 
 
-def notice_dedupe_key(kind: NoticeKind, user_id: int, env: str, order_no: str) -> str:
+def notice_dedupe_key(
+    kind: NoticeKind, user_id: int, env: str, order_no: str, account_id: int | None = None
+) -> str:
     """The outbox dedupe key of a per-order notice.
 
     The pipeline (from the order-cash answer) and the fill-notice watcher (from KIS's
     acceptance notice) both report "order accepted"; with this shared key whichever
-    comes first is queued and the other is dropped, so the user reads it once.
+    comes first is queued and the other is dropped, so the user reads it once. KIS
+    numbers each account's orders on its own: the account is part of the key.
     """
-    return f"{kind.value}:{user_id}:{env}:{order_no}"
+    base = f"{kind.value}:{user_id}:{env}:{order_no}"
+    return base if account_id is None else f"{base}:{account_id}"

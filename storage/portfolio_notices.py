@@ -41,6 +41,7 @@ class OrderSubject:
     exchange: str = ""
     currency: str = "KRW"
     comment: str = ""
+    account: str = ""  # the account's name, when the user has several
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ class DigestFill:
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """One market day of one user: orders by outcome, fills, refusals, P&L."""
+    """One market day of one account: orders by outcome, fills, refusals, P&L."""
 
     kind: ClassVar[CardKind] = CardKind.DIGEST
     env: str
@@ -86,6 +87,7 @@ class Digest:
     pnl_source: str  # "kis" | "computed" | "unavailable"
     bought: str = "0"
     sold: str = "0"
+    account: str = ""  # the account's name, when the user has several (one card each)
 
 
 class ReservationEvent(enum.StrEnum):
@@ -208,8 +210,11 @@ __all__ = [
 ]
 
 
-def subject_from_alert(parsed: Mapping[str, object] | None, env: str) -> OrderSubject:
-    """The subject of an alert as stored (`Alert.to_json()`): what its order is about."""
+def subject_from_alert(
+    parsed: Mapping[str, object] | None, env: str, account: str = ""
+) -> OrderSubject:
+    """The subject of an alert as stored (`Alert.to_json()`): what its order is about
+    (`account`: the account's name when the user has several)."""
     data = parsed or {}
     sizing = data.get("sizing")
     mode = value = ""
@@ -232,14 +237,15 @@ def subject_from_alert(parsed: Mapping[str, object] | None, env: str) -> OrderSu
         exchange="" if market == "KRX" else exchange,
         currency="KRW" if market == "KRX" else "USD",
         comment=str(data.get("comment") or "")[:200],
+        account=account,
     )
 
 
-def subject_from_reservation(record: ReservedOrderRecord) -> OrderSubject:
+def subject_from_reservation(record: ReservedOrderRecord, account: str = "") -> OrderSubject:
     """What a KIS reservation order is about, as the chat shows it."""
     return OrderSubject(
         env=record.environment.value, symbol=record.symbol, name=record.name or "",
         side=record.side, sizing="quantity", value=str(record.quantity),
         order_type=record.order_type,
-        price="" if record.price is None else str(record.price),
+        price="" if record.price is None else str(record.price), account=account,
     )

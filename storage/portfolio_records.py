@@ -110,6 +110,7 @@ class ReservedOrderRecord:
     reported_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    account_id: int | None = None
 
     @property
     def entry_day(self) -> date:

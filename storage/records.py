@@ -21,6 +21,9 @@ class AlertStatus(enum.StrEnum):
     FAILED = "failed"  # something went wrong acting on it; `reason` says what
     DUPLICATE = "duplicate"  # a repeat of an earlier alert, dropped (kept for /log)
     AWAITING = "awaiting"  # confirm mode: waiting for the user's ✅ / ❌ in the chat
+    # A message for several accounts: received once, acted on as one row per account
+    # (each with `parent_id` naming this one).
+    FANNED_OUT = "fanned_out"
 
 
 OPEN_ALERT_STATUSES = (AlertStatus.ACCEPTED, AlertStatus.PROCESSING)
@@ -77,6 +80,18 @@ class UserRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountRecord:
+    """A named set of a user's KIS keys (SPEC section 16) with its own active environment."""
+
+    id: int
+    user_id: int
+    name: str  # lowercase
+    active_environment: Environment
+    is_default: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class KeySetRecord:
     user_id: int
     environment: Environment
@@ -89,6 +104,7 @@ class KeySetRecord:
     check_results: dict[str, object] | None
     checked_at: datetime | None
     updated_at: datetime
+    account_id: int = 0  # the moahook account (`AccountRecord`) these keys belong to
 
     @property
     def account(self) -> str:
@@ -103,16 +119,18 @@ class KeySetRecord:
 
 @dataclass(frozen=True, slots=True)
 class ActiveKeySet:
-    """A user and the validated key set of their active environment."""
+    """An account, its user and the validated key set of its active environment."""
 
     user: UserRecord
     keys: KeySetRecord
+    account: AccountRecord
 
 
 @dataclass(frozen=True, slots=True)
 class AcceptResult:
     alert_id: int
     duplicate: bool  # True: `alert_id` is the first alert's id, nothing new stored
+    legs: tuple[int, ...] = ()  # a message for several accounts: each account's row
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +147,8 @@ class AlertRecord:
     reason_key: str | None = None
     reason_params: dict[str, str] | None = None
     lease: str | None = None  # several instances: the KIS key whose owner acts on it
+    account_id: int | None = None  # the account its order goes to (None: unknown)
+    parent_id: int | None = None  # one of several accounts' rows of this received alert
 
     def summary(self, max_chars: int = 60) -> str:
         """`buy 005930 quantity=3` from the parsed alert, or the clipped raw body."""
@@ -173,6 +193,7 @@ class OrderRecord:
     settled_qty: int = 0  # filled quantity KIS's daily executions last showed
     reason_key: str | None = None
     reason_params: dict[str, str] | None = None
+    account_id: int | None = None
 
     @property
     def avg_fill_price(self) -> Decimal | None:
@@ -193,6 +214,7 @@ class FillRecord:
     notice_key: str
     market: str = "KRX"
     currency: str = "KRW"
+    account_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

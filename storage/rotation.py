@@ -26,12 +26,8 @@ _BATCH: Final = 200
 # Every encrypted column, with the associated data its rows were sealed under.
 _TARGETS: Final[tuple[tuple[type[SQLModel], str, Callable[[SQLModel], str]], ...]] = (
     (User, "webhook_token_enc", lambda r: aad.webhook_token(_int(r, "telegram_id"))),
-    (KeySet, "app_key_enc", lambda r: aad.app_key(_int(r, "user_id"), _str(r, "environment"))),
-    (
-        KeySet,
-        "app_secret_enc",
-        lambda r: aad.app_secret(_int(r, "user_id"), _str(r, "environment")),
-    ),
+    (KeySet, "app_key_enc", lambda r: aad.app_key(*_key_set_identity(r))),
+    (KeySet, "app_secret_enc", lambda r: aad.app_secret(*_key_set_identity(r))),
     (
         KisCredential,
         "value_enc",
@@ -93,6 +89,13 @@ async def _rotate(
                     update(model).where(key_col == key, col(blob_col) == old).values({column: new})
                 )
         done += len(changes)
+
+
+def _key_set_identity(row: SQLModel) -> tuple[int, str, int | None]:
+    """What a key set's secrets are sealed with: its user, environment and (once accounts
+    existed when it was saved) its account."""
+    account = _int(row, "account_id") if getattr(row, "account_bound", False) else None
+    return _int(row, "user_id"), _str(row, "environment"), account
 
 
 def _int(row: SQLModel, name: str) -> int:

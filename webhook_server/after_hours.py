@@ -83,8 +83,10 @@ class AfterHours:
         sized: SizedOrder,
         subject: OrderSubject,
         now: datetime,
+        account_id: int | None = None,
     ) -> OutboxMessage | None:
-        """Enter the reservation once and record KIS's answer; the chat message queued."""
+        """Enter the reservation once and record KIS's answer; the chat message queued.
+        `account_id`: moahook's account it is made for."""
         env = creds.env
         limit = sized.price if sized.order_type.has_price else None
         planned = market.plan(env, alert.instrument, sized.side, sized.quantity,
@@ -95,7 +97,7 @@ class AfterHours:
                     alert_id, user_id=user_id, environment=env, symbol=alert.symbol,
                     side=sized.side.value, order_type=planned.order_type.value,
                     quantity=sized.quantity, price=planned.kis_price or None,
-                    entry_date=entry_date(now),
+                    entry_date=entry_date(now), account_id=account_id,
                 )
             )
         except OrderAlreadyExists:

@@ -24,6 +24,7 @@ from kis.markets import (
     default_markets,
 )
 from kis.models import OrderType, Side
+from storage.account_names import ALL_ACCOUNTS, AccountNameError, normalize_account_name
 
 JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
 
@@ -34,6 +35,7 @@ MAX_AMOUNT: Final = Decimal(10) ** 13  # in the market's currency
 MAX_PRICE: Final = Decimal(10) ** 9
 DEFAULT_MARKETS: Final = default_markets()
 MAX_LAG_SECONDS: Final = 7 * 24 * 3600
+MAX_ACCOUNTS: Final = 20  # names in one alert's `account`
 SIZING_FIELDS: Final = ("quantity", "amount", "position")
 # Where an alert came from: TradingView, or `/close` in the chat (the way out: no confirm
 # step, no risk limits, and it works while alerts are paused).
@@ -110,6 +112,9 @@ class Alert:
     market: str = "KRX"
     exchange: str = "KRX"
     origin: str = ORIGIN_ALERT
+    # SPEC section 16: the accounts it is for, lowercase; () = the user's default
+    # account, ("all",) = every account.
+    accounts: tuple[str, ...] = ()
 
     @property
     def instrument(self) -> Instrument:
@@ -156,6 +161,7 @@ class Alert:
             "comment": self.comment,
             "ignored_price": self.ignored_price,
             **({"origin": self.origin} if self.origin != ORIGIN_ALERT else {}),
+            **({"account": ",".join(self.accounts)} if self.accounts else {}),
         }
 
     @classmethod
@@ -182,6 +188,7 @@ class Alert:
         action, price, time = data.get("action"), data.get("price"), data.get("time")
         ident, max_lag, comment = data.get("id"), data.get("max_lag"), data.get("comment")
         ignored = data.get("ignored_price")
+        account = data.get("account")
         return cls(
             symbol=str(data["symbol"]),
             action=None if action is None else Side(str(action)),
@@ -196,6 +203,7 @@ class Alert:
             exchange=str(data.get("exchange") or "KRX"),
             ignored_price=None if ignored is None else str(ignored),
             origin=str(data.get("origin") or ORIGIN_ALERT),
+            accounts=tuple(str(account).split(",")) if account else (),
         )
 
 
@@ -236,7 +244,7 @@ _ORDER_TYPES: Final = {kind.value: kind for kind in OrderType}
 
 _FIELDS: Final = (
     "ticker", "exchange", "action", "quantity", "amount", "position", "order_type", "price", "id",
-    "time", "max_lag", "comment",
+    "time", "max_lag", "comment", "account",
 )
 
 
@@ -310,6 +318,7 @@ def parse_alert(body: bytes, markets: Markets = DEFAULT_MARKETS) -> Alert:
     fired_at = _time(data.get("time"))
     max_lag = _max_lag(data.get("max_lag"), fired_at)
     comment = _comment(data.get("comment"))
+    accounts = _accounts(data.get("account"))
     return Alert(
         symbol=instrument.symbol,
         market=instrument.market,
@@ -323,7 +332,41 @@ def parse_alert(body: bytes, markets: Markets = DEFAULT_MARKETS) -> Alert:
         fired_at=fired_at,
         max_lag=max_lag,
         comment=comment,
+        accounts=accounts,
     )
+
+
+def _accounts(value: object) -> tuple[str, ...]:
+    """`"isa"`, `"main, isa"` or `"all"` → lowercase names; absent → () (the default).
+    Whether the user has such accounts is judged later, with their state."""
+    if value is None:
+        return ()
+    if not isinstance(value, str):
+        raise AlertError(
+            f"must be a string (an account name, names separated by commas, or \"all\"), "
+            f"not {_json_kind(value)}", "account",
+        )
+    pieces = [piece.strip() for piece in value.split(",")]
+    names = [piece for piece in pieces if piece]
+    if not names:
+        raise AlertError("is empty: give an account name, names separated by commas, or "
+                         "\"all\"", "account")
+    if any(name.lower() == ALL_ACCOUNTS for name in names):
+        if len(names) > 1:
+            raise AlertError("\"all\" already means every account: give it alone",
+                             "account")
+        return (ALL_ACCOUNTS,)
+    if len(names) > MAX_ACCOUNTS:
+        raise AlertError(f"names more than {MAX_ACCOUNTS} accounts", "account")
+    found: list[str] = []
+    for name in names:
+        try:
+            normal = normalize_account_name(name)
+        except AccountNameError as exc:
+            raise AlertError(str(exc), "account") from None
+        if normal not in found:
+            found.append(normal)
+    return tuple(found)
 
 
 def _decode(body: bytes) -> _Object:

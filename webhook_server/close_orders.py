@@ -32,15 +32,22 @@ class CloseOrders:
         self._storage = storage
         self._run_alert = run_alert
 
-    async def __call__(self, user_id: int, instrument: Instrument, key: str) -> int | None:
-        """Store the sell of `instrument` and wake the pipeline; its alert id, or None
-        when `key` was used before (a repeated press: nothing new)."""
+    async def __call__(
+        self, user_id: int, instrument: Instrument, key: str, account_id: int | None = None
+    ) -> int | None:
+        """Store the sell of `instrument` in `account_id` (None: the default account) and
+        wake the pipeline; its alert id, or None when `key` was used before (a repeated
+        press: nothing new)."""
+        if account_id is None:
+            default = await self._storage.accounts.default(user_id)
+            account_id = None if default is None else default.id
         alert = close_alert(instrument)
         raw = json.dumps(
             {"via": "/close", "ticker": str(instrument), "action": "sell", "quantity": "all"},
             ensure_ascii=False,
         )
-        result = await self._storage.alerts.accept(user_id, raw, alert.to_json(), key)
+        result = await self._storage.alerts.accept(user_id, raw, alert.to_json(), key,
+                                                   account_id=account_id)
         if result.duplicate:
             return None
         self._run_alert(result.alert_id)

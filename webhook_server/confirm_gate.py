@@ -30,10 +30,11 @@ class ConfirmGate:
 
     async def ask(
         self, *, alert_id: int, user_id: int, chat_id: int, env: str, seconds: int,
-        alert: Alert,
+        alert: Alert, account: str = "",
     ) -> OutboxMessage | None:
-        """Ask in the chat and park the alert; the queued message (None if asked before)."""
-        subject = subject_from_alert(alert.to_json(), env)
+        """Ask in the chat and park the alert; the queued message (None if asked before).
+        `account`: the account's name, when the user has several."""
+        subject = subject_from_alert(alert.to_json(), env, account)
 
         def notice(confirmation_id: int) -> OutboxEntry:
             card = ConfirmRequest(confirmation_id, seconds, subject)

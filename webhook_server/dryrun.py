@@ -1,8 +1,9 @@
 """The dry run behind `/test`: what an alert message would do now, sent to no order API.
 
 It runs what the pipeline runs for a real alert — parsing, the guards, the size from
-fresh KIS figures — and answers with a `Notice`: `ORDER_ACCEPTED` for the order that
-would be placed (with the figures used in `reason_params`: `current_price`, `held`, and
+fresh KIS figures — and answers with a `Notice` per account the alert is for (SPEC
+section 16): `ORDER_ACCEPTED` for the order that would be placed (with the figures used
+in `reason_params`: `current_price`, `held`, and
 `market_closed` when the session is closed right now), `ORDER_REFUSED` with the reason
 for a refusal or an invalid message, `ORDER_FAILED` when KIS could not be asked.
 """
@@ -19,16 +20,19 @@ from kis.markets import Markets
 from kis.models import Account, AppCredentials
 from storage.notices import Notice, NoticeKind
 from storage.records import KeySetRecord
-from webhook_server.alert import AlertError, parse_alert
+from webhook_server.alert import Alert, AlertError, parse_alert
 from webhook_server.figures import inquire, size
 from webhook_server.guards import (
     FillNoticeReadiness,
     Refusal,
+    Target,
     UserState,
     alert_notice,
     below_one_share,
     check_guards,
     market_closed,
+    resolve_targets,
+    unknown_account,
 )
 from webhook_server.market_hours import MarketClock
 
@@ -45,45 +49,56 @@ class DryRunParts:
     readiness: FillNoticeReadiness
     clock: Callable[[], datetime]
     user_state: Callable[[int], Awaitable[UserState | None]]
-    blocked: Callable[[int, str], int | None]
+    blocked: Callable[[int, str], int | None]  # (account id, symbol) → blocking order
     credentials: Callable[[KeySetRecord], tuple[AppCredentials, Account]]
 
 
-async def dry_run(parts: DryRunParts, user_id: int, body: bytes) -> Notice:
+async def dry_run(parts: DryRunParts, user_id: int, body: bytes) -> list[Notice]:
+    """One notice per account the message is for."""
     try:
         alert = parse_alert(body, parts.markets)
     except AlertError as exc:
-        return Notice(
+        return [Notice(
             kind=NoticeKind.ORDER_REFUSED, reason=str(exc), reason_key="invalid_alert",
             reason_params={"detail": str(exc)},
-        )
+        )]
     state = await parts.user_state(user_id)
     if state is None:
-        return Notice(
+        return [Notice(
             kind=NoticeKind.ORDER_REFUSED, reason="no such user", reason_key="user_gone"
-        )
+        )]
+    return [await _for_account(parts, state, alert, target)
+            for target in resolve_targets(state, alert.accounts)]
+
+
+async def _for_account(
+    parts: DryRunParts, state: UserState, alert: Alert, target: Target
+) -> Notice:
     market = parts.markets.of(alert.instrument)
-    base = alert_notice(alert, state.user.active_environment.value, market)
+    account = state.account(target.account_id)
+    if account is None:
+        base = alert_notice(alert, state.user.active_environment.value, market, target.name)
+        return _refused(base, unknown_account(target.name))
+    base = alert_notice(alert, account.env.value, market, state.label(account.account))
     now = parts.clock()
     # The session is judged last and apart: a test on a weekend still shows the order.
     refusal = check_guards(
-        user=state.user, keys=state.keys, readiness=parts.readiness, alert=alert, now=now,
+        user=state.user, account=account, readiness=parts.readiness, alert=alert, now=now,
         market=_ALWAYS_OPEN,
     )
-    if refusal is None and state.keys is None:
-        refusal = Refusal("no_keys", "no validated keys (/keys)", "no_keys")
+    keys = account.keys
     if refusal is None:
-        blocked = parts.blocked(user_id, alert.symbol)
+        blocked = parts.blocked(account.account.id, alert.symbol)
         if blocked is not None:
             refusal = Refusal(
                 "earlier_unknown", f"order #{blocked} of {alert.symbol} is still unknown",
                 "earlier_unknown", {"order_id": str(blocked)},
             )
-    if refusal is not None or state.keys is None:
+    if refusal is not None or keys is None:
         return _refused(base, refusal or Refusal("no_keys", "no validated keys", "no_keys"))
-    creds, account = parts.credentials(state.keys)
+    creds, kis_account = parts.credentials(keys)
     try:
-        figures = await inquire(parts.kis, market, creds, account, alert)
+        figures = await inquire(parts.kis, market, creds, kis_account, alert)
     except KisError as exc:
         return replace(
             base, kind=NoticeKind.ORDER_FAILED, reason=str(exc), reason_key="inquiry_failed",
@@ -105,7 +120,7 @@ async def dry_run(parts: DryRunParts, user_id: int, body: bytes) -> Notice:
         shown.update(market_closed(closed).params)
         shown["market_closed"] = closed.message()
     request = market.plan(
-        state.user.active_environment, alert.instrument, sized.side, sized.quantity,
+        account.env, alert.instrument, sized.side, sized.quantity,
         sized.order_type, sized.price if sized.order_type.has_price else None, sized.last,
     )
     return replace(

@@ -12,7 +12,8 @@ catalog text (`reason_key == ""`) are shown as the literal `reason`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Protocol
@@ -20,26 +21,29 @@ from typing import Final, Protocol
 from kis.env import Environment
 from kis.markets import Closed, Market, MarketHours
 from kis.ws import NOT_READY
+from storage.account_names import ALL_ACCOUNTS
 from storage.notices import Notice, NoticeKind
 from storage.options import NO_OPTIONS, UserOptions
-from storage.records import KeySetRecord, UserRecord
+from storage.records import AccountRecord, KeySetRecord, UserRecord
 from webhook_server.alert import Alert, Amount, Quantity
 from webhook_server.market_hours import MARKET_CLOSED, MarketClock
 from webhook_server.sizing import RefusalCode, SizingRefusal
 
 
 class FillNoticeReadiness(Protocol):
-    """Whether a user's fill-notice subscription is live (the bot's watcher supervisor).
+    """Whether an account's fill-notice subscription is live (the bot's watcher
+    supervisor).
 
-    `state_for(user_id, env)` → (ready, reason): `ready` False blocks the order before
-    it reaches KIS; `reason` says why (shown in the refusal), "" when ready.
+    `state_for(account_id, env)` → (ready, reason): `ready` False blocks the order
+    before it reaches KIS; `reason` says why (shown in the refusal), "" when ready.
     """
 
-    def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]: ...
+    def state_for(self, account_id: int, env: Environment) -> tuple[bool, str]: ...
 
-    async def wait_ready(self, user_id: int, env: Environment, within: float) -> None:
-        """Return once the user's subscription in `env` is no longer (re)connecting, at
-        most `within` seconds; at once when it is ready, has FAILED, or does not exist."""
+    async def wait_ready(self, account_id: int, env: Environment, within: float) -> None:
+        """Return once the account's subscription in `env` is no longer (re)connecting,
+        at most `within` seconds; at once when it is ready, has FAILED, or does not
+        exist."""
         ...
 
 
@@ -48,13 +52,67 @@ FILL_NOT_READY: Final = "fill_not_ready"
 
 
 @dataclass(frozen=True, slots=True)
+class AccountState:
+    """One account and the key set of its active environment (None: none registered)."""
+
+    account: AccountRecord
+    keys: KeySetRecord | None
+
+    @property
+    def env(self) -> Environment:
+        return self.account.active_environment
+
+
+@dataclass(frozen=True, slots=True)
 class UserState:
-    """The guard inputs of one user: the user, the key set of their active environment
-    and their options (risk limits, confirm mode, after-hours reservations)."""
+    """The guard inputs of one user: the user, the key set of their default account's
+    environment, their options (risk limits, confirm mode, after-hours reservations)
+    and every account (the default first)."""
 
     user: UserRecord
     keys: KeySetRecord | None
     options: UserOptions = NO_OPTIONS
+    accounts: tuple[AccountState, ...] = ()
+
+    def account(self, account_id: int | None) -> AccountState | None:
+        return next((a for a in self.accounts if a.account.id == account_id), None)
+
+    def label(self, account: AccountRecord) -> str:
+        """How notices name an account: by name once the user has several, else not at
+        all (a single-account chat reads as before accounts existed)."""
+        return account.name if len(self.accounts) > 1 else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One account an alert is for: its id, or None when the user has no account of
+    that `name` (the alert is refused for it, with the name)."""
+
+    account_id: int | None
+    name: str
+
+
+def resolve_targets(state: UserState | None, wanted: Sequence[str]) -> list[Target]:
+    """The accounts an alert's `account` field names (SPEC section 16): () → the
+    default account, ("all",) → every account (the default first), names → each, in
+    the order given. Never empty."""
+    accounts = [] if state is None else [a.account for a in state.accounts]
+    if not wanted:
+        default = next((a for a in accounts if a.is_default), None)
+        return [Target(None if default is None else default.id,
+                       "" if default is None else default.name)]
+    if tuple(wanted) == (ALL_ACCOUNTS,):
+        return [Target(a.id, a.name) for a in accounts] or [Target(None, "")]
+    by_name = {a.name: a.id for a in accounts}
+    return [Target(by_name.get(name), name) for name in wanted]
+
+
+def unknown_account(name: str) -> Refusal:
+    """An alert for an account the user does not have (or deleted since)."""
+    if not name:
+        return Refusal("no_keys", "no validated keys (/keys)", "no_keys")
+    return Refusal("unknown_account", f"no account named {name!r} (/accounts)",
+                   "unknown_account", {"account": name})
 
 
 LoadUserState = Callable[[int], Awaitable[UserState | None]]
@@ -74,6 +132,9 @@ class GuardInputs:
         self._max_users = max_users
         self._states: dict[int, UserState] = {}
         self._forgets = 0  # bumped by every forget: loads that overlap one are not kept
+        # Loads under way (with the forget count they started at): a burst of alerts of
+        # one user waits for one load instead of starting one each.
+        self._loading: dict[int, tuple[int, asyncio.Future[UserState | None]]] = {}
 
     def __repr__(self) -> str:
         return f"GuardInputs(cached_users={len(self._states)})"
@@ -83,7 +144,29 @@ class GuardInputs:
         if state is not None:
             return state
         forgets = self._forgets
-        state = await self._load(user_id)
+        loading = self._loading.get(user_id)
+        if loading is not None and loading[0] == forgets:
+            try:
+                return await asyncio.shield(loading[1])
+            except asyncio.CancelledError:
+                if not loading[1].cancelled():
+                    raise  # this caller was cancelled
+                return await self.get(user_id)  # the loader was: load here
+        future: asyncio.Future[UserState | None] = asyncio.get_running_loop().create_future()
+        self._loading[user_id] = (forgets, future)
+        try:
+            state = await self._load(user_id)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here: waiters (if any) see it raised
+            raise
+        finally:
+            if self._loading.get(user_id, (0, None))[1] is future:
+                del self._loading[user_id]
+        future.set_result(state)
         if state is not None and forgets == self._forgets:
             if len(self._states) >= self._max_users:
                 self._states.pop(next(iter(self._states)))
@@ -102,10 +185,10 @@ class GuardInputs:
 class AlwaysReady:
     """Readiness for setups without fill-notice watchers (bench, some tests)."""
 
-    def state_for(self, user_id: int, env: Environment) -> tuple[bool, str]:
+    def state_for(self, account_id: int, env: Environment) -> tuple[bool, str]:
         return True, ""
 
-    async def wait_ready(self, user_id: int, env: Environment, within: float) -> None:
+    async def wait_ready(self, account_id: int, env: Environment, within: float) -> None:
         return None
 
 
@@ -120,7 +203,7 @@ class Refusal:
 def check_guards(
     *,
     user: UserRecord,
-    keys: KeySetRecord | None,
+    account: AccountState,
     readiness: FillNoticeReadiness,
     alert: Alert,
     now: datetime,
@@ -128,16 +211,18 @@ def check_guards(
     hours: MarketHours | None = None,
     check_lag: bool = True,
 ) -> Refusal | None:
-    """The guards that need no KIS call, in SPEC order; None when all pass.
+    """The guards that need no KIS call, in SPEC order, for the order of one account;
+    None when all pass. Pause is the user's (it stops every account's orders).
     `check_lag` False: the user confirmed the alert in the chat, however long it took."""
     if user.paused:
         return Refusal("paused", "acting on alerts is paused (/resume)", "paused")
-    env = user.active_environment
+    env = account.env
+    keys = account.keys
     if keys is None or not keys.validated or keys.environment is not env:
         return Refusal(
             "no_keys", f"no validated {env.value} keys (/keys)", "no_keys", {"env": env.value}
         )
-    ready, why = readiness.state_for(user.id, env)
+    ready, why = readiness.state_for(account.account.id, env)
     if not ready:
         # FILL_NOT_READY: the pipeline may wait (bounded) for a reconnecting socket.
         detail = _bare(why, f"{NOT_READY}: ")  # the catalog text says "not ready" already
@@ -179,12 +264,14 @@ def sizing_refusal(alert: Alert, refusal: SizingRefusal) -> Refusal:
     return Refusal(code.value, refusal.message, code.value, refusal.params)
 
 
-def alert_notice(alert: Alert, env: str, market: Market) -> Notice:
+def alert_notice(alert: Alert, env: str, market: Market, account: str = "") -> Notice:
     """The chat notice about `alert` as far as the alert says (a refusal until told
-    otherwise): stock and its market, side, quantity, order type, limit price, comment."""
+    otherwise): stock and its market, side, quantity, order type, limit price, comment,
+    and the account it is for (`account`: its name, "" when not to be shown)."""
     return Notice(
         kind=NoticeKind.ORDER_REFUSED,
         env=env,
+        account=account,
         symbol=alert.symbol,
         side=alert.action.value if alert.action else "",
         quantity=alert.sizing.shares if isinstance(alert.sizing, Quantity) else 0,

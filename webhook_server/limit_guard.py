@@ -114,8 +114,10 @@ class LimitGuard:
         sized: SizedOrder,
         creds: AppCredentials,
         now: datetime,
+        account_id: int | None = None,
     ) -> Refusal | None:
-        """None when the order may go (its day's share is then held), else the refusal."""
+        """None when the order may go (its day's share of the account's use is then
+        held), else the refusal."""
         if not limits.any:
             return None
         currency = market.currency.code
@@ -146,7 +148,7 @@ class LimitGuard:
             self._storage.limits.hold(
                 user_id=user_id, alert_id=alert_id, market=market.code,
                 day=market.hours.trading_day(now).isoformat(), amount=bought,
-                max_amount=max_amount, max_orders=limits.orders,
+                max_amount=max_amount, max_orders=limits.orders, account_id=account_id,
             )
         )
         if held.limit is None:

@@ -1,10 +1,13 @@
 """The order pipeline: accepted alert → guards → sizing → one KIS order, exactly once.
 
 Alerts arrive in memory from the intake (`submit`) and, after a restart, from the
-database (`resume`). Jobs are keyed by (user, symbol) so one stock of one user is
-handled in order while everything else runs in parallel.
+database (`resume`). The unit is one alert row, which is one account's (an alert for
+several accounts is one row per account: SPEC section 16): each is guarded, sized,
+limited and placed with that account's keys, on its own. Jobs are keyed by (account,
+symbol) so one stock of one account is handled in order while everything else — the
+other accounts of one alert included — runs in parallel.
 
-Exactly once: the order row (one per alert, enforced by the database) is written
+Exactly once: the order row (one per alert row, enforced by the database) is written
 `pending` before the request leaves, so an alert that already has an order row is
 never sent again. An order whose answer was lost — `OrderOutcomeUnknown`, a KIS
 server error (OPSQ…, a 5xx) that does not prove the order was refused, a
@@ -74,6 +77,7 @@ from webhook_server.dryrun import DryRunParts, dry_run
 from webhook_server.figures import inquire, size
 from webhook_server.guards import (
     FILL_NOT_READY,
+    AccountState,
     FillNoticeReadiness,
     GuardInputs,
     Refusal,
@@ -81,6 +85,8 @@ from webhook_server.guards import (
     alert_notice,
     below_one_share,
     check_guards,
+    resolve_targets,
+    unknown_account,
 )
 from webhook_server.limit_guard import LimitGuard
 from webhook_server.log_context import alert_context
@@ -148,6 +154,14 @@ class _Context:
     creds: AppCredentials
     account: Account
     fence: Fence | None = None  # several instances: the lease the order goes under
+    account_id: int | None = None  # moahook's account (its orders, fills, limits)
+    label: str = ""  # how notices name the account ("" for a user with one)
+
+
+def job_key(account_id: int | None, user_id: int, symbol: str) -> tuple[int, str]:
+    """Jobs of one stock of one account run in order; an alert row for no account
+    (refused) queues with its user's."""
+    return (account_id if account_id is not None else -user_id, symbol)
 
 
 def kis_metrics_observer(metrics: Metrics) -> ResponseObserver:
@@ -224,13 +238,15 @@ class OrderPipeline:
         self._db_gate = asyncio.Semaphore(db_slots)
         self._inputs = GuardInputs(self._load_user_state)
         storage.users.on_change(self.forget_user)
+        storage.accounts.on_change(self.forget_user)
         storage.key_sets.on_change(self.forget_user)
         storage.options.on_change(self.forget_user)
         # SPEC section 15: risk limits, confirm mode, after-hours reservations
         self._limits = LimitGuard(storage, kis, self._db)
         self._confirm = ConfirmGate(storage, self._db)
         self._after_hours = AfterHours(storage, kis, self._db, self._limits.release)
-        # (user, symbol) whose earlier order could not be reconciled: nothing more is sent
+        # (account, symbol) whose earlier order could not be reconciled: nothing more is
+        # sent for it
         self._blocked: dict[tuple[int, str], int] = {}
         # Several instances (SPEC section 12): this instance acts on the alerts of the
         # KIS keys whose leases it holds (lease → epoch), taken from the database.
@@ -274,16 +290,24 @@ class OrderPipeline:
         self._inputs.forget_all()
 
     async def _load_user_state(self, user_id: int) -> UserState | None:
-        user, key_sets, options = await asyncio.gather(
+        user, accounts, key_sets, options = await asyncio.gather(
             self._db(self._storage.users.get(user_id)),
+            self._db(self._storage.accounts.for_user(user_id)),
             self._db(self._storage.key_sets.for_user(user_id)),
             self._db(self._storage.options.get(user_id)),
         )
         if user is None:
             return None
-        env = user.active_environment
-        keys = next((k for k in key_sets if k.environment is env), None)
-        return UserState(user, keys, options)
+        states = tuple(
+            AccountState(account, next(
+                (k for k in key_sets
+                 if k.account_id == account.id and k.environment is account.active_environment),
+                None,
+            ))
+            for account in accounts
+        )
+        default = next((a for a in states if a.account.is_default), None)
+        return UserState(user, None if default is None else default.keys, options, states)
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -291,23 +315,29 @@ class OrderPipeline:
         """An alert just stored by the intake (in memory: no database polling)."""
         claim = None if accepted.claim is None else Claim(*accepted.claim)
         self._workers.submit(
-            (accepted.user_id, accepted.alert.symbol),
+            job_key(accepted.account_id, accepted.user_id, accepted.alert.symbol),
             self._process_later(accepted.alert_id, accepted.user_id, accepted.alert,
-                                claim=claim),
+                                claim=claim, account_id=accepted.account_id),
         )
 
-    async def route(self, user_id: int) -> Route:
-        """Where a new alert of this user goes (the intake asks before storing it)."""
-        if not self._shared:
-            return LOCAL
+    async def route(self, user_id: int, accounts: tuple[str, ...] = ()) -> list[Route]:
+        """Where a new alert of this user goes, one route per account it is for (the
+        intake asks before storing it)."""
         state = await self._inputs.get(user_id)
-        lease = lease_of(state.keys if state is not None else None)
+        return [self._route_one(state, target.account_id, target.name)
+                for target in resolve_targets(state, accounts)]
+
+    def _route_one(self, state: UserState | None, account_id: int | None, name: str) -> Route:
+        if not self._shared:
+            return replace(LOCAL, account_id=account_id, name=name)
+        account = None if state is None else state.account(account_id)
+        lease = lease_of(account.keys if account is not None else None)
         if lease is None:  # no key owns it: this instance refuses it itself
-            return Route(None, Claim(None, 0))
+            return Route(None, Claim(None, 0), account_id, name)
         held = self._coordinator.held(lease)
         if held is None or lease not in self._leases:
-            return Route(lease, None)  # its owner is signalled when it is stored
-        return Route(lease, Claim(lease, held.epoch))
+            return Route(lease, None, account_id, name)  # its owner is signalled
+        return Route(lease, Claim(lease, held.epoch), account_id, name)
 
     def _process_later(
         self,
@@ -317,8 +347,9 @@ class OrderPipeline:
         fill_wait: float | None = None,
         *,
         claim: Claim | None = None,
+        account_id: int | None = None,
     ) -> Job:
-        return lambda: self._process(alert_id, user_id, alert, fill_wait, claim)
+        return lambda: self._process(alert_id, user_id, alert, fill_wait, claim, account_id)
 
     def run_stored(self, alert_id: int) -> None:
         """Act on a stored alert now: one confirmed in the chat, or a `/close` sell. It
@@ -350,7 +381,8 @@ class OrderPipeline:
             ))
             return
         self._workers.submit(
-            (record.user_id, alert.symbol), lambda: self._process_if_open(alert_id, record)
+            job_key(record.account_id, record.user_id, alert.symbol),
+            lambda: self._process_if_open(alert_id, record),
         )
 
     async def _process_if_open(self, alert_id: int, record: AlertRecord) -> None:
@@ -358,7 +390,8 @@ class OrderPipeline:
         fresh = await self._db(self._storage.alerts.get(alert_id))
         alert = _alert_of(fresh) if fresh is not None else None
         if alert is not None:
-            await self._process(alert_id, record.user_id, alert)
+            await self._process(alert_id, record.user_id, alert,
+                                account_id=record.account_id)
 
     def _reconcile_later(self, order: OrderRecord) -> Job:
         return lambda: self._reconcile_job(order)
@@ -413,15 +446,16 @@ class OrderPipeline:
             to_process.append((record, alert))
         for order in sorted(unresolved.values(), key=lambda o: o.id):
             self._workers.submit(
-                (order.user_id, order.symbol), _gated(gate, self._reconcile_later(order))
+                job_key(order.account_id, order.user_id, order.symbol),
+                _gated(gate, self._reconcile_later(order)),
             )
         for record, alert in to_process:
             job = _gated(
                 gate,
                 self._process_later(record.id, record.user_id, alert, self._resume_fill_wait,
-                                    claim=claim),
+                                    claim=claim, account_id=record.account_id),
             )
-            self._workers.submit((record.user_id, alert.symbol), job)
+            self._workers.submit(job_key(record.account_id, record.user_id, alert.symbol), job)
         log.info(
             "%s: %d alerts queued, %d orders to reconcile, %d closed",
             "resume" if claim is None else "taking over", len(to_process), len(unresolved),
@@ -528,9 +562,10 @@ class OrderPipeline:
                         ))
                         continue
                     self._workers.submit(
-                        (record.user_id, alert.symbol),
+                        job_key(record.account_id, record.user_id, alert.symbol),
                         self._process_later(record.id, record.user_id, alert,
-                                            claim=Claim(lease, epoch)),
+                                            claim=Claim(lease, epoch),
+                                            account_id=record.account_id),
                     )
                 if len(taken) >= CLAIM_BATCH:
                     self.claim_soon(lease)  # more are waiting
@@ -540,13 +575,14 @@ class OrderPipeline:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def dry_run(self, user_id: int, body: bytes) -> Notice:
-        """What `body` would do for this user now, sending no order (`/test`)."""
+    async def dry_run(self, user_id: int, body: bytes) -> list[Notice]:
+        """What `body` would do for this user now, per account, sending no order
+        (`/test`)."""
         parts = DryRunParts(
             kis=self._kis, markets=self._markets, market=self._market,
             readiness=self._readiness, clock=self._clock,
-            user_state=self._inputs.get, blocked=lambda user, symbol: self._blocked.get(
-                (user, symbol)
+            user_state=self._inputs.get, blocked=lambda account, symbol: self._blocked.get(
+                (account, symbol)
             ),
             credentials=credentials,
         )
@@ -573,6 +609,7 @@ class OrderPipeline:
         alert: Alert,
         fill_wait: float | None = None,
         claim: Claim | None = None,
+        account_id: int | None = None,
     ) -> None:
         lease = None if claim is None else claim.lease
         if self._shared and claim is not None and lease is not None and (
@@ -589,7 +626,7 @@ class OrderPipeline:
             with alert_context(user_id, alert_id):
                 await self._process_alert(
                     alert_id, user_id, alert,
-                    self._fill_wait if fill_wait is None else fill_wait, claim,
+                    self._fill_wait if fill_wait is None else fill_wait, claim, account_id,
                 )
         except asyncio.CancelledError:
             raise
@@ -621,6 +658,7 @@ class OrderPipeline:
         alert: Alert,
         fill_wait: float,
         claim: Claim | None = None,
+        account_id: int | None = None,
     ) -> None:
         state = await self._inputs.get(user_id)
         if state is None:
@@ -630,22 +668,30 @@ class OrderPipeline:
                 )
             )
             return
-        user, keys, options = state.user, state.keys, state.options
+        user, options = state.user, state.options
+        market = self._markets.of(alert.instrument)
+        account = state.account(account_id)
+        if account is None:  # no account of that name, or deleted since the alert came
+            name = alert.accounts[0] if alert.accounts else ""
+            base = alert_notice(alert, user.active_environment.value, market, name)
+            await self._refuse(alert_id, user_id, user.chat_id, base, unknown_account(name))
+            return
+        keys, env = account.keys, account.env
         fence: Fence | None = None
         if self._shared and claim is not None:
             lease = lease_of(keys)
             if lease is not None and lease != claim.lease:
-                # The user's keys or environment changed since the alert came: it belongs
-                # to another key's owner now (perhaps this instance: it hears the signal).
+                # The account's keys or environment changed since the alert came: it
+                # belongs to another key's owner now (perhaps this instance: it hears the
+                # signal).
                 await self._db(self._storage.alerts.reroute(
                     alert_id, self._coordinator.instance_id, claim.epoch, lease
                 ))
                 return
             if lease is not None:
                 fence = Fence(lease, self._coordinator.instance_id, claim.epoch)
-        env = user.active_environment
-        market = self._markets.of(alert.instrument)
-        base = alert_notice(alert, env.value, market)
+        label = state.label(account.account)
+        base = alert_notice(alert, env.value, market, label)
         from_chat = alert.origin == ORIGIN_CLOSE
         confirming = options.confirm and not from_chat
         confirmed = False
@@ -659,7 +705,7 @@ class OrderPipeline:
         def guards() -> Refusal | None:
             return check_guards(
                 user=replace(user, paused=False) if from_chat else user,  # /close works paused
-                keys=keys,
+                account=account,
                 readiness=self._readiness,
                 alert=alert,
                 now=self._clock(),
@@ -671,7 +717,7 @@ class OrderPipeline:
         refusal = guards()
         if refusal is not None and refusal.code == FILL_NOT_READY and fill_wait > 0:
             # A socket that is reconnecting: hold the alert (bounded), then judge again.
-            await self._readiness.wait_ready(user_id, env, fill_wait)
+            await self._readiness.wait_ready(account.account.id, env, fill_wait)
             refusal = guards()
         reserve = (
             refusal is not None
@@ -686,17 +732,18 @@ class OrderPipeline:
         if refusal is not None or keys is None:
             await self._refuse(alert_id, user_id, user.chat_id, base, refusal)
             return
-        creds, account = credentials(keys)
-        ctx = _Context(user_id, user.chat_id, env, creds, account, fence)
+        creds, kis_account = credentials(keys)
+        ctx = _Context(user_id, user.chat_id, env, creds, kis_account, fence,
+                       account.account.id, label)
         if confirming and not confirmed:
             self._woken(
                 await self._confirm.ask(
                     alert_id=alert_id, user_id=user_id, chat_id=user.chat_id, env=env.value,
-                    seconds=options.confirm_seconds or 0, alert=alert,
+                    seconds=options.confirm_seconds or 0, alert=alert, account=label,
                 )
             )
             return
-        blocked = await self._still_blocked(user_id, alert.symbol, ctx)
+        blocked = await self._still_blocked(alert.symbol, ctx)
         if blocked is not None:
             await self._refuse(
                 alert_id,
@@ -732,6 +779,7 @@ class OrderPipeline:
             over = await self._limits.check(
                 alert_id=alert_id, user_id=user_id, limits=options.limits, market=market,
                 inst=alert.instrument, sized=sized, creds=creds, now=now,
+                account_id=account.account.id,
             )
             if over is not None:
                 await self._refuse(alert_id, user_id, ctx.chat_id, base, over)
@@ -745,8 +793,9 @@ class OrderPipeline:
             self._woken(
                 await self._after_hours.reserve(
                     alert_id=alert_id, user_id=user_id, chat_id=ctx.chat_id, creds=creds,
-                    account=account, market=market, alert=alert, sized=sized,
-                    subject=subject_from_alert(alert.to_json(), env.value), now=now,
+                    account=kis_account, market=market, alert=alert, sized=sized,
+                    subject=subject_from_alert(alert.to_json(), env.value, label), now=now,
+                    account_id=account.account.id,
                 )
             )
             return
@@ -796,6 +845,7 @@ class OrderPipeline:
             currency=market.currency.code,
             marketable=request.marketable,
             ignored_price=alert.ignored_price or "",
+            account=ctx.label,
         )
         if self._hooks.before_order is not None:
             await self._hooks.before_order(alert_id)
@@ -826,6 +876,7 @@ class OrderPipeline:
                         exchange=alert.exchange,
                         currency=market.currency.code,
                         fence=fence,
+                        account_id=ctx.account_id,
                     )
                 )
             )
@@ -857,7 +908,9 @@ class OrderPipeline:
             if written:
                 # The outcome may be unrecorded (the row still `pending`, e.g. a database
                 # error after KIS accepted): nothing more for this stock until reconciled.
-                self._blocked[(ctx.user_id, alert.symbol)] = written[0].id
+                self._blocked[job_key(ctx.account_id, ctx.user_id, alert.symbol)] = (
+                    written[0].id
+                )
             raise
 
     async def _send(
@@ -993,7 +1046,8 @@ class OrderPipeline:
                     ctx.chat_id,
                     replace(notice, order_no=order_no),
                     dedupe or notice_dedupe_key(
-                        NoticeKind.ORDER_ACCEPTED, ctx.user_id, ctx.env.value, order_no
+                        NoticeKind.ORDER_ACCEPTED, ctx.user_id, ctx.env.value, order_no,
+                        ctx.account_id,
                     ),
                 ),
             )
@@ -1102,10 +1156,10 @@ class OrderPipeline:
 
     # -- reconciliation -------------------------------------------------------------------
 
-    async def _still_blocked(self, user_id: int, symbol: str, ctx: _Context) -> int | None:
-        """The earlier order that still blocks this stock, after one more attempt to
-        settle it: a block would otherwise last until the next restart."""
-        key = (user_id, symbol)
+    async def _still_blocked(self, symbol: str, ctx: _Context) -> int | None:
+        """The earlier order that still blocks this stock of the account, after one more
+        attempt to settle it: a block would otherwise last until the next restart."""
+        key = job_key(ctx.account_id, ctx.user_id, symbol)
         blocked = self._blocked.get(key)
         if blocked is None:
             return None
@@ -1126,26 +1180,34 @@ class OrderPipeline:
             await self._reconcile_job_in_context(order)
 
     async def _reconcile_job_in_context(self, order: OrderRecord) -> None:
+        key = job_key(order.account_id, order.user_id, order.symbol)
         try:
-            user = await self._db(self._storage.users.get(order.user_id))
-            keys = await self._db(self._storage.key_sets.get(order.user_id, order.environment))
-            if user is None or keys is None:
+            state = await self._inputs.get(order.user_id)
+            account = None if state is None else state.account(order.account_id)
+            keys = None
+            if account is not None:
+                keys = await self._db(self._storage.key_sets.get(
+                    order.user_id, order.environment, account_id=account.account.id
+                ))
+            if state is None or account is None or keys is None:
                 log.warning("order %d: no user/keys left to reconcile with", order.id)
-                self._blocked[(order.user_id, order.symbol)] = order.id
+                self._blocked[key] = order.id
                 return
-            creds, account = credentials(keys)
-            ctx = _Context(user.id, user.chat_id, order.environment, creds, account)
+            creds, kis_account = credentials(keys)
+            ctx = _Context(state.user.id, state.user.chat_id, order.environment, creds,
+                           kis_account, None, account.account.id, state.label(account.account))
             await self._reconcile(order, ctx)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("reconciling order %d failed", order.id)
-            self._blocked[(order.user_id, order.symbol)] = order.id
+            self._blocked[key] = order.id
 
     async def _reconcile(self, order: OrderRecord, ctx: _Context) -> None:
         async def taken(order_no: str) -> bool:
             other = await self._db(
-                self._storage.orders.by_order_no(ctx.user_id, order_no, ctx.env)
+                self._storage.orders.by_order_no(ctx.user_id, order_no, ctx.env,
+                                                 account_id=ctx.account_id)
             )
             # KIS numbers orders per day: the same number on another day is another order.
             return (
@@ -1153,7 +1215,7 @@ class OrderPipeline:
             )
 
         verdict = await self._reconciler.check(order, ctx.creds, ctx.account, taken)
-        key = (order.user_id, order.symbol)
+        key = job_key(ctx.account_id, order.user_id, order.symbol)
         notice = Notice(
             kind=NoticeKind.ORDER_ACCEPTED,
             env=ctx.env.value,
@@ -1166,6 +1228,7 @@ class OrderPipeline:
             market=order.market,
             exchange=order.exchange if order.market != "KRX" else "",
             currency=order.currency,
+            account=ctx.label,
         )
         if verdict.outcome is Outcome.FOUND and verdict.execution is not None:
             found = verdict.execution

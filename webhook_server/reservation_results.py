@@ -84,15 +84,16 @@ class ReservationResults(PeriodicWork):
         rows = await self._storage.reserved.awaiting_result(
             (ReservationStatus.RESERVED, ReservationStatus.UNKNOWN, ReservationStatus.PENDING)
         )
-        by_user: dict[int, list[ReservedOrderRecord]] = defaultdict(list)
+        # KIS lists each account's reservations on its own.
+        by_account: dict[tuple[int, int | None], list[ReservedOrderRecord]] = defaultdict(list)
         for row in rows:
             if row.status is ReservationStatus.PENDING and now - row.created_at < IN_FLIGHT:
                 continue
             if row.status is ReservationStatus.RESERVED and now < self._due(row):
                 continue  # not sent by KIS yet
-            by_user[row.user_id].append(row)
+            by_account[(row.user_id, row.account_id)].append(row)
         told = 0
-        for user_id, records in by_user.items():
+        for (user_id, _), records in by_account.items():
             try:
                 told += await self._settle_user(user_id, records)
             except KisError as exc:
@@ -105,8 +106,12 @@ class ReservationResults(PeriodicWork):
 
     async def _settle_user(self, user_id: int, records: list[ReservedOrderRecord]) -> int:
         user = await self._storage.users.get(user_id)
-        keys = await self._storage.key_sets.get(user_id, records[0].environment)
-        if user is None or keys is None:
+        account_id = records[0].account_id
+        if user is None or account_id is None:
+            return 0
+        keys = await self._storage.key_sets.get(user_id, records[0].environment,
+                                                account_id=account_id)
+        if keys is None:
             return 0
         creds, account = keys.kis_access()
         start = min(r.entry_day for r in records)

@@ -110,12 +110,16 @@ class FillSettler:
             self._unchecked.pop(order_id, None)
         return outcome
 
-    async def settle_user(self, user_id: int, env: Environment) -> int:
-        """Settle every order of the user's KIS day that is not filled in full (e.g.
-        after the fill-notice subscription was down); returns how many were corrected."""
+    async def settle_user(
+        self, user_id: int, env: Environment, account_id: int | None = None
+    ) -> int:
+        """Settle every order of the user's (one account's) KIS day that is not filled in
+        full (e.g. after the fill-notice subscription was down); returns how many were
+        corrected."""
         day_start = self._clock().astimezone(KST).replace(hour=0, minute=0, second=0,
                                                           microsecond=0)
-        orders = await self._storage.orders.incomplete(user_id, env, day_start)
+        orders = await self._storage.orders.incomplete(user_id, env, day_start,
+                                                       account_id=account_id)
         corrected = 0
         for order in orders:
             if await self._settle_logged(order.id) is Settled.RECORDED:
@@ -132,8 +136,11 @@ class FillSettler:
         ):
             return Settled.NOTHING
         user = await self._storage.users.get(order.user_id)
-        keys = await self._storage.key_sets.get(order.user_id, order.environment)
-        if user is None or keys is None:
+        if user is None or order.account_id is None:
+            return Settled.NOTHING
+        keys = await self._storage.key_sets.get(order.user_id, order.environment,
+                                                account_id=order.account_id)
+        if keys is None:
             return Settled.NOTHING
         creds, account = credentials(keys)
         instrument = Instrument(order.market, order.symbol, order.exchange)
@@ -154,9 +161,12 @@ class FillSettler:
             return Settled.NOTHING
         amount = row.avg_price * row.filled_qty
         chat_id = user.chat_id
+        several = len(await self._storage.accounts.for_user(order.user_id)) > 1
+        named = await self._storage.accounts.get(order.account_id) if several else None
+        label = "" if named is None else named.name
 
         def notice(before: OrderRecord, after: OrderRecord) -> OutboxEntry:
-            return _settled_notice(chat_id, before, after)
+            return _settled_notice(chat_id, before, after, label)
 
         after, queued = await self._storage.orders.record_settlement(
             order.id, row.filled_qty, amount, notice
@@ -178,7 +188,9 @@ class FillSettler:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _settled_notice(chat_id: int, before: OrderRecord, after: OrderRecord) -> OutboxEntry:
+def _settled_notice(
+    chat_id: int, before: OrderRecord, after: OrderRecord, account: str = ""
+) -> OutboxEntry:
     missing = after.filled_qty - before.filled_qty
     tick = Decimal("0.0001") if after.currency == "USD" else Decimal(1)
     price = ((after.filled_amount - before.filled_amount) / Decimal(missing)).quantize(
@@ -202,6 +214,7 @@ def _settled_notice(chat_id: int, before: OrderRecord, after: OrderRecord) -> Ou
         market=after.market,
         exchange=after.exchange if after.market != "KRX" else "",
         currency=after.currency,
+        account=account,
     )
     dedupe = f"settled:{after.id}:{after.filled_qty}"
     return OutboxEntry(chat_id, notice.kind.value, notice.to_payload(), dedupe)

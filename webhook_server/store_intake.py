@@ -1,8 +1,10 @@
 """`StorageIntake`: the `AlertIntake` the web server uses in production.
 
-token → user (by the token's hash, cached in memory) → the alert durably stored with
-SPEC section 4's duplicate rule → handed to the order pipeline in memory → answered.
-The answer never waits for KIS.
+token → user (by the token's hash, cached in memory) → the accounts the alert is for
+→ the alert durably stored with SPEC section 4's duplicate rule (an alert for several
+accounts: one received alert and one row per account, in one transaction) → each
+account's row handed to the order pipeline in memory → answered. The answer never
+waits for KIS.
 
 Durability at a high alert rate comes from storage's group commit (`Alerts.accept`):
 concurrent accepts queue up while one transaction is being written, and the next
@@ -15,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final, Protocol
 
@@ -23,8 +25,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storage.crypto import hash_token
 from storage.facade import Storage
-from webhook_server.alert import Alert
-from webhook_server.dispatch import LOCAL, Route
+from storage.repositories.alerts import AlertLeg
+from webhook_server.alert import Alert, JSONValue
+from webhook_server.dispatch import Route
 from webhook_server.intake import (
     UNAVAILABLE,
     UNKNOWN_TOKEN,
@@ -43,13 +46,15 @@ UNAVAILABLE_LOG_EVERY_S: Final = 5.0
 
 @dataclass(frozen=True, slots=True)
 class AcceptedAlert:
-    """An alert just stored, handed to the pipeline without a database round trip."""
+    """An alert (one account's row of it) just stored, handed to the pipeline without
+    a database round trip."""
 
     alert_id: int
     user_id: int
     alert: Alert
     arrived: float = field(default_factory=time.perf_counter)  # monotonic, for latency
     claim: tuple[str | None, int] | None = None  # several instances: (lease, epoch) taken
+    account_id: int | None = None  # None: the user has no such account (refused)
 
 
 class AlertSink(Protocol):
@@ -57,8 +62,10 @@ class AlertSink(Protocol):
         """Queue an accepted alert; must not block (the HTTP answer waits on it)."""
         ...
 
-    async def route(self, user_id: int) -> Route:
-        """Where the user's new alert goes: acted on here, or by its key's owner."""
+    async def route(self, user_id: int, accounts: tuple[str, ...]) -> list[Route]:
+        """Where the user's new alert goes, one route per account it is for (`accounts`
+        as the alert names them; () = the default): acted on here, or by the owner of
+        that account's key."""
         ...
 
 
@@ -127,22 +134,46 @@ class StorageIntake:
         set_alert_context(user_id)  # this request's task only: its log lines name the user
         raw = body.decode("utf-8-sig")  # parse_alert decoded it already: cannot fail
         parsed = alert.to_json()
-        route = await self._sink.route(user_id)
-        claim = route.claim
-        # Several instances: taken here at once is recorded as taken (no claim elsewhere
-        # may take it too); one process records nothing of the kind.
-        taken = None if claim is None or route is LOCAL else (self._instance_id, claim.epoch)
-        result = await self._storage.alerts.accept(
-            user_id, raw, parsed, alert.id, received_at, lease=route.lease, claim=taken,
-        )
+        routes = await self._sink.route(user_id, alert.accounts)
+        if len(routes) == 1:
+            route = routes[0]
+            result = await self._storage.alerts.accept(
+                user_id, raw, _for_account(parsed, alert, route), alert.id, received_at,
+                lease=route.lease, claim=self._taken(route), account_id=route.account_id,
+            )
+            rows: tuple[int, ...] = (result.alert_id,)
+        else:
+            legs = [
+                AlertLeg(route.account_id, _for_account(parsed, alert, route), route.lease,
+                         self._taken(route))
+                for route in routes
+            ]
+            result = await self._storage.alerts.accept(
+                user_id, raw, parsed, alert.id, received_at, legs=legs
+            )
+            rows = result.legs
         set_alert_context(alert_id=result.alert_id)
         if result.duplicate:
             return Duplicate(str(result.alert_id))
-        if claim is not None:  # this instance acts on it (else its key's owner does)
-            with detached():  # the pipeline's workers serve many alerts; each job sets its own
-                self._sink.submit(AcceptedAlert(result.alert_id, user_id, alert, arrived,
-                                                (claim.lease, claim.epoch)))
+        with detached():  # the pipeline's workers serve many alerts; each job sets its own
+            for route, row in zip(routes, rows, strict=True):
+                claim = route.claim
+                if claim is None:
+                    continue  # the owner of that account's key acts on it
+                account_alert = (
+                    replace(alert, accounts=(route.name,)) if alert.accounts else alert
+                )
+                self._sink.submit(AcceptedAlert(row, user_id, account_alert, arrived,
+                                                (claim.lease, claim.epoch), route.account_id))
         return Accepted(str(result.alert_id))
+
+    def _taken(self, route: Route) -> tuple[str, int] | None:
+        """Several instances: taken here at once is recorded as taken (no claim elsewhere
+        may take it too); one process records nothing of the kind."""
+        claim = route.claim
+        if claim is None or not route.shared:
+            return None
+        return (self._instance_id, claim.epoch)
 
     async def _user_for(self, token: str, client: str) -> int | None:
         digest = hash_token(token)
@@ -162,6 +193,15 @@ class StorageIntake:
                 del self._users[next(iter(self._users))]
         self._users[digest] = user.id
         return user.id
+
+
+def _for_account(
+    parsed: dict[str, JSONValue], alert: Alert, route: Route
+) -> dict[str, JSONValue]:
+    """What one account's row stores: the alert with the one account it is for."""
+    if not alert.accounts:
+        return parsed
+    return {**parsed, "account": route.name}
 
 
 __all__ = [

@@ -1,5 +1,5 @@
-"""`/delete` (2FA): forget the user's keys, revoke and forget their KIS access tokens,
-and the webhook token."""
+"""`/delete` (2FA): forget the keys of every account of the user (and every account but
+the default), revoke and forget their KIS access tokens, and the webhook token."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ async def confirmed_delete(
             with contextlib.suppress(Exception):  # best effort: the keys go regardless
                 await storage.tokens.delete(kind, app_key, keys.environment)
     await storage.key_sets.delete_all(user.id)
+    await storage.accounts.keep_only_default(user.id)
     # The webhook URL was a credential too: the old one stops working.
     old = await storage.users.webhook_token(user.id)
     await storage.users.rotate_webhook_token(user.id)

@@ -15,9 +15,10 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
+from bot.account_args import account_named
 from bot.callbacks import replier, settle
 from bot.cards import subject_text
-from bot.formatting import env_label, money, side_label, stock, won
+from bot.formatting import env_and_account, env_label, money, side_label, stock, won
 from bot.pnl import kis_reason
 from bot.portfolio_keyboards import (
     CancelOrder,
@@ -28,7 +29,7 @@ from bot.portfolio_keyboards import (
 )
 from bot.routers.portfolio import keys_or_say
 from bot.texts import Lang, t
-from bot.views import orders_message
+from bot.views import account_names, orders_message
 from kis.client import KisClient
 from kis.errors import KisApiError, KisError, KisServerError, OrderOutcomeUnknown
 from kis.markets import Instrument, Markets, SymbolError
@@ -37,9 +38,10 @@ from storage.portfolio_notices import subject_from_reservation
 from storage.portfolio_records import CancelStatus, ReservationStatus, ReservedOrderRecord
 from storage.records import OrderRecord, OrderStatus, UserRecord
 
-CloseOrders = Callable[[int, Instrument, str], Awaitable[int | None]]
-"""Store a `/close` sell of an instrument for a user under a key and wake the pipeline;
-the alert id, or None when the key was used before."""
+CloseOrders = Callable[[int, Instrument, str, int | None], Awaitable[int | None]]
+"""Store a `/close` sell of an instrument for a user under a key, in an account (None:
+the default), and wake the pipeline; the alert id, or None when the key was used
+before."""
 
 OPEN_STATUSES = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
 RESERVATION_LOOKAHEAD = timedelta(days=10)
@@ -72,7 +74,8 @@ async def orders(
             marks[order.id] = t(lang, "orders.partial_mark" if partial else "orders.open_mark")
             if status not in (CancelStatus.REQUESTED, CancelStatus.UNKNOWN):
                 cancellable.append((order.id, order.symbol))
-    lines = [orders_message(lang, recent, marks)]
+    names = account_names(await storage.accounts.for_user(user.id))
+    lines = [orders_message(lang, recent, marks, names)]
     if cancellable:
         lines.append(t(lang, "orders.open_hint"))
     reserved = await storage.reserved.open_for_user(user.id)
@@ -113,7 +116,9 @@ async def cancel_order(
     if not await storage.cancels.claim(order.id, user.id):
         await say(t(lang, "cancel.already", id=order_id))
         return
-    keys = await storage.key_sets.get(user.id, order.environment)
+    keys = None if order.account_id is None else await storage.key_sets.get(
+        user.id, order.environment, account_id=order.account_id
+    )
     if keys is None:
         await storage.cancels.finish(order.id, CancelStatus.REFUSED, "no keys")
         await say(t(lang, "cancel.failed", id=order_id, reason="/keys"))
@@ -154,7 +159,9 @@ async def cancel_reservation(
     if record is None or record.seq is None:
         await say(t(lang, "cancel.not_open", id=callback_data.reservation_id))
         return
-    keys = await storage.key_sets.get(user.id, record.environment)
+    keys = None if record.account_id is None else await storage.key_sets.get(
+        user.id, record.environment, account_id=record.account_id
+    )
     if keys is None:
         await storage.reserved.finish_cancel(record.id, False, "no keys")
         await say(t(lang, "cancel.failed", id=record.id, reason="/keys"))
@@ -188,11 +195,14 @@ async def close(
     message: Message, command: CommandObject, user: UserRecord, lang: Lang, storage: Storage,
     kis: KisClient, markets: Markets,
 ) -> None:
-    target = (command.args or "").strip()
+    target, _, name = (command.args or "").strip().partition(" ")
     if not target:
         await message.answer(t(lang, "close.usage"))
         return
-    keys = await keys_or_say(message, user, lang, storage)
+    holder = await account_named(message, user, lang, storage, name.strip())
+    if holder is None:
+        return
+    keys = await keys_or_say(message, user, lang, storage, holder)
     if keys is None:
         return
     creds, account = keys.kis_access()
@@ -226,10 +236,11 @@ async def close(
     except KisError as exc:
         await message.answer(t(lang, "balance.failed", reason=kis_reason(exc)))
         return
-    env = env_label(lang, keys.environment.value)
+    several = len(await storage.accounts.for_user(user.id)) > 1
+    env = env_and_account(lang, keys.environment.value, holder.name if several else "")
     await message.answer(
         t(lang, "close.ask", env=env, lines="\n".join(lines)),
-        reply_markup=close_keyboard(lang, secrets.token_hex(6), exchange, symbol),
+        reply_markup=close_keyboard(lang, secrets.token_hex(6), exchange, symbol, holder.id),
     )
 
 
@@ -241,10 +252,17 @@ async def close_pressed(
     if not callback_data.sell:
         await settle(query, t(lang, "close.dropped"))
         return
-    keys = await storage.key_sets.get(user.id, user.active_environment)
-    if keys is None:
-        await replier(query)(t(lang, "balance.no_keys",
-                                env=env_label(lang, user.active_environment.value)))
+    holder = (
+        await storage.accounts.get(callback_data.account) if callback_data.account
+        else await storage.accounts.default(user.id)
+    )
+    keys = None
+    if holder is not None and holder.user_id == user.id:
+        keys = await storage.key_sets.get(user.id, holder.active_environment,
+                                          account_id=holder.id)
+    if holder is None or keys is None:
+        env = user.active_environment if holder is None else holder.active_environment
+        await replier(query)(t(lang, "balance.no_keys", env=env_label(lang, env.value)))
         return
     creds, account = keys.kis_access()
     try:
@@ -263,7 +281,7 @@ async def close_pressed(
     sent = 0
     for inst in instruments:
         key = f"close:{callback_data.nonce}:{inst.exchange}:{inst.symbol}"
-        if await close_orders(user.id, inst, key) is not None:
+        if await close_orders(user.id, inst, key, holder.id) is not None:
             sent += 1
     if sent:
         await storage.audit.record(user.id, "close", {"sells": sent})

@@ -18,10 +18,10 @@ _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "‘": 
 
 
 class AlertTester(Protocol):
-    """Sizes an alert message against a user's account with fresh KIS figures and says
-    what would be ordered (or why not), sending no order (wired in by `moahook`)."""
+    """Sizes an alert message against each account it is for with fresh KIS figures and
+    says what would be ordered (or why not), sending no order (wired in by `moahook`)."""
 
-    async def dry_run(self, user_id: int, body: bytes) -> Notice: ...
+    async def dry_run(self, user_id: int, body: bytes) -> list[Notice]: ...
 
 
 async def test_alert(
@@ -35,7 +35,8 @@ async def test_alert(
     if alert_tester is None:
         await message.answer(t(lang, "test.unavailable"))
         return
-    await message.answer(format_dry_run(await alert_tester.dry_run(user.id, body.encode()), lang))
+    notices = await alert_tester.dry_run(user.id, body.encode())
+    await message.answer("\n\n".join(format_dry_run(notice, lang) for notice in notices))
 
 
 def build_router() -> Router:

@@ -1,5 +1,6 @@
 """One repository per aggregate; each method is one short transaction."""
 
+from storage.repositories.accounts import Accounts
 from storage.repositories.activity import Activity
 from storage.repositories.alerts import Alerts
 from storage.repositories.audit import Audit
@@ -23,6 +24,7 @@ from storage.repositories.users import Users
 from storage.repositories.websessions import WebSessions
 
 __all__ = [
+    "Accounts",
     "Activity",
     "Alerts",
     "Audit",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlmodel import col
 
 from kis.env import Environment
@@ -53,9 +53,11 @@ class Activity:
             )
 
     async def sale_costs(
-        self, user_id: int, environment: Environment, order_nos: list[str]
+        self, user_id: int, environment: Environment, order_nos: list[str],
+        account_id: int | None = None,
     ) -> dict[str, Decimal]:
-        """KIS order number → the cost basis its sell was sized at (moahook's orders)."""
+        """KIS order number → the cost basis its sell was sized at (moahook's orders; of
+        one account with `account_id`)."""
         if not order_nos:
             return {}
         async with self._db.session() as session:
@@ -65,6 +67,7 @@ class Activity:
                     .join(SaleCost, col(SaleCost.alert_id) == col(Order.alert_id))
                     .where(
                         col(Order.user_id) == user_id,
+                        *_of_account(Order, account_id),
                         col(Order.environment) == environment.value,
                         col(Order.order_no).in_(order_nos),
                     )
@@ -75,7 +78,7 @@ class Activity:
 
     async def orders_between(
         self, user_id: int, environment: Environment, market: str, start: datetime,
-        end: datetime,
+        end: datetime, account_id: int | None = None,
     ) -> list[OrderRecord]:
         async with self._db.session() as session:
             rows = (
@@ -83,6 +86,7 @@ class Activity:
                     select(Order)
                     .where(
                         col(Order.user_id) == user_id,
+                        *_of_account(Order, account_id),
                         col(Order.environment) == environment.value,
                         col(Order.market) == market,
                         col(Order.created_at) >= start,
@@ -94,7 +98,8 @@ class Activity:
         return [order_record(row) for row in rows]
 
     async def refused_between(
-        self, user_id: int, market: str, start: datetime, end: datetime
+        self, user_id: int, market: str, start: datetime, end: datetime,
+        account_id: int | None = None,
     ) -> list[AlertRecord]:
         """Alerts the guards refused in the period, for `market`'s instruments."""
         async with self._db.session() as session:
@@ -103,6 +108,7 @@ class Activity:
                     select(Alert)
                     .where(
                         col(Alert.user_id) == user_id,
+                        *([] if account_id is None else [col(Alert.account_id) == account_id]),
                         col(Alert.status) == AlertStatus.REFUSED.value,
                         col(Alert.received_at) >= start,
                         col(Alert.received_at) < end,
@@ -127,7 +133,7 @@ class Activity:
 
     async def fills_between(
         self, user_id: int, environment: Environment, market: str, start: datetime,
-        end: datetime,
+        end: datetime, account_id: int | None = None,
     ) -> list[FilledTrade]:
         """Fills of moahook's orders in the period, oldest first, with each sell's cost."""
         async with self._db.session() as session:
@@ -138,6 +144,7 @@ class Activity:
                     .outerjoin(SaleCost, col(SaleCost.alert_id) == col(Order.alert_id))
                     .where(
                         col(Fill.user_id) == user_id,
+                        *_of_account(Fill, account_id),
                         col(Fill.environment) == environment.value,
                         col(Fill.market) == market,
                         col(Fill.filled_at) >= start,
@@ -162,3 +169,10 @@ class Activity:
             )
             for fill, order, cost in rows
         ]
+
+
+def _of_account(
+    model: type[Order] | type[Fill], account_id: int | None
+) -> list[ColumnElement[bool]]:
+    """Rows of one account (None: of every account of the user)."""
+    return [] if account_id is None else [col(model.account_id) == account_id]

@@ -23,13 +23,14 @@ from sqlalchemy import (
     and_,
     bindparam,
     exists,
+    func,
     insert,
     literal_column,
     or_,
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import col
 
@@ -74,6 +75,7 @@ _INSERT_COLUMNS: Final = [
     "lease",
     "claimed_by",
     "claim_epoch",
+    "account_id",
 ]
 JOBS_CHANNEL: Final = "jobs"  # signal: alerts for this lease are waiting
 
@@ -103,6 +105,8 @@ def _record(row: Alert) -> AlertRecord:
         reason_key=row.reason_key,
         reason_params=row.reason_params,
         lease=row.lease,
+        account_id=row.account_id,
+        parent_id=row.parent_id,
     )
 
 
@@ -117,10 +121,15 @@ def reason_values(reason: Reason | str | None) -> dict[str, object]:
     }
 
 
+# What a repeat answers with: the received alert (the parent of one account's row).
+_RECEIVED_ID: Final = func.coalesce(col(Alert.parent_id), col(Alert.id))
+
+
 def _earlier(by_key: bool) -> Select[int | None]:
-    """Ids of this user's alerts that a new one would repeat (SPEC section 4)."""
+    """Ids of this user's alerts that a new one would repeat (SPEC section 4): a message
+    for several accounts repeats while any of its accounts' rows would block."""
     match = col(Alert.idempotency_key) if by_key else col(Alert.body_hash)
-    return select(col(Alert.id)).where(
+    return select(_RECEIVED_ID).where(
         col(Alert.user_id) == bindparam("user_id"),
         match == bindparam("match"),
         col(Alert.received_at) > bindparam("cutoff", type_=UtcDateTime()),
@@ -142,6 +151,7 @@ def _insert_unless_earlier(by_key: bool) -> ReturningInsert[int | None]:
         bindparam("v_lease", type_=String()),
         bindparam("v_claimed_by", type_=String()),
         bindparam("v_claim_epoch", type_=BigInteger()),
+        bindparam("v_account_id", type_=BigInteger()),
     ).where(~exists(_earlier(by_key)))
     return insert(Alert).from_select(_INSERT_COLUMNS, source).returning(col(Alert.id))
 
@@ -150,6 +160,9 @@ _INSERT_UNLESS_EARLIER: Final = {flag: _insert_unless_earlier(flag) for flag in 
 _FIRST_EARLIER: Final = {
     flag: _earlier(flag).order_by(col(Alert.id)).limit(1) for flag in (True, False)
 }
+# One account's row of a message for several accounts (its received alert stored first).
+_INSERT_LEG: Final = insert(Alert).returning(col(Alert.id))
+_LEG_KEYS: Final = frozenset({*_INSERT_COLUMNS, "parent_id"})
 
 
 _EARLIER_KEYS: Final = frozenset({"user_id", "match", "cutoff"})
@@ -171,6 +184,7 @@ class _DirectStep:
     first_values: tuple[object, ...]
     duplicate: Prepared
     item: _Pending
+    leg: Prepared
 
 
 def _accept_steps(conn: sqlite3.Connection, steps: Sequence[_DirectStep]) -> list[AcceptResult]:
@@ -180,7 +194,14 @@ def _accept_steps(conn: sqlite3.Connection, steps: Sequence[_DirectStep]) -> lis
     for step in steps:
         inserted = conn.execute(step.insert_sql, step.insert_values).fetchall()
         if inserted:
-            results.append(AcceptResult(alert_id=require_id(inserted[0][0]), duplicate=False))
+            alert_id = require_id(inserted[0][0])
+            legs = tuple(
+                require_id(
+                    conn.execute(step.leg.sql, step.leg.positional(values)).fetchall()[0][0]
+                )
+                for values in step.item.leg_values(alert_id)
+            )
+            results.append(AcceptResult(alert_id=alert_id, duplicate=False, legs=legs))
             continue
         first = require_id(conn.execute(step.first_sql, step.first_values).fetchall()[0][0])
         conn.execute(
@@ -191,12 +212,34 @@ def _accept_steps(conn: sqlite3.Connection, steps: Sequence[_DirectStep]) -> lis
 
 
 _SEEN: Final = select(
-    col(Alert.id),
+    _RECEIVED_ID,
     col(Alert.user_id),
     col(Alert.idempotency_key),
     col(Alert.body_hash),
     col(Alert.received_at),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertLeg:
+    """One account's row of a message for several accounts (SPEC section 16): what it
+    is parsed as for that account, and, with several instances, the lease of that
+    account's KIS key and this instance's claim when it holds it."""
+
+    account_id: int | None  # None: no account of that name (the row is refused)
+    parsed: Mapping[str, object] | None
+    lease: str | None = None
+    claim: tuple[str, int] | None = None
+
+
+def _status(claim: tuple[str, int] | None) -> str:
+    """Claimed at once by an instance that holds its lease: being processed there."""
+    return (AlertStatus.PROCESSING if claim else AlertStatus.ACCEPTED).value
+
+
+def _claim_values(lease: str | None, claim: tuple[str, int] | None) -> dict[str, object]:
+    holder, epoch = claim or (None, None)
+    return {"lease": lease, "claimed_by": holder, "claim_epoch": epoch}
 
 
 @dataclass(slots=True)
@@ -210,15 +253,37 @@ class _Pending:
     future: asyncio.Future[AcceptResult]
     lease: str | None = None
     claim: tuple[str, int] | None = None
+    account_id: int | None = None
+    legs: tuple[AlertLeg, ...] = ()  # two or more: one row per account besides this one
 
     @property
     def status(self) -> str:
-        """Claimed at once by an instance that holds its lease: being processed there."""
-        return (AlertStatus.PROCESSING if self.claim else AlertStatus.ACCEPTED).value
+        if self.legs:
+            return AlertStatus.FANNED_OUT.value  # its accounts' rows are acted on
+        return _status(self.claim)
 
     def claim_values(self) -> dict[str, object]:
-        holder, epoch = self.claim or (None, None)
-        return {"lease": self.lease, "claimed_by": holder, "claim_epoch": epoch}
+        return {**_claim_values(self.lease, self.claim), "account_id": self.account_id}
+
+    def leg_values(self, parent_id: int) -> list[dict[str, object]]:
+        """The rows of its accounts, once the received alert is `parent_id`: they carry
+        its idempotency key and body hash, so a repeat of the message finds them."""
+        return [
+            {
+                "user_id": self.user_id,
+                "received_at": self.now,
+                "raw_body": "",  # kept once, on the received alert
+                "parsed": None if leg.parsed is None else dict(leg.parsed),
+                "idempotency_key": self.key,
+                "body_hash": self.digest,
+                "status": _status(leg.claim),
+                "updated_at": self.now,
+                **_claim_values(leg.lease, leg.claim),
+                "account_id": leg.account_id,
+                "parent_id": parent_id,
+            }
+            for leg in self.legs
+        ]
 
     def params(self) -> dict[str, object]:
         """Parameters of the prebuilt single-alert statements."""
@@ -255,7 +320,7 @@ class _Pending:
         reason = Reason(f"a repeat of alert #{first_id}, dropped", "duplicate",
                         {"alert_id": str(first_id)})
         return {**self.values(), "status": AlertStatus.DUPLICATE.value,
-                "lease": None, "claimed_by": None, "claim_epoch": None,
+                "lease": None, "claimed_by": None, "claim_epoch": None, "account_id": None,
                 **reason_values(reason)}
 
 
@@ -297,8 +362,15 @@ class Alerts:
         *,
         lease: str | None = None,
         claim: tuple[str, int] | None = None,
+        account_id: int | None = None,
+        legs: Sequence[AlertLeg] = (),
     ) -> AcceptResult:
         """Stores the alert unless it repeats one already accepted (SPEC section 4).
+
+        `account_id`: the account its order goes to. With two or more `legs` (a message
+        for several accounts), the alert is stored as received (status `fanned_out`)
+        and each leg as its own row, all in one transaction; `AcceptResult.legs` are
+        their ids, in the legs' order (the rows the pipeline acts on).
 
         Concurrent calls are gathered into one transaction (group commit): a burst of
         alerts costs one commit, and each caller gets its answer once its batch is
@@ -319,8 +391,10 @@ class Alerts:
             digest=body_hash(raw_body),
             now=now or self._clock(),
             future=asyncio.get_running_loop().create_future(),
-            lease=lease,
-            claim=claim,
+            lease=None if len(legs) > 1 else lease,
+            claim=None if len(legs) > 1 else claim,
+            account_id=None if len(legs) > 1 else account_id,
+            legs=tuple(legs) if len(legs) > 1 else (),
         )
         self._queue.append(pending)
         if self._drainer is None or self._drainer.done():
@@ -338,7 +412,7 @@ class Alerts:
             try:
                 if self._db.has_direct:
                     results = await self._accept_direct(batch)
-                elif len(batch) == 1 and self._db.is_sqlite:
+                elif len(batch) == 1 and self._db.is_sqlite and not batch[0].legs:
                     results = [await self._accept_single(batch[0])]
                 else:
                     # urgent: HTTP answers wait on this; other writers queue behind it
@@ -376,8 +450,12 @@ class Alerts:
     ) -> None:
         """New alerts for a lease held elsewhere: wake its owner when this commits."""
         leases = sorted({
-            item.lease for item, result in zip(batch, results, strict=True)
-            if item.lease is not None and item.claim is None and not result.duplicate
+            lease for item, result in zip(batch, results, strict=True)
+            if not result.duplicate
+            for lease, claim in (
+                [(leg.lease, leg.claim) for leg in item.legs] or [(item.lease, item.claim)]
+            )
+            if lease is not None and claim is None
         })
         if leases and self._signals is not None:
             await self._signals.notify_many_in(session, JOBS_CHANNEL, leases)
@@ -388,6 +466,7 @@ class Alerts:
         autocommit statement). The writer lock orders it against every other write."""
         steps: list[_DirectStep] = []
         duplicate = self._db.prepare(_INSERT_DUPLICATE, _DUPLICATE_KEYS)
+        leg = self._db.prepare(_INSERT_LEG, _LEG_KEYS)
         for item in batch:
             by_key = item.key is not None
             params = item.params()
@@ -395,9 +474,10 @@ class Alerts:
             first = self._db.prepare(_FIRST_EARLIER[by_key], _EARLIER_KEYS)
             steps.append(
                 _DirectStep(insert.sql, insert.positional(params), first.sql,
-                            first.positional(params), duplicate, item)
+                            first.positional(params), duplicate, item, leg)
             )
-        if len(steps) == 1:  # autocommit: the repeat's record, if any, is a second commit
+        if len(steps) == 1 and not batch[0].legs:
+            # autocommit: the repeat's record, if any, is a second commit
             return await self._db.write_direct(lambda conn: _accept_steps(conn, steps),
                                                urgent=True)
         return await self._db.write_direct(
@@ -426,7 +506,8 @@ class Alerts:
         conn = await session.connection()
         new_id = (await conn.execute(_INSERT_UNLESS_EARLIER[by_key], params)).scalar()
         if new_id is not None:
-            return AcceptResult(alert_id=new_id, duplicate=False)
+            (legs,) = await _insert_legs(conn, [item], [new_id])
+            return AcceptResult(alert_id=new_id, duplicate=False, legs=legs)
         first = require_id((await conn.execute(_FIRST_EARLIER[by_key], params)).scalar_one())
         await conn.execute(_INSERT_DUPLICATE, [item.duplicate_values(first)])
         return AcceptResult(alert_id=first, duplicate=True)
@@ -478,11 +559,13 @@ class Alerts:
                 [item.values() for item in fresh],
             )
             ids = [require_id(new_id) for new_id in inserted.scalars()]
+        legs = await _insert_legs(conn, fresh, ids)
         results: list[AcceptResult] = []
         dropped: list[dict[str, object]] = []
         for item, entry in zip(batch, outcome, strict=True):
             if isinstance(entry, int):
-                results.append(AcceptResult(alert_id=ids[entry], duplicate=False))
+                results.append(AcceptResult(alert_id=ids[entry], duplicate=False,
+                                            legs=legs[entry]))
                 continue
             first_id = ids[-entry.id - 1] if entry.id < 0 else entry.id
             results.append(AcceptResult(alert_id=first_id, duplicate=True))
@@ -627,12 +710,14 @@ class Alerts:
         return True
 
     async def recent(self, user_id: int, limit: int = 20) -> list[AlertRecord]:
-        """Newest first (`/log`)."""
+        """Newest first (`/log`): a message for several accounts shows as its accounts'
+        rows, each with its own outcome."""
         async with self._db.session() as session:
             rows = (
                 await session.execute(
                     select(Alert)
-                    .where(col(Alert.user_id) == user_id)
+                    .where(col(Alert.user_id) == user_id,
+                           col(Alert.status) != AlertStatus.FANNED_OUT.value)
                     .order_by(col(Alert.id).desc())
                     .limit(limit)
                 )
@@ -664,6 +749,24 @@ class Alerts:
     ) -> None:
         async with self._db.transaction() as session:
             await finish_in(session, alert_id, status, reason, self._clock())
+
+
+async def _insert_legs(
+    conn: AsyncConnection, items: Sequence[_Pending], parent_ids: Sequence[int]
+) -> list[tuple[int, ...]]:
+    """The accounts' rows of each new alert that has them (one statement for all)."""
+    rows = [
+        values
+        for item, parent_id in zip(items, parent_ids, strict=True)
+        for values in item.leg_values(parent_id)
+    ]
+    if not rows:
+        return [() for _ in items]
+    inserted = await conn.execute(
+        insert(Alert).returning(col(Alert.id), sort_by_parameter_order=True), rows
+    )
+    ids = iter(require_id(new_id) for new_id in inserted.scalars())
+    return [tuple(next(ids) for _ in item.legs) for item in items]
 
 
 async def finish_in(

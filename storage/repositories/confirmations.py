@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.db import Database
-from storage.models import Alert, Confirmation, User
+from storage.models import AccountRow, Alert, Confirmation, User
 from storage.portfolio_notices import ConfirmExpired, card_payload, subject_from_alert
 from storage.portfolio_records import (
     ConfirmationRecord,
@@ -188,8 +188,18 @@ class Confirmations:
         alert = await session.get(Alert, record.alert_id)
         user = await session.get(User, record.user_id)
         env = user.active_environment if user is not None else ""
+        label = ""
+        account = None
+        if alert is not None and alert.account_id is not None:
+            account = await session.get(AccountRow, alert.account_id)
+        if account is not None:
+            env = account.active_environment
+            several = (await session.execute(
+                select(func.count()).where(col(AccountRow.user_id) == record.user_id)
+            )).scalar_one() > 1
+            label = account.name if several else ""
         card = ConfirmExpired(
-            record.id, subject_from_alert(alert.parsed if alert else None, env)
+            record.id, subject_from_alert(alert.parsed if alert else None, env, label)
         )
         return OutboxEntry(record.chat_id, card.kind.value, card_payload(card),
                            expiry_dedupe(record.id))

@@ -1,6 +1,6 @@
-"""Fill-notice connection states as their KIS key's owner sees them, for every instance
-(several instances: the bot's `/status` or a key check may run where the connection
-does not)."""
+"""Fill-notice connection states of accounts as their KIS key's owner sees them, for
+every instance (several instances: the bot's `/status` or a key check may run where
+the connection does not)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ from storage.repositories._sql import Clock, upsert
 from storage.signals import Signals
 from storage.types import utcnow
 
-STATES_CHANNEL: Final = "fill_states"  # signal: a user's published state changed
+STATES_CHANNEL: Final = "fill_states"  # signal: an account's published state changed
 
 
 @dataclass(frozen=True, slots=True)
 class PublishedState:
+    account_id: int
     user_id: int
     environment: Environment
     hts_id: str
@@ -35,7 +36,8 @@ class PublishedState:
 
 def _record(row: FillSession) -> PublishedState:
     return PublishedState(
-        row.user_id, Environment(row.environment), row.hts_id, row.status, row.reason,
+        row.account_id, row.user_id, Environment(row.environment), row.hts_id, row.status,
+        row.reason,
         row.since, row.instance, row.updated_at,
     )
 
@@ -48,6 +50,7 @@ class FillSessions:
 
     async def publish(
         self,
+        account_id: int,
         user_id: int,
         environment: Environment,
         hts_id: str,
@@ -57,20 +60,21 @@ class FillSessions:
         instance: str,
     ) -> None:
         values: dict[str, object] = {
-            "user_id": user_id, "environment": Environment(environment).value,
+            "account_id": account_id, "user_id": user_id,
+            "environment": Environment(environment).value,
             "hts_id": hts_id, "status": status, "reason": reason, "since": since,
             "instance": instance, "updated_at": self._clock(),
         }
         async with self._db.transaction() as session:
             await session.execute(
-                upsert(self._db.dialect, FillSession, values, ["user_id"],
-                       [k for k in values if k != "user_id"])
+                upsert(self._db.dialect, FillSession, values, ["account_id"],
+                       [k for k in values if k != "account_id"])
             )
-            await self._signals.notify_in(session, STATES_CHANNEL, str(user_id))
+            await self._signals.notify_in(session, STATES_CHANNEL, str(account_id))
 
-    async def get(self, user_id: int) -> PublishedState | None:
+    async def get(self, account_id: int) -> PublishedState | None:
         async with self._db.session() as session:
-            row = await session.get(FillSession, user_id)
+            row = await session.get(FillSession, account_id)
             return None if row is None else _record(row)
 
     async def all(self) -> list[PublishedState]:
@@ -78,7 +82,9 @@ class FillSessions:
             rows = (await session.execute(select(FillSession))).scalars().all()
         return [_record(row) for row in rows]
 
-    async def forget(self, user_id: int) -> None:
+    async def forget(self, account_id: int) -> None:
         async with self._db.transaction() as session:
-            await session.execute(delete(FillSession).where(col(FillSession.user_id) == user_id))
-            await self._signals.notify_in(session, STATES_CHANNEL, str(user_id))
+            await session.execute(
+                delete(FillSession).where(col(FillSession.account_id) == account_id)
+            )
+            await self._signals.notify_in(session, STATES_CHANNEL, str(account_id))

@@ -55,6 +55,7 @@ def _record(row: Fill) -> FillRecord:
         notice_key=row.notice_key,
         market=row.market,
         currency=row.currency,
+        account_id=row.account_id,
     )
 
 
@@ -76,8 +77,10 @@ class Fills:
         notice_key: str,
         market: str = "KRX",
         currency: str = "KRW",
+        account_id: int | None = None,
     ) -> FillResult:
         """Stores one fill; a notice seen before (same `notice_key`) changes nothing.
+        `account_id`: the account the notice is for (its order is that account's).
 
         A fill whose order number is not known yet is kept unlinked and attached
         when `Orders.mark_accepted` learns the number.
@@ -86,6 +89,7 @@ class Fills:
             return await self._record_in(
                 session, user_id, environment, order_no, quantity=quantity, price=price,
                 filled_at=filled_at, notice_key=notice_key, market=market, currency=currency,
+                account_id=account_id,
             )
 
     async def record_and_queue(
@@ -101,6 +105,7 @@ class Fills:
         market: str = "KRX",
         currency: str = "KRW",
         notice: NoticeFor,
+        account_id: int | None = None,
     ) -> tuple[FillResult, OutboxMessage | None]:
         """`record`, and for a new fill the chat message `notice(result)` queued in the
         same transaction: the fill and its notice are stored together or not at all.
@@ -112,7 +117,7 @@ class Fills:
             sql = self._statements = self._statements or _Statements(self._db)
             fill = _FillParams(
                 user_id, Environment(environment).value, order_no, quantity, price,
-                filled_at, notice_key, self._clock(), market, currency,
+                filled_at, notice_key, self._clock(), market, currency, account_id,
             )
 
             def work(conn: sqlite3.Connection) -> tuple[FillResult, OutboxMessage | None]:
@@ -124,6 +129,7 @@ class Fills:
             result = await self._record_in(
                 session, user_id, environment, order_no, quantity=quantity, price=price,
                 filled_at=filled_at, notice_key=notice_key, market=market, currency=currency,
+                account_id=account_id,
             )
             entry = notice(result) if result.new else None
             if entry is None:
@@ -146,12 +152,14 @@ class Fills:
         notice_key: str,
         market: str = "KRX",
         currency: str = "KRW",
+        account_id: int | None = None,
     ) -> FillResult:
         env = Environment(environment).value
         # The order is found inside the INSERT (one round trip instead of two).
-        order_of_notice = _order_of_notice(user_id, env, order_no)
+        order_of_notice = _order_of_notice(user_id, account_id, env, order_no)
         values: dict[str, object] = {
             "user_id": user_id,
+            "account_id": account_id,
             "order_id": order_of_notice,
             "environment": env,
             "order_no": order_no,
@@ -213,13 +221,15 @@ class Fills:
 
 
 def _order_of_notice(
-    user_id: object, environment: object, order_no: object
+    user_id: object, account_id: object, environment: object, order_no: object
 ) -> ScalarSelect[int | None]:
-    """The newest order with the notice's order number (values or bind parameters)."""
+    """The account's newest order with the notice's order number (values or bind
+    parameters): KIS numbers each account's orders on its own."""
     return (
         select(col(Order.id))
         .where(
             col(Order.user_id) == user_id,
+            col(Order.account_id).is_not_distinct_from(account_id),
             col(Order.environment) == environment,
             col(Order.order_no) == order_no,
         )
@@ -271,9 +281,10 @@ class _FillParams:
     now: datetime
     market: str
     currency: str
+    account_id: int | None
 
 
-_OF_ORDER: Final = frozenset({"user_id", "environment", "order_no"})
+_OF_ORDER: Final = frozenset({"user_id", "account_id", "environment", "order_no"})
 _FILL_VALUES: Final = (
     "quantity", "price", "filled_at", "notice_key", "created_at", "market", "currency",
 )
@@ -285,16 +296,17 @@ class _Statements:
 
     def __init__(self, db: Database) -> None:
         user_id = bindparam("user_id", type_=BigInteger)
+        account_id = bindparam("account_id", type_=BigInteger)
         environment = bindparam("environment", type_=_FILL_TYPES["environment"])
         order_no = bindparam("order_no", type_=_FILL_TYPES["order_no"])
-        order_of_notice = _order_of_notice(user_id, environment, order_no)
+        order_of_notice = _order_of_notice(user_id, account_id, environment, order_no)
         values: dict[str, object] = {
             name: bindparam(name, type_=_FILL_TYPES[name])
             for name in _FILL_VALUES
         }
         values.update(
-            user_id=user_id, environment=environment, order_no=order_no,
-            order_id=order_of_notice,
+            user_id=user_id, account_id=account_id, environment=environment,
+            order_no=order_no, order_id=order_of_notice,
         )
         self.insert_fill = db.prepare(
             insert_ignoring("sqlite", Fill, values, ["user_id", "notice_key"])
@@ -333,7 +345,8 @@ def _write(
     """The fill, its order's totals and its notice, on the direct connection inside
     the caller's transaction."""
     of_order = {
-        "user_id": fill.user_id, "environment": fill.environment, "order_no": fill.order_no,
+        "user_id": fill.user_id, "account_id": fill.account_id,
+        "environment": fill.environment, "order_no": fill.order_no,
     }
     inserted = conn.execute(sql.insert_fill.sql, sql.insert_fill.positional({
         **of_order, "quantity": fill.quantity, "price": fill.price,

@@ -1,10 +1,14 @@
-"""KIS key sets, one per user and environment; app key and secret encrypted."""
+"""KIS key sets, one per account and environment; app key and secret encrypted.
+
+Methods that take a user and no `account_id` act on the user's default account (what
+single-account callers mean by "the user's keys")."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kis.env import Environment
@@ -12,9 +16,11 @@ from kis.secret import Secret
 from storage import aad
 from storage.crypto import SecretBox, hash_token
 from storage.db import Database
-from storage.models import KeySet, User
+from storage.errors import UnknownUser
+from storage.models import AccountRow, KeySet, User
 from storage.records import ActiveKeySet, KeySetRecord
 from storage.repositories._sql import ChangeListener, ChangeListeners, Clock, rowcount, upsert
+from storage.repositories.accounts import account_record
 from storage.repositories.users import user_record
 from storage.signals import Signals
 from storage.types import utcnow
@@ -30,6 +36,7 @@ _SAVED_COLUMNS = (
     "check_results",
     "checked_at",
     "updated_at",
+    "account_bound",
 )
 
 
@@ -52,12 +59,15 @@ class KeySets:
 
     def _record(self, row: KeySet) -> KeySetRecord:
         env = row.environment
+        sealed = row.account_id if row.account_bound else None
         return KeySetRecord(
             user_id=row.user_id,
             environment=Environment(env),
-            app_key=Secret(self._box.decrypt(row.app_key_enc, aad.app_key(row.user_id, env))),
+            app_key=Secret(
+                self._box.decrypt(row.app_key_enc, aad.app_key(row.user_id, env, sealed))
+            ),
             app_secret=Secret(
-                self._box.decrypt(row.app_secret_enc, aad.app_secret(row.user_id, env))
+                self._box.decrypt(row.app_secret_enc, aad.app_secret(row.user_id, env, sealed))
             ),
             cano=row.cano,
             product_code=row.product_code,
@@ -66,6 +76,7 @@ class KeySets:
             check_results=row.check_results,
             checked_at=row.checked_at,
             updated_at=row.updated_at,
+            account_id=row.account_id,
         )
 
     async def save(
@@ -78,47 +89,68 @@ class KeySets:
         cano: str,
         product_code: str,
         hts_id: str,
+        account_id: int | None = None,
     ) -> None:
         """Stores (or replaces) the set; a replaced set is unvalidated until checked again."""
         env = Environment(environment).value
         key = _reveal(app_key)
         now = self._clock()
-        values: dict[str, object] = {
-            "user_id": user_id,
-            "environment": env,
-            "app_key_enc": self._box.encrypt(key, aad.app_key(user_id, env)),
-            "app_key_hash": hash_token(key),
-            "app_secret_enc": self._box.encrypt(
-                _reveal(app_secret), aad.app_secret(user_id, env)
-            ),
-            "cano": cano,
-            "product_code": product_code,
-            "hts_id": hts_id,
-            "validated": False,
-            "check_results": None,
-            "checked_at": None,
-            "created_at": now,
-            "updated_at": now,
-        }
         async with self._db.transaction() as session:
+            account = await self._account_in(session, user_id, account_id)
+            values: dict[str, object] = {
+                "user_id": user_id,
+                "account_id": account,
+                "account_bound": True,
+                "environment": env,
+                "app_key_enc": self._box.encrypt(key, aad.app_key(user_id, env, account)),
+                "app_key_hash": hash_token(key),
+                "app_secret_enc": self._box.encrypt(
+                    _reveal(app_secret), aad.app_secret(user_id, env, account)
+                ),
+                "cano": cano,
+                "product_code": product_code,
+                "hts_id": hts_id,
+                "validated": False,
+                "check_results": None,
+                "checked_at": None,
+                "created_at": now,
+                "updated_at": now,
+            }
             await session.execute(
                 upsert(
                     self._db.dialect,
                     KeySet,
                     values,
-                    ["user_id", "environment"],
+                    ["account_id", "environment"],
                     _SAVED_COLUMNS,
                 )
             )
             await self._changes.signal_in(session, user_id)
         self._changes.notify(user_id)
 
-    async def get(self, user_id: int, environment: Environment) -> KeySetRecord | None:
+    async def _account_in(
+        self, session: AsyncSession, user_id: int, account_id: int | None
+    ) -> int:
+        """`account_id` (checked to be the user's), or the user's default account."""
+        query = select(col(AccountRow.id)).where(col(AccountRow.user_id) == user_id)
+        query = query.where(
+            col(AccountRow.is_default) if account_id is None
+            else col(AccountRow.id) == account_id
+        )
+        found = (await session.execute(query)).scalar_one_or_none()
+        if found is None:
+            raise UnknownUser(user_id)
+        return found
+
+    async def get(
+        self, user_id: int, environment: Environment, *, account_id: int | None = None
+    ) -> KeySetRecord | None:
         async with self._db.session() as session:
             row = (
                 await session.execute(
                     select(KeySet).where(
                         col(KeySet.user_id) == user_id,
+                        _of_account(user_id, account_id),
                         col(KeySet.environment) == Environment(environment).value,
                     )
                 )
@@ -126,11 +158,23 @@ class KeySets:
         return None if row is None else self._record(row)
 
     async def for_user(self, user_id: int) -> list[KeySetRecord]:
+        """Every set of every account of the user (by account, then environment)."""
         async with self._db.session() as session:
             rows = (
                 await session.execute(
                     select(KeySet)
                     .where(col(KeySet.user_id) == user_id)
+                    .order_by(col(KeySet.account_id), col(KeySet.environment))
+                )
+            ).scalars().all()
+        return [self._record(row) for row in rows]
+
+    async def for_account(self, account_id: int) -> list[KeySetRecord]:
+        async with self._db.session() as session:
+            rows = (
+                await session.execute(
+                    select(KeySet)
+                    .where(col(KeySet.account_id) == account_id)
                     .order_by(col(KeySet.environment))
                 )
             ).scalars().all()
@@ -142,6 +186,8 @@ class KeySets:
         environment: Environment,
         results: Mapping[str, object],
         validated: bool | None,
+        *,
+        account_id: int | None = None,
     ) -> bool:
         """Stores the latest check results (no secrets in them!); False if no such set.
 
@@ -157,6 +203,7 @@ class KeySets:
                 update(KeySet)
                 .where(
                     col(KeySet.user_id) == user_id,
+                    _of_account(user_id, account_id),
                     col(KeySet.environment) == Environment(environment).value,
                 )
                 .values(**values)
@@ -180,9 +227,9 @@ class KeySets:
             rows = (
                 await session.execute(
                     select(col(KeySet.app_key_hash), col(KeySet.environment))
-                    .join(User, col(KeySet.user_id) == col(User.id))
+                    .join(AccountRow, col(KeySet.account_id) == col(AccountRow.id))
                     .where(
-                        col(KeySet.environment) == col(User.active_environment),
+                        col(KeySet.environment) == col(AccountRow.active_environment),
                         col(KeySet.validated).is_(True),
                     )
                     .distinct()
@@ -191,19 +238,32 @@ class KeySets:
         return {(str(digest), Environment(env)) for digest, env in rows}
 
     async def validated_for_active(self) -> list[ActiveKeySet]:
-        """Users whose active environment has a validated set (fill-notice boot list)."""
+        """Accounts whose active environment has a validated set (fill-notice boot list)."""
         async with self._db.session() as session:
             rows = (
                 await session.execute(
-                    select(User, KeySet)
-                    .join(KeySet, col(KeySet.user_id) == col(User.id))
+                    select(User, AccountRow, KeySet)
+                    .join(AccountRow, col(AccountRow.user_id) == col(User.id))
+                    .join(KeySet, col(KeySet.account_id) == col(AccountRow.id))
                     .where(
-                        col(KeySet.environment) == col(User.active_environment),
+                        col(KeySet.environment) == col(AccountRow.active_environment),
                         col(KeySet.validated).is_(True),
                     )
-                    .order_by(col(User.id))
+                    .order_by(col(AccountRow.id))
                 )
             ).all()
         return [
-            ActiveKeySet(user=user_record(user), keys=self._record(keys)) for user, keys in rows
+            ActiveKeySet(user=user_record(user), keys=self._record(keys),
+                         account=account_record(account))
+            for user, account, keys in rows
         ]
+
+
+def _of_account(user_id: int, account_id: int | None) -> ColumnElement[bool]:
+    """Rows of `account_id`, or of the user's default account."""
+    if account_id is not None:
+        return col(KeySet.account_id) == account_id
+    default = select(col(AccountRow.id)).where(
+        col(AccountRow.user_id) == user_id, col(AccountRow.is_default)
+    )
+    return col(KeySet.account_id) == default.scalar_subquery()

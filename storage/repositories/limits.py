@@ -1,10 +1,13 @@
-"""The day's use of a user's risk limits, taken atomically by each alert's order.
+"""The day's use of a user's risk limits, per account, taken atomically by each order.
 
-`hold` counts an order against its market day in one transaction: the alert's hold row
-(unique per alert: a resumed alert never counts twice) and a conditional update of the
-day's usage that only succeeds while the caps still hold. Concurrent orders of one user
-(several instances, several keys) serialise on that row, so together they never exceed
-a cap. `release` gives an order's share back exactly once when it was not placed.
+A user's limits apply to each of their accounts on its own (SPEC section 16: each
+account's order is limited on its own). `hold` counts an order against its account's
+market day in one transaction: the alert row's hold (unique per alert row, which is one
+account's: a resumed alert never counts twice) and a conditional update of the day's
+usage that only succeeds while the caps still hold. Concurrent orders of one account
+(several instances) serialise on that row, so together they never exceed a cap.
+`release` gives an order's share back exactly once when it was not placed. Without an
+`account_id`, the user's default account is meant.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.db import Database
-from storage.models import LimitHold, LimitUsage
+from storage.models import AccountRow, LimitHold, LimitUsage
 from storage.options import LimitName
 from storage.portfolio_records import HoldResult, LimitUse
 from storage.repositories._sql import Clock, insert_ignoring, rowcount
@@ -43,19 +46,23 @@ class DayLimits:
         amount: Decimal,
         max_amount: Decimal | None,
         max_orders: int | None,
+        account_id: int | None = None,
     ) -> HoldResult:
         """Count one order (and `amount` bought) against `day` unless that would pass a
         cap; `limit` of the result names the cap it would pass."""
         now = self._clock()
+        account = account_id
         try:
             async with self._db.transaction() as session:
+                account = await _account_in(session, user_id, account_id)
                 taken = (
                     await session.execute(
                         insert_ignoring(
                             self._db.dialect,
                             LimitHold,
                             {
-                                "alert_id": alert_id, "user_id": user_id, "market": market,
+                                "alert_id": alert_id, "user_id": user_id,
+                                "account_id": account, "market": market,
                                 "day": day, "amount": amount, "created_at": now,
                             },
                             ["alert_id"],
@@ -63,19 +70,19 @@ class DayLimits:
                     )
                 ).scalar_one_or_none()
                 if taken is None:  # this alert holds its share already
-                    return HoldResult(None, await self._usage_in(session, user_id, market, day))
+                    return HoldResult(None, await self._usage_in(session, account, market, day))
                 await session.execute(
                     insert_ignoring(
                         self._db.dialect,
                         LimitUsage,
                         {
-                            "user_id": user_id, "market": market, "day": day, "orders": 0,
-                            "bought": Decimal(0), "updated_at": now,
+                            "account_id": account, "user_id": user_id, "market": market,
+                            "day": day, "orders": 0, "bought": Decimal(0), "updated_at": now,
                         },
-                        ["user_id", "market", "day"],
+                        ["account_id", "market", "day"],
                     )
                 )
-                room: list[ColumnElement[bool]] = [*_day(user_id, market, day)]
+                room: list[ColumnElement[bool]] = [*_day(account, market, day)]
                 if max_orders is not None:
                     room.append(col(LimitUsage.orders) + 1 <= max_orders)
                 if max_amount is not None:
@@ -93,9 +100,9 @@ class DayLimits:
                 )
                 if rowcount(counted) != 1:
                     raise _OverLimit
-                return HoldResult(None, await self._usage_in(session, user_id, market, day))
+                return HoldResult(None, await self._usage_in(session, account, market, day))
         except _OverLimit:
-            used = await self.usage(user_id, market, day)
+            used = await self.usage(user_id, market, day, account_id=account)
         over_orders = max_orders is not None and used.orders + 1 > max_orders
         return HoldResult(LimitName.ORDERS if over_orders else LimitName.DAY, used)
 
@@ -112,17 +119,17 @@ class DayLimits:
                     )
                     .values(released_at=now)
                     .returning(
-                        col(LimitHold.user_id), col(LimitHold.market), col(LimitHold.day),
+                        col(LimitHold.account_id), col(LimitHold.market), col(LimitHold.day),
                         col(LimitHold.amount),
                     )
                 )
             ).one_or_none()
             if held is None:
                 return False
-            user_id, market, day, amount = held
+            account_id, market, day, amount = held
             await session.execute(
                 update(LimitUsage)
-                .where(*_day(user_id, market, day))
+                .where(*_day(account_id, market, day))
                 .values(
                     orders=col(LimitUsage.orders) - 1,
                     bought=col(LimitUsage.bought) - _money(Decimal(amount)),
@@ -131,17 +138,20 @@ class DayLimits:
             )
         return True
 
-    async def usage(self, user_id: int, market: str, day: str) -> LimitUse:
+    async def usage(
+        self, user_id: int, market: str, day: str, *, account_id: int | None = None
+    ) -> LimitUse:
         async with self._db.session() as session:
-            return await self._usage_in(session, user_id, market, day)
+            account = await _account_in(session, user_id, account_id)
+            return await self._usage_in(session, account, market, day)
 
     async def _usage_in(
-        self, session: AsyncSession, user_id: int, market: str, day: str
+        self, session: AsyncSession, account_id: int | None, market: str, day: str
     ) -> LimitUse:
         row = (
             await session.execute(
                 select(col(LimitUsage.orders), col(LimitUsage.bought)).where(
-                    *_day(user_id, market, day)
+                    *_day(account_id, market, day)
                 )
             )
         ).one_or_none()
@@ -150,9 +160,23 @@ class DayLimits:
         return LimitUse(orders=int(row[0]), bought=Decimal(row[1]))
 
 
-def _day(user_id: int, market: str, day: str) -> list[ColumnElement[bool]]:
+async def _account_in(
+    session: AsyncSession, user_id: int, account_id: int | None
+) -> int | None:
+    if account_id is not None:
+        return account_id
+    return (
+        await session.execute(
+            select(col(AccountRow.id)).where(
+                col(AccountRow.user_id) == user_id, col(AccountRow.is_default)
+            )
+        )
+    ).scalar_one_or_none()
+
+
+def _day(account_id: int | None, market: str, day: str) -> list[ColumnElement[bool]]:
     return [
-        col(LimitUsage.user_id) == user_id,
+        col(LimitUsage.account_id) == account_id,
         col(LimitUsage.market) == market,
         col(LimitUsage.day) == day,
     ]

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from storage.db import Database
-from storage.models import KeySet, User, UserOptionsRow
+from storage.models import AccountRow, KeySet, User, UserOptionsRow
 from storage.options import NO_OPTIONS, LimitName, Limits, UserOptions
 from storage.repositories._sql import ChangeListener, ChangeListeners, Clock, upsert
 from storage.types import utcnow
@@ -74,19 +74,21 @@ class Options:
         await self._set(user_id, **{column: value})
 
     async def digest_users(self) -> list[tuple[int, int]]:
-        """(user id, chat id) of users with the digest on and keys of their active
-        environment that passed the checks."""
+        """(user id, chat id) of users with the digest on and an account whose keys of
+        its active environment passed the checks."""
         async with self._db.session() as session:
             rows = (
                 await session.execute(
                     select(col(User.id), col(User.chat_id))
                     .join(UserOptionsRow, col(UserOptionsRow.user_id) == col(User.id))
+                    .join(AccountRow, col(AccountRow.user_id) == col(User.id))
                     .join(
                         KeySet,
-                        (col(KeySet.user_id) == col(User.id))
-                        & (col(KeySet.environment) == col(User.active_environment)),
+                        (col(KeySet.account_id) == col(AccountRow.id))
+                        & (col(KeySet.environment) == col(AccountRow.active_environment)),
                     )
                     .where(col(UserOptionsRow.digest).is_(True), col(KeySet.validated).is_(True))
+                    .distinct()
                     .order_by(col(User.id))
                 )
             ).all()

@@ -83,11 +83,13 @@ def order_record(row: Order) -> OrderRecord:
         settled_qty=row.settled_qty,
         reason_key=row.reason_key,
         reason_params=row.reason_params,
+        account_id=row.account_id,
     )
 
 
 _PENDING_COLUMNS = (
-    "alert_id", "user_id", "environment", "symbol", "name", "side", "order_type", "quantity",
+    "alert_id", "user_id", "account_id", "environment", "symbol", "name", "side", "order_type",
+    "quantity",
     "price", "status", "filled_qty", "filled_amount", "notice_qty", "notice_amount",
     "settled_qty", "created_at", "updated_at", "market", "exchange", "currency",
 )
@@ -153,6 +155,8 @@ _LINK_FILLS: Final = (
     update(Fill)
     .where(
         col(Fill.user_id) == bindparam("p_user_id"),
+        # KIS numbers each account's orders on its own: only this account's fills.
+        col(Fill.account_id).is_not_distinct_from(bindparam("p_account_id", type_=BigInteger())),
         col(Fill.environment) == bindparam("p_env", type_=String()),
         col(Fill.order_no) == bindparam("p_order_no", type_=String()),
         col(Fill.order_id).is_(None),
@@ -228,6 +232,7 @@ class Orders:
         exchange: str = "KRX",
         currency: str = "KRW",
         fence: Fence | None = None,
+        account_id: int | None = None,
     ) -> OrderRecord:
         """Records the order before it is sent; raises `OrderAlreadyExists` on a repeat.
 
@@ -237,6 +242,7 @@ class Orders:
         values: dict[str, object] = {
             "alert_id": alert_id,
             "user_id": user_id,
+            "account_id": account_id,
             "environment": Environment(environment).value,
             "symbol": symbol,
             "name": name,
@@ -299,6 +305,7 @@ class Orders:
             market=market,
             exchange=exchange,
             currency=currency,
+            account_id=account_id,
         )
 
     async def mark_sent(self, order_id: int) -> OrderRecord | None:
@@ -355,15 +362,16 @@ class Orders:
     ) -> tuple[OrderRecord, OutboxMessage | None]:
         """`record_accepted` on a SQLite file: one transaction in one database trip."""
         db = self._db
-        link = db.prepare(_LINK_FILLS, frozenset({"p_user_id", "p_env", "p_order_no",
-                                                  "p_order_id", "p_since"}))
+        link = db.prepare(_LINK_FILLS, frozenset({"p_user_id", "p_account_id", "p_env",
+                                                  "p_order_no", "p_order_id", "p_since"}))
         totals = db.prepare(_FILL_TOTALS, frozenset({"p_order_id"}))
         accept = db.prepare(_ACCEPT_ORDER, frozenset({
             "p_order_id", "p_order_no", "p_branch", "p_status", "p_filled_qty",
             "p_filled_amount", "p_now"}))
         done = db.prepare(_ALERT_DONE, frozenset({"p_alert_id", "p_now"}))
         link_values = link.positional({
-            "p_user_id": order.user_id, "p_env": order.environment.value,
+            "p_user_id": order.user_id, "p_account_id": order.account_id,
+            "p_env": order.environment.value,
             "p_order_no": order_no, "p_order_id": order.id,
             "p_since": order.created_at - FILL_LINK_SLACK,
         })
@@ -527,11 +535,15 @@ class Orders:
             )
         return after, queued
 
-    async def incomplete(self, user_id: int, environment: Environment, since: datetime
-                         ) -> list[OrderRecord]:
-        """The user's orders accepted at KIS since `since` that are not filled in full."""
+    async def incomplete(
+        self, user_id: int, environment: Environment, since: datetime, *,
+        account_id: int | None = None,
+    ) -> list[OrderRecord]:
+        """The user's (or one account's) orders accepted at KIS since `since` that are
+        not filled in full."""
         return await self._many(
             col(Order.user_id) == user_id,
+            *_of_account(account_id),
             col(Order.environment) == Environment(environment).value,
             col(Order.created_at) >= since,
             col(Order.status).in_(
@@ -551,6 +563,7 @@ class Orders:
             update(Fill)
             .where(
                 col(Fill.user_id) == order.user_id,
+                col(Fill.account_id).is_not_distinct_from(order.account_id),
                 col(Fill.environment) == order.environment.value,
                 col(Fill.order_no) == order_no,
                 col(Fill.order_id).is_(None),
@@ -642,10 +655,13 @@ class Orders:
         return await self._one(col(Order.alert_id) == alert_id)
 
     async def by_order_no(
-        self, user_id: int, order_no: str, environment: Environment | None = None
+        self, user_id: int, order_no: str, environment: Environment | None = None, *,
+        account_id: int | None = None,
     ) -> OrderRecord | None:
-        """The user's newest order with this KIS order number."""
-        conditions = [col(Order.user_id) == user_id, col(Order.order_no) == order_no]
+        """The user's (with `account_id`: that account's) newest order with this KIS
+        order number (KIS numbers each account's orders on its own)."""
+        conditions = [col(Order.user_id) == user_id, col(Order.order_no) == order_no,
+                      *_of_account(account_id)]
         if environment is not None:
             conditions.append(col(Order.environment) == Environment(environment).value)
         return await self._one(*conditions)
@@ -697,6 +713,10 @@ class Orders:
         async with self._db.session() as session:
             rows = (await session.execute(query)).scalars().all()
         return [order_record(row) for row in rows]
+
+
+def _of_account(account_id: int | None) -> list[ColumnElement[bool]]:
+    return [] if account_id is None else [col(Order.account_id) == account_id]
 
 
 def _text(value: object) -> str | None:

@@ -53,6 +53,7 @@ def _record(row: ReservedOrder) -> ReservedOrderRecord:
         reported_at=row.reported_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        account_id=row.account_id,
     )
 
 
@@ -74,6 +75,7 @@ class ReservedOrders:
         price: Decimal | None,
         entry_date: str,
         name: str | None = None,
+        account_id: int | None = None,
     ) -> ReservedOrderRecord:
         """Recorded before the request leaves; `OrderAlreadyExists` on a repeat."""
         now = self._clock()
@@ -85,7 +87,8 @@ class ReservedOrders:
                         ReservedOrder,
                         {
                             "alert_id": alert_id, "user_id": user_id,
-                            "environment": environment.value, "symbol": symbol, "name": name,
+                            "account_id": account_id, "environment": environment.value,
+                            "symbol": symbol, "name": name,
                             "side": side, "order_type": order_type, "quantity": quantity,
                             "price": price, "entry_date": entry_date,
                             "status": ReservationStatus.PENDING.value, "filled_qty": 0,

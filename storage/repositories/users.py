@@ -12,10 +12,11 @@ from sqlmodel import col
 
 from kis.env import Environment
 from storage import aad
+from storage.account_names import FIRST_ACCOUNT
 from storage.crypto import SecretBox, hash_token
 from storage.db import Database
 from storage.errors import UnknownUser
-from storage.models import User
+from storage.models import AccountRow, User
 from storage.records import UserRecord
 from storage.repositories._sql import (
     ChangeListener,
@@ -125,6 +126,22 @@ class Users:
                 await session.execute(
                     insert_ignoring(self._db.dialect, User, values, ["telegram_id"])
                 )
+                user_id = (
+                    await session.execute(
+                        select(col(User.id)).where(col(User.telegram_id) == telegram_id)
+                    )
+                ).scalar_one()
+                # Every user has an account from the start: `main`, the default.
+                await session.execute(
+                    insert_ignoring(
+                        self._db.dialect,
+                        AccountRow,
+                        {"user_id": user_id, "name": FIRST_ACCOUNT,
+                         "active_environment": Environment.PAPER.value, "is_default": True,
+                         "created_at": now, "updated_at": now},
+                        ["user_id", "name"],
+                    )
+                )
         created = await self.by_telegram_id(telegram_id)
         if created is None:  # pragma: no cover - inserted or found just above
             raise LookupError(f"user for telegram id {telegram_id} vanished")
@@ -211,7 +228,23 @@ class Users:
         await self._set(user_id, language=language)
 
     async def set_active_environment(self, user_id: int, environment: Environment) -> None:
-        await self._set(user_id, active_environment=Environment(environment).value)
+        """The environment of the user's default account (see `storage.repositories.accounts`)."""
+        env = Environment(environment).value
+        now = self._clock()
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(AccountRow)
+                .where(col(AccountRow.user_id) == user_id, col(AccountRow.is_default))
+                .values(active_environment=env, updated_at=now)
+            )
+            result = await session.execute(
+                update(User).where(col(User.id) == user_id)
+                .values(active_environment=env, updated_at=now)
+            )
+            if rowcount(result) == 0:
+                raise UnknownUser(user_id)
+            await self._changes.signal_in(session, user_id)
+        self._changes.notify(user_id)
 
     async def set_paused(self, user_id: int, paused: bool) -> None:
         await self._set(user_id, paused=paused)

@@ -165,6 +165,13 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         yield running
 
 
+async def main_account(stack: Stack, user_id: int) -> int:
+    """The user's default account (fill-notice connections are per account)."""
+    account = await stack.storage.accounts.default(user_id)
+    assert account is not None
+    return account.id
+
+
 async def say(user: SimUser, text: str, expect: str) -> ChatMessage:
     mark = user.mark()
     await user.send_text(text)
@@ -248,7 +255,7 @@ async def test_paper_keys_flow_end_to_end(stack: Stack) -> None:
     user_id = (await stack.storage.users.by_telegram_id(7001)).id  # type: ignore[union-attr]
     keys = await stack.storage.key_sets.get(user_id, Environment.PAPER)
     assert keys is not None and keys.validated and keys.hts_id == account.hts_id
-    assert stack.watchers.is_ready(user_id)
+    assert stack.watchers.is_ready(await main_account(stack, user_id))
 
     status = await say(user, "/status", "상태")
     assert "연결됨" in status.text and "✅" in status.text
@@ -281,7 +288,7 @@ async def test_real_keys_registered_as_paper_are_diagnosed_as_other_environment(
     user_id = (await stack.storage.users.by_telegram_id(7003)).id  # type: ignore[union-attr]
     keys = await stack.storage.key_sets.get(user_id, Environment.PAPER)
     assert keys is not None and not keys.validated
-    assert stack.watchers.connection_state(user_id) is None
+    assert stack.watchers.connection_state(await main_account(stack, user_id)) is None
 
 
 async def test_wrong_hts_id_shows_kis_refusal_and_blocks(stack: Stack) -> None:
@@ -292,7 +299,7 @@ async def test_wrong_hts_id_shows_kis_refusal_and_blocks(stack: Stack) -> None:
     assert "❌ Fill notice: KIS refused HTS ID nobody42 (invalid tr_key" in checklist.text
     assert "your KIS login ID" in checklist.text
     user_id = (await stack.storage.users.by_telegram_id(7004)).id  # type: ignore[union-attr]
-    assert not stack.watchers.is_ready(user_id)
+    assert not stack.watchers.is_ready(await main_account(stack, user_id))
     keys = await stack.storage.key_sets.get(user_id, Environment.PAPER)
     assert keys is not None and not keys.validated
 
@@ -312,11 +319,11 @@ async def test_real_mode_needs_validated_real_keys_and_a_code(stack: Stack) -> N
     await say(user, found.group(1), "Switched to real trading")
     record = await stack.storage.users.get(user_id)
     assert record is not None and record.active_environment is Environment.REAL
-    assert stack.watchers.is_ready(user_id)
+    assert stack.watchers.is_ready(await main_account(stack, user_id))
 
     await say(user, "/paper", "Switched to paper trading")
     await user.wait_for_bot_message("no paper keys yet")
-    assert stack.watchers.connection_state(user_id) is None
+    assert stack.watchers.connection_state(await main_account(stack, user_id)) is None
 
 
 async def test_webhook_shows_url_and_quoted_templates_and_rotates_with_a_code(
@@ -343,7 +350,7 @@ async def test_delete_needs_a_code_and_forgets_keys(stack: Stack) -> None:
     user = stack.standin.user(7007, "Dana", language_code="en")
     await register(stack, user)
     user_id = (await stack.storage.users.by_telegram_id(7007)).id  # type: ignore[union-attr]
-    assert stack.watchers.is_ready(user_id)
+    assert stack.watchers.is_ready(await main_account(stack, user_id))
     old_token = await stack.storage.users.webhook_token(user_id)
 
     code_message = await say(user, "/delete", "moahook code")
@@ -352,7 +359,7 @@ async def test_delete_needs_a_code_and_forgets_keys(stack: Stack) -> None:
     await say(user, found.group(1), "All your keys and tokens are deleted")
 
     assert await stack.storage.key_sets.for_user(user_id) == []
-    assert stack.watchers.connection_state(user_id) is None
+    assert stack.watchers.connection_state(await main_account(stack, user_id)) is None
     assert await stack.storage.users.webhook_token(user_id) != old_token
     await say(user, "/delete", "no keys to delete")
 
@@ -398,9 +405,11 @@ async def test_fill_notices_reach_the_chat_formatted(stack: Stack) -> None:
         user_id, '{"ticker":"005930","action":"buy","quantity":"3"}',
         {"ticker": "005930", "action": "buy", "quantity": 3}, None,
     )
+    main = await stack.storage.accounts.default(user_id)
+    assert main is not None
     order = await stack.storage.orders.create_pending(
         accepted.alert_id, user_id=user_id, environment=Environment.PAPER, symbol="005930",
-        side="buy", order_type="market", quantity=3, name="삼성전자",
+        side="buy", order_type="market", quantity=3, name="삼성전자", account_id=main.id,
     )
     account = demo_account()
     creds = AppCredentials(app_key=account.app_key, app_secret=Secret(account.app_secret),
@@ -584,7 +593,8 @@ async def test_an_alert_during_a_fill_notice_reconnect_is_held_then_placed(
     hook = await _hook_url(stack, user)
     stack.sim.ws.slot_hold_s = 0.25  # reconnects are refused as "in use" for a while
     assert stack.sim.drop_ws() == 1
-    await _until(stack, lambda: (state := stack.watchers.connection_state(user_id)) is not None
+    main = await main_account(stack, user_id)
+    await _until(stack, lambda: (state := stack.watchers.connection_state(main)) is not None
                  and state.status is Status.CONNECTING)
     mark = user.mark()
     await _post_alert(hook, '{"ticker":"005930","action":"buy","quantity":"1"}')

@@ -86,9 +86,12 @@ async def _order_while_notices_are_lost(world: World, quantity: int) -> int:
     creds = AppCredentials(account.app_key, Secret(account.app_secret), Environment.PAPER)
     world.sim.lose_fill_notices = 1
     alert = await world.storage.alerts.accept(world.user_id, "{}", {}, f"r{quantity}")
+    default = await world.storage.accounts.default(world.user_id)
+    assert default is not None
     order = await world.storage.orders.create_pending(
         alert.alert_id, user_id=world.user_id, environment=Environment.PAPER,
         symbol="005930", side="buy", order_type="market", quantity=quantity,
+        account_id=default.id,
     )
     ack = await world.kis.place_order(
         creds, Account(account.cano, account.product_code),

@@ -101,7 +101,7 @@ async def test_recheck_turns_a_temporary_failure_into_validated_keys(stack: obje
     assert "❌ Account: the balance inquiry failed for now" in checklist.text
     assert "/status → Re-check" in checklist.text
     user_id = await _user_id(stack, 7803)
-    assert not stack.watchers.is_ready(user_id)  # type: ignore[attr-defined]
+    assert not stack.watchers.is_ready(await e2e.main_account(stack, user_id))  # type: ignore[attr-defined, arg-type]
 
     status = await e2e.say(user, "/status", "Status")
     assert "checks failed" in status.text
@@ -113,7 +113,7 @@ async def test_recheck_turns_a_temporary_failure_into_validated_keys(stack: obje
     assert rechecked.text.count("✅") == 3, rechecked.text
     keys = await stack.storage.key_sets.get(user_id, Environment.PAPER)  # type: ignore[attr-defined]
     assert keys is not None and keys.validated
-    assert stack.watchers.is_ready(user_id)  # type: ignore[attr-defined]
+    assert stack.watchers.is_ready(await e2e.main_account(stack, user_id))  # type: ignore[attr-defined, arg-type]
     # No 2FA code was asked for: nothing but the check results changed.
     assert not any("6-digit" in m.text for m in user.bot_messages()[before:])
 
@@ -138,7 +138,7 @@ async def test_recheck_is_paced_and_keeps_a_live_fill_notice_connection(
     assert rechecked.text.count("✅") == 3, rechecked.text
     assert sim.faults.pending("ws"), "the live fill-notice connection was restarted"
     sim.faults.clear()
-    assert stack.watchers.is_ready(user_id)  # type: ignore[attr-defined]
+    assert stack.watchers.is_ready(await e2e.main_account(stack, user_id))  # type: ignore[attr-defined, arg-type]
 
     # A second press within the minute: a clear message, no second check.
     mark, before = user.mark(), len(user.bot_messages())

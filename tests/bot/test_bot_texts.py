@@ -175,7 +175,8 @@ def test_reason_texts_read_without_a_bare_placeholder() -> None:
               "held": "5", "order_id": "12", "env": "paper", "market": "KRX", "target": "2",
               "opens": "2026-03-09 09:00 KST", "code": "APBK0952",
               "message": "주문가능금액을 초과", "order_no": "0000000001", "alert_id": "3",
-              "limit": "1,000,000", "bought": "300,000", "used": "50", "orders": "50"}
+              "limit": "1,000,000", "bought": "300,000", "used": "50", "orders": "50",
+              "account": "isa"}
     for lang in ("ko", "en"):
         for key in (k for k in KO if k.startswith("reason.")):
             text = t(lang, key, **{n: params[n] for n in _fields(KO[key])})  # type: ignore[arg-type]

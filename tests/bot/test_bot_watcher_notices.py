@@ -11,10 +11,12 @@ from typing import cast
 
 import pytest
 
-from bot.watchers import WatcherSupervisor
+from bot.watchers import Target, WatcherSupervisor
 from kis.client import KisClient
 from kis.env import Endpoints, Environment
 from kis.fillnotice import FillNotice
+from kis.models import AppCredentials
+from kis.secret import Secret
 from storage.facade import Storage
 from storage.notices import NoticeKind, notice_dedupe_key
 from storage.records import OrderStatus, OutboxMessage
@@ -42,7 +44,9 @@ async def store(tmp_path: Path) -> AsyncIterator[Storage]:
         await opened.close()
 
 
-async def _setup(store: Storage) -> tuple[WatcherSupervisor, list[OutboxMessage], int, int]:
+async def _setup(
+    store: Storage,
+) -> tuple[WatcherSupervisor, list[OutboxMessage], Target, int]:
     woken: list[OutboxMessage] = []
 
     def wake(message: OutboxMessage | None = None, /) -> None:
@@ -50,10 +54,12 @@ async def _setup(store: Storage) -> tuple[WatcherSupervisor, list[OutboxMessage]
         woken.append(message)
 
     user = await store.users.get_or_create(CHAT, CHAT)
-    alert = await store.alerts.accept(user.id, "{}", {}, "a1")
+    account = await store.accounts.default(user.id)
+    assert account is not None
+    alert = await store.alerts.accept(user.id, "{}", {}, "a1", account_id=account.id)
     order = await store.orders.create_pending(
         alert.alert_id, user_id=user.id, environment=Environment.PAPER, symbol="005930",
-        side="buy", order_type="market", quantity=10,
+        side="buy", order_type="market", quantity=10, account_id=account.id,
     )
     await store.orders.mark_accepted(order.id, ORDER_NO, "91252")
     # The notice path touches neither KIS nor the endpoints.
@@ -61,13 +67,17 @@ async def _setup(store: Storage) -> tuple[WatcherSupervisor, list[OutboxMessage]
         storage=store, kis=cast(KisClient, object()), endpoints=Endpoints(rest={}, ws={}),
         wake=wake,
     )
-    return watchers, woken, user.id, order.id
+    target = Target(account.id, user.id, CHAT,
+                    AppCredentials("PS" + "k" * 34, Secret("s" * 180), Environment.PAPER),
+                    "hts", "50123456", "01")
+    return watchers, woken, target, order.id
 
 
 async def test_each_notice_is_queued_once_and_handed_over_as_stored(store: Storage) -> None:
-    watchers, woken, user_id, order_id = await _setup(store)
+    watchers, woken, target, order_id = await _setup(store)
+    user_id = target.user_id
     for notice in (ACCEPTED, ACCEPTED, FILLED_4, FILLED_4, FILLED_6):  # KIS repeats some
-        await watchers.handle_notice(user_id, CHAT, Environment.PAPER, notice)
+        await watchers.handle_notice(target, notice)
 
     assert [m.kind for m in woken] == ["order_accepted", "order_partial", "order_filled"]
     assert woken == await store.outbox.due(10)  # exactly the stored rows, in order
@@ -85,20 +95,22 @@ async def test_each_notice_is_queued_once_and_handed_over_as_stored(store: Stora
 async def test_an_acceptance_the_pipeline_queued_first_is_not_queued_again(
     store: Storage,
 ) -> None:
-    watchers, woken, user_id, _ = await _setup(store)
-    key = notice_dedupe_key(NoticeKind.ORDER_ACCEPTED, user_id, "paper", ORDER_NO)
+    watchers, woken, target, _ = await _setup(store)
+    user_id = target.user_id
+    key = notice_dedupe_key(NoticeKind.ORDER_ACCEPTED, user_id, "paper", ORDER_NO,
+                            target.account_id)
     queued = await store.outbox.add(user_id, CHAT, "order_accepted", {"by": "pipeline"}, key)
     assert queued is not None
-    await watchers.handle_notice(user_id, CHAT, Environment.PAPER, ACCEPTED)
+    await watchers.handle_notice(target, ACCEPTED)
     assert woken == []  # nothing new to send
     assert await store.outbox.due(10) == [queued]
 
 
 async def test_a_refusal_notice_marks_the_order_and_queues_one_message(store: Storage) -> None:
-    watchers, woken, user_id, order_id = await _setup(store)
+    watchers, woken, target, order_id = await _setup(store)
     refused = replace(ACCEPTED, refused=True)
-    await watchers.handle_notice(user_id, CHAT, Environment.PAPER, refused)
-    await watchers.handle_notice(user_id, CHAT, Environment.PAPER, refused)  # KIS repeats
+    await watchers.handle_notice(target, refused)
+    await watchers.handle_notice(target, refused)  # KIS repeats
 
     assert [m.kind for m in woken] == ["order_rejected"]
     assert woken == await store.outbox.due(10)
@@ -111,13 +123,13 @@ async def test_a_notice_for_a_fill_already_settled_from_kis_sends_nothing(
 ) -> None:
     """KIS's daily executions showed the order filled before its notices arrived: the
     late notices are stored but neither count again nor message the chat twice."""
-    watchers, woken, _, order_id = await _setup(store)
+    watchers, woken, target, order_id = await _setup(store)
     settled, queued = await store.orders.record_settlement(
         order_id, 10, 4 * 70_000 + 6 * 70_100, lambda before, after: None
     )
     assert settled is not None and settled.status is OrderStatus.FILLED and queued is None
     for notice in (FILLED_4, FILLED_6):
-        await watchers.handle_notice(settled.user_id, CHAT, Environment.PAPER, notice)
+        await watchers.handle_notice(target, notice)
     assert woken == []
     order = await store.orders.get(order_id)
     assert order is not None and (order.filled_qty, order.notice_qty) == (10, 10)

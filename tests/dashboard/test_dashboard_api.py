@@ -308,6 +308,35 @@ async def test_an_alert_shows_up_in_activity_with_its_fills(stack: Stack) -> Non
     assert "035720" in alert["summary"] and alert["reason"]
 
 
+async def test_with_several_accounts_the_page_names_each_orders_and_alerts_account(
+    stack: Stack,
+) -> None:
+    client = stack.client()
+    await client.sign_in(stack.bot_token, ALICE)
+    await register_keys(stack, client, ALICE)
+    storage = stack.services.storage
+    user = await storage.users.by_telegram_id(ALICE)
+    assert user is not None
+    await storage.accounts.create(user.id, "isa")  # no keys: its alerts are refused
+    overview = (await client.call("GET", "/app/api/overview")).body
+    assert overview["account"] == "main"
+    assert [(a["name"], a["default"]) for a in overview["accounts"]] == [  # type: ignore[union-attr]
+        ("main", True), ("isa", False)
+    ]
+    hook = str(overview["webhook"]["url"]).replace(stack.public_url, stack.base_url)  # type: ignore[index]
+    body = '{"ticker":"005930","action":"buy","quantity":"1","account":"all","id":"both"}'
+    async with stack.http.post(hook, data=body.encode()) as answer:
+        assert answer.status == 200
+    chat = stack.user(ALICE)
+    await chat.wait_for_bot_message("🚫 주문 거절 (모의투자 · isa)", WAIT_S)
+    await chat.wait_for_bot_message("✅ 체결 (모의투자 · main)", WAIT_S)
+    activity = (await client.call("GET", "/app/api/activity")).body
+    assert [o["account"] for o in activity["orders"]] == ["main"]  # type: ignore[index]
+    assert {a["account"]: a["status"] for a in activity["alerts"]} == {  # type: ignore[union-attr]
+        "main": "done", "isa": "refused"
+    }
+
+
 async def test_a_user_never_sees_another_users_data(stack: Stack) -> None:
     alice, bob = stack.client(), stack.client()
     await alice.sign_in(stack.bot_token, ALICE)
@@ -500,7 +529,9 @@ async def test_recheck_runs_on_the_stored_keys_once_a_minute_and_keeps_the_live_
     await register_keys(stack, client, ALICE)
     user = await stack.services.storage.users.by_telegram_id(ALICE)
     assert user is not None
-    live = stack.services.watchers.connection_state(user.id)
+    main = await stack.services.storage.accounts.default(user.id)
+    assert main is not None
+    live = stack.services.watchers.connection_state(main.id)
     assert live is not None and live.ready
 
     again = await client.call("POST", "/app/api/keys/recheck", {"env": "paper"})
@@ -510,6 +541,6 @@ async def test_recheck_runs_on_the_stored_keys_once_a_minute_and_keeps_the_live_
     paper = overview.body["keys"]["paper"]  # type: ignore[index]
     assert paper["validated"] and [i["status"] for i in paper["checks"]["items"]] == ["ok"] * 3
     # The READY connection was the fill check's answer: it was not restarted.
-    assert stack.services.watchers.connection_state(user.id) == live
+    assert stack.services.watchers.connection_state(main.id) == live
     paced = await client.call("POST", "/app/api/keys/recheck", {"env": "paper"})
     assert paced.status == 429 and paced.body["code"] == "rate_limited"

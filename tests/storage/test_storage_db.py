@@ -21,6 +21,7 @@ from .conftest import Target
 EXPECTED_TABLES = {
     "alembic_version",
     "users",
+    "accounts",
     "key_sets",
     "kis_credentials",
     "alerts",

@@ -307,7 +307,8 @@ async def test_quantity_alert_becomes_one_order(tmp_path: Path, backend: str) ->
         assert [n["kind"] for n in notices] == ["order_accepted"]
         assert notices[0]["order_no"] == order.order_no and notices[0]["comment"] == "go"
         assert s.wakes, "the notifier is woken after a notice is queued"
-        assert s.readiness.asked == [(s.user.id, PAPER)]
+        main = await s.storage.accounts.default(s.user.id)
+        assert main is not None and s.readiness.asked == [(main.id, PAPER)]
         rendered = s.metrics.render().decode()
         assert 'moahook_orders_total{outcome="accepted"} 1.0' in rendered
         assert "moahook_kis_request_seconds_count" in rendered
@@ -1246,7 +1247,7 @@ def order_requests(s: Stack) -> list[Any]:
 async def test_dry_run_sizes_with_fresh_figures_and_sends_no_order(tmp_path: Path) -> None:
     async with stack(tmp_path) as s:
         body = json.dumps({"ticker": "KRX:000660", "action": "buy", "amount": "500000"})
-        notice = await s.pipeline.dry_run(s.user.id, body.encode())
+        (notice,) = await s.pipeline.dry_run(s.user.id, body.encode())
         assert notice.kind is NoticeKind.ORDER_ACCEPTED
         assert (notice.symbol, notice.side, notice.quantity) == ("000660", "buy", 2)
         assert notice.reason_params["current_price"] == "185,000"
@@ -1261,13 +1262,13 @@ async def test_dry_run_sizes_with_fresh_figures_and_sends_no_order(tmp_path: Pat
 async def test_dry_run_says_why_not(tmp_path: Path) -> None:
     async with stack(tmp_path) as s:
         sell = json.dumps({"ticker": "035720", "action": "sell", "quantity": "5"}).encode()
-        not_held = await s.pipeline.dry_run(s.user.id, sell)
+        (not_held,) = await s.pipeline.dry_run(s.user.id, sell)
         assert not_held.kind is NoticeKind.ORDER_REFUSED and not_held.reason_key == "not_held"
-        invalid = await s.pipeline.dry_run(s.user.id, b'{"ticker": 005930}')
+        (invalid,) = await s.pipeline.dry_run(s.user.id, b'{"ticker": 005930}')
         assert invalid.kind is NoticeKind.ORDER_REFUSED
         assert invalid.reason_key == "invalid_alert" and "005930" in invalid.reason
         await s.storage.users.set_paused(s.user.id, True)
-        paused = await s.pipeline.dry_run(s.user.id, json.dumps(BUY).encode())
+        (paused,) = await s.pipeline.dry_run(s.user.id, json.dumps(BUY).encode())
         assert paused.reason_key == "paused"
         assert order_requests(s) == []
 
@@ -1277,7 +1278,7 @@ async def test_dry_run_outside_hours_shows_the_order_and_the_closed_session(
 ) -> None:
     saturday = datetime(2026, 5, 9, 3, 0, tzinfo=UTC)
     async with stack(tmp_path, market=MarketClock(enforce=True), clock=lambda: saturday) as s:
-        notice = await s.pipeline.dry_run(s.user.id, json.dumps(BUY).encode())
+        (notice,) = await s.pipeline.dry_run(s.user.id, json.dumps(BUY).encode())
         assert notice.kind is NoticeKind.ORDER_ACCEPTED and notice.quantity == 1
         assert "closed" in notice.reason_params["market_closed"]
         text = format_dry_run(notice, "ko")

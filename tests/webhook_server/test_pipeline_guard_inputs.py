@@ -77,3 +77,44 @@ async def test_bounded() -> None:
     assert "cached_users=2" in repr(inputs)
     inputs.forget_all()
     assert "cached_users=0" in repr(inputs)
+
+
+async def test_a_burst_for_one_user_waits_for_one_load() -> None:
+    """Many alerts of one user at once (an alert for several accounts, a backlog): one
+    database read, not one per alert (they starved the order writes of the database)."""
+    loader = Loader()
+    loader.release.clear()
+    inputs = GuardInputs(loader)
+    waiting = [asyncio.ensure_future(inputs.get(1)) for _ in range(20)]
+    await asyncio.wait_for(loader.started.wait(), 5)
+    loader.release.set()
+    states = await asyncio.gather(*waiting)
+    assert loader.calls == 1 and all(s is states[0] for s in states)
+
+
+async def test_a_load_started_before_a_forget_is_not_shared_after_it() -> None:
+    loader = Loader()
+    loader.release.clear()
+    inputs = GuardInputs(loader)
+    early = asyncio.ensure_future(inputs.get(1))
+    await asyncio.wait_for(loader.started.wait(), 5)
+    loader.paused = True
+    inputs.forget(1)
+    late = asyncio.ensure_future(inputs.get(1))
+    loader.release.set()
+    assert not (await early).user.paused  # type: ignore[union-attr]
+    fresh = await late
+    assert fresh is not None and fresh.user.paused and loader.calls == 2
+
+
+async def test_a_cancelled_load_leaves_its_waiters_to_load_again() -> None:
+    loader = Loader()
+    loader.release.clear()
+    inputs = GuardInputs(loader)
+    first = asyncio.ensure_future(inputs.get(1))
+    await asyncio.wait_for(loader.started.wait(), 5)
+    second = asyncio.ensure_future(inputs.get(1))  # runs before the cancel lands: it waits
+    first.cancel()
+    loader.release.set()
+    state_ = await asyncio.wait_for(second, 5)
+    assert state_ is not None and loader.calls == 2

@@ -34,6 +34,7 @@ from webhook_server.dashboard.second_factor import (
 )
 from webhook_server.dashboard.session import caller
 from webhook_server.dashboard.views import (
+    accounts_json,
     alert_json,
     fill_state_json,
     keyset_json,
@@ -76,11 +77,18 @@ class Actions:
         deps = self._deps
         user = (await caller(request, deps, csrf=False)).user
         now = deps.clock()
-        key_sets = {k.environment: k for k in await deps.storage.key_sets.for_user(user.id)}
+        # The page manages the default account's keys; every account is listed.
+        accounts = await deps.storage.accounts.for_user(user.id)
+        default = next(a for a in accounts if a.is_default)
+        key_sets = {
+            k.environment: k for k in await deps.storage.key_sets.for_account(default.id)
+        }
         token = await deps.storage.users.webhook_token(user.id)
         return answer(200, {
             "user": user_json(user, user_lang(user)),
-            "fill": fill_state_json(deps.watch.connection_state(user.id)),
+            "account": default.name,
+            "accounts": accounts_json(accounts, deps.watch.connection_state),
+            "fill": fill_state_json(deps.watch.connection_state(default.id)),
             "keys": {env.value: keyset_json(key_sets.get(env), now) for env in Environment},
             "webhook": {
                 "url": webhook_url(deps.public_url, token),
@@ -95,9 +103,11 @@ class Actions:
         orders = await storage.orders.recent(user.id, ORDERS_SHOWN)
         fills = await storage.fills.for_orders(user.id, [o.id for o in orders])
         alerts = await storage.alerts.recent(user.id, ALERTS_SHOWN)
+        accounts = await storage.accounts.for_user(user.id)
+        names = {a.id: a.name for a in accounts} if len(accounts) > 1 else {}
         return answer(200, {
-            "orders": orders_json(orders, fills),
-            "alerts": [alert_json(a) for a in alerts],
+            "orders": orders_json(orders, fills, names),
+            "alerts": [alert_json(a, names) for a in alerts],
         })
 
     # --- changes ---------------------------------------------------------------------

@@ -68,15 +68,15 @@ class CheckRunner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _probe(self, user: UserRecord, keep_live: bool) -> FillProbe:
+    def _probe(self, user: UserRecord, account_id: int, keep_live: bool) -> FillProbe:
         watch = self._deps.watch
 
         async def fresh(creds: AppCredentials, hts_id: str, timeout: float) -> ConnectionState:  # noqa: ASYNC109
-            return await watch.probe(user.id, user.chat_id, creds, hts_id, timeout)
+            return await watch.probe(account_id, user.chat_id, creds, hts_id, timeout)
 
         def live(env: Environment) -> ConnectionState | None:
-            ready, _ = watch.state_for(user.id, env)
-            return watch.connection_state(user.id) if ready else None
+            ready, _ = watch.state_for(account_id, env)
+            return watch.connection_state(account_id) if ready else None
 
         return live_or_probe(live, fresh) if keep_live else fresh
 
@@ -86,21 +86,30 @@ class CheckRunner:
     ) -> None:
         storage = self._deps.storage
         env = creds.env
+        # The dashboard registers and checks the keys of the default account; the one it
+        # is when the check starts gets the results, whatever changes meanwhile.
+        default = await storage.accounts.default(user.id)
+        if default is None:  # pragma: no cover - every user has a default account
+            return
+        holder = default.id
 
         # Progress leaves the verdict alone: a re-check of keys in use must not block
         # the orders that arrive while it runs.
         async def progress(report: CheckReport) -> None:
             if not report.done:
-                await storage.key_sets.record_checks(user.id, env, report.to_json(), None)
+                await storage.key_sets.record_checks(user.id, env, report.to_json(), None,
+                                                     account_id=holder)
 
         try:
             await storage.key_sets.record_checks(
-                user.id, env, CheckReport(env=env).to_json(), None
+                user.id, env, CheckReport(env=env).to_json(), None, account_id=holder
             )
             report = await self._deps.keychecker.check(
-                creds, account, hts_id, probe=self._probe(user, keep_live), progress=progress
+                creds, account, hts_id, probe=self._probe(user, holder, keep_live),
+                progress=progress,
             )
-            await storage.key_sets.record_checks(user.id, env, report.to_json(), report.ok)
+            await storage.key_sets.record_checks(user.id, env, report.to_json(), report.ok,
+                                                 account_id=holder)
             await storage.audit.record(
                 user.id, "keys.checked",
                 {"environment": env.value, "ok": report.ok, "via": "dashboard"},

@@ -6,7 +6,7 @@ app secrets are never read at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final
@@ -14,7 +14,14 @@ from typing import Final
 from kis.keycheck import CheckReport
 from kis.secret import mask
 from kis.ws import ConnectionState, Status
-from storage.records import AlertRecord, FillRecord, KeySetRecord, OrderRecord, UserRecord
+from storage.records import (
+    AccountRecord,
+    AlertRecord,
+    FillRecord,
+    KeySetRecord,
+    OrderRecord,
+    UserRecord,
+)
 
 Json = dict[str, object]
 
@@ -88,10 +95,34 @@ def templates_json(templates: Mapping[str, str]) -> list[Json]:
     return [{"name": name, "body": body} for name, body in templates.items()]
 
 
-def order_json(order: OrderRecord, fills: Sequence[FillRecord]) -> Json:
+def accounts_json(
+    accounts: Sequence[AccountRecord],
+    fill_state: Callable[[int], ConnectionState | None],
+) -> list[Json]:
+    """Each account with its environment and fill-notice state, the default first."""
+    return [
+        {
+            "name": a.name,
+            "default": a.is_default,
+            "env": a.active_environment.value,
+            "fill": fill_state_json(fill_state(a.id)),
+        }
+        for a in accounts
+    ]
+
+
+def _account(names: Mapping[int, str], account_id: int | None) -> str:
+    """The account's name for a user with several ("" otherwise, or when deleted)."""
+    return "" if account_id is None else names.get(account_id, "")
+
+
+def order_json(
+    order: OrderRecord, fills: Sequence[FillRecord], names: Mapping[int, str] | None = None
+) -> Json:
     average = order.avg_fill_price
     return {
         "id": order.id,
+        "account": _account(names or {}, order.account_id),
         "alert_id": order.alert_id,
         "env": order.environment.value,
         "symbol": order.symbol,
@@ -113,17 +144,25 @@ def order_json(order: OrderRecord, fills: Sequence[FillRecord]) -> Json:
     }
 
 
-def orders_json(orders: Sequence[OrderRecord], fills: Iterable[FillRecord]) -> list[Json]:
+def orders_json(
+    orders: Sequence[OrderRecord], fills: Iterable[FillRecord],
+    names: Mapping[int, str] | None = None,
+) -> list[Json]:
     by_order: dict[int, list[FillRecord]] = {}
     for fill in fills:
         if fill.order_id is not None:
             by_order.setdefault(fill.order_id, []).append(fill)
-    return [order_json(order, by_order.get(order.id, [])) for order in orders]
+    return [order_json(order, by_order.get(order.id, []), names) for order in orders]
 
 
-def alert_json(alert: AlertRecord) -> Json:
+def alert_json(alert: AlertRecord, names: Mapping[int, str] | None = None) -> Json:
+    asked = (alert.parsed or {}).get("account")
+    account = _account(names or {}, alert.account_id)
+    if not account and alert.account_id is None and names and isinstance(asked, str):
+        account = asked  # an account the user does not have: the name it asked for
     return {
         "id": alert.id,
+        "account": account,
         "received_at": iso(alert.received_at),
         "summary": alert.summary(80),
         "status": alert.status.value,

@@ -399,7 +399,9 @@
     if (!overview) return;
     const user = overview.user;
     const badge = $("env-badge");
-    badge.textContent = envLabel(user.env);
+    // Several accounts: the keys and switches here are the default account's; say so.
+    const several = (overview.accounts || []).length > 1;
+    badge.textContent = envLabel(user.env) + (several ? " · " + overview.account : "");
     badge.className = "badge " + user.env;
     show(badge, true);
     $("status-env").textContent = envLabel(user.env);
@@ -535,6 +537,7 @@
       row.dataset.status = order.status;
       const head = el("div", "line");
       head.append(el("span", "time", when(order.created_at)));
+      if (order.account) head.append(el("span", "account", "[" + order.account + "]"));
       head.append(el("span", "side " + order.side, t("side." + order.side)));
       head.append(el("span", "stock", order.name ? order.name + " (" + order.symbol + ")" : order.symbol));
       head.append(el("span", "qty", t("orders.qty", { quantity: amount(order.quantity) })));
@@ -567,6 +570,7 @@
       row.dataset.status = alert.status;
       const head = el("div", "line");
       head.append(el("span", "time", when(alert.received_at)));
+      if (alert.account) head.append(el("span", "account", "[" + alert.account + "]"));
       head.append(el("span", "summary", alert.summary));
       head.append(el("span", "status", t("alert_status." + alert.status)));
       row.append(head);
